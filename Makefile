@@ -1,0 +1,53 @@
+# Two commands do all set-up: `make demo` and `make test` (see README.md).
+# The virtual environment is rebuilt only when pyproject.toml changes.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# Threads per BLAS call: the machines here have 2 cores; keep runs reproducible and polite.
+export OMP_NUM_THREADS ?= 2
+export MPLBACKEND := Agg
+
+.PHONY: install demo test unit notebooks-test lab notebooks benchmarks datasets clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; found " + sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+## Run the main analysis on the embedded default dataset; the report lands in report/.
+demo: $(STAMP)
+	$(BIN)/python -m toolkit --out report
+	@echo "Open report/index.html"
+
+## The whole suite: unit tests, then every notebook executed top to bottom.
+test: $(STAMP)
+	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest --nbmake --nbmake-timeout=600 notebooks
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks
+
+## Render the notebooks with their outputs, as HTML, into build/notebooks/.
+notebooks: $(STAMP)
+	mkdir -p build/notebooks
+	$(BIN)/jupyter nbconvert --to html --execute --output-dir build/notebooks notebooks/*.ipynb
+
+## Speed and memory figures (minutes, not part of the test suite).
+benchmarks: $(STAMP)
+	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
+
+## Regenerate the simulated benchmark datasets (small ones are committed).
+datasets: $(STAMP)
+	$(BIN)/python datasets/make_simulated.py
+
+clean:
+	rm -rf $(VENV) build report .pytest_cache

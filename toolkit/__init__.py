@@ -1,0 +1,25 @@
+"""toolkit: breakthroughs in psychotherapy outcome data.
+
+Validated long-format repeated scores (:mod:`toolkit.data`), facts about measures
+(:mod:`toolkit.instruments`), simulated trajectories with known truth (:mod:`toolkit.simulate`),
+shipped datasets (:mod:`toolkit.datasets`), plots (:mod:`toolkit.plots`) and the report
+command (``python -m toolkit``).
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from . import data, datasets, instruments, simulate
+from .data import LongScores, from_wide, long_scores
+
+__all__ = [
+    "__version__",
+    "data",
+    "datasets",
+    "instruments",
+    "simulate",
+    "long_scores",
+    "from_wide",
+    "LongScores",
+]
