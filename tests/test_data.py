@@ -366,3 +366,17 @@ def test_repr_and_html():
                             "scores, 0 excluded rows>")
     assert "<table" in scores._repr_html_()
     assert isinstance(scores, LongScores)
+
+
+def test_as_scores_accepts_frames_and_validated_scores():
+    from toolkit.data import as_scores
+
+    scores = as_scores(small(), **ROLES, instrument="PHQ-9")
+    assert as_scores(scores) is scores
+    assert as_scores(scores, instrument="phq9") is scores
+    with pytest.raises(ValueError, match="validated for instrument 'PHQ-9'"):
+        as_scores(scores, instrument="GAD-7")
+    with pytest.raises(ValueError, match="pass session=..., score=..."):
+        as_scores(small(), client="id")
+    with pytest.raises(TypeError, match="Expected a long-format DataFrame"):
+        as_scores([1, 2])

@@ -26,6 +26,7 @@ array([[15., 12.],
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -44,7 +45,7 @@ from .errors import (
 )
 from .instruments import Instrument
 
-__all__ = ["LongScores", "long_scores", "from_wide", "EXCLUDED_COLUMNS"]
+__all__ = ["LongScores", "long_scores", "as_scores", "from_wide", "EXCLUDED_COLUMNS"]
 
 #: Columns of :attr:`LongScores.excluded`, whatever was excluded.
 EXCLUDED_COLUMNS = ["row", "client", "session", "column", "value", "reason"]
@@ -79,15 +80,29 @@ class LongScores:
         The arguments of :func:`long_scores` and the toolkit version.
     """
 
-    data: pd.DataFrame
     excluded: pd.DataFrame
     instrument: Instrument | None
     roles: dict[str, str]
     clients: pd.Index
     sessions: np.ndarray
     settings: dict[str, Any]
+    # Rows in canonical order, as arrays: the frame is assembled only when asked for, since
+    # vectorised methods need no more than the codes and the scores.
     _client_code: np.ndarray = field(repr=False)
     _session_code: np.ndarray = field(repr=False)
+    _score: np.ndarray = field(repr=False)
+    _columns: dict[str, np.ndarray] = field(repr=False)
+
+    @functools.cached_property
+    def data(self) -> pd.DataFrame:
+        """The rows in canonical order (see the class docstring). Treat it as read-only."""
+        frame = {
+            "client": self.clients.take(self._client_code),
+            "session": self.sessions[self._session_code],
+            "score": self._score,
+            **self._columns,
+        }
+        return pd.DataFrame(frame)
 
     # -- shape ---------------------------------------------------------------------------
     @property
@@ -119,9 +134,13 @@ class LongScores:
         numpy.ndarray
             Shape ``(n_clients, n_sessions)``, dtype float64; a fresh array on every call.
         """
-        if value not in self.data.columns:
-            raise MissingColumnError(_missing_column_message(value, list(self.data.columns)))
-        values = _as_float(self.data[value], column=value)
+        if value == "score":
+            values = self._score
+        elif value in self._columns:
+            values = _as_float(self._columns[value], column=value)
+        else:
+            names = ["score", *self._columns]
+            raise MissingColumnError(_missing_column_message(value, names))
         out = np.full(self.n_clients * self.n_sessions, np.nan)
         out[self._client_code * self.n_sessions + self._session_code] = values
         return out.reshape(self.n_clients, self.n_sessions)
@@ -145,7 +164,7 @@ class LongScores:
     def n_observed(self) -> pd.Series:
         """Number of observed (non-missing) scores per client, indexed by client."""
         counts = np.bincount(
-            self._client_code[self.data["score"].notna().to_numpy()], minlength=self.n_clients
+            self._client_code[~np.isnan(self._score)], minlength=self.n_clients
         )
         return pd.Series(counts, index=pd.Index(self.clients, name="client"), name="n_observed")
 
@@ -171,6 +190,17 @@ class LongScores:
             }
         )
 
+    def sequence_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Matrix column of each client's first and last session (rows with missing scores count).
+
+        A client's sequence runs between its own first and last session; per-interval
+        methods use it so that sessions outside it are never treated as that client's.
+        """
+        rows = np.bincount(self._client_code, minlength=self.n_clients)
+        last_row = np.cumsum(rows) - 1
+        first_row = last_row - rows + 1
+        return self._session_code[first_row], self._session_code[last_row]
+
     # -- description ---------------------------------------------------------------------
     def summary(self) -> pd.DataFrame:
         """One-row description of the validated data (counts, missingness, score range).
@@ -183,14 +213,14 @@ class LongScores:
             ``observed_per_client_median``, ``observed_per_client_max``, ``score_mean``,
             ``score_sd``, ``score_min``, ``score_max``, ``n_excluded_rows``.
         """
-        score = self.data["score"]
+        score = pd.Series(self._score)
         n_obs = self.n_observed()
         return pd.DataFrame(
             {
                 "instrument": [self.instrument.name if self.instrument else None],
                 "n_clients": [self.n_clients],
                 "n_sessions": [self.n_sessions],
-                "n_rows": [len(self.data)],
+                "n_rows": [len(self._score)],
                 "n_missing_scores": [int(score.isna().sum())],
                 "share_missing": [float(score.isna().mean()) if len(score) else np.nan],
                 "observed_per_client_min": [int(n_obs.min())],
@@ -214,7 +244,7 @@ class LongScores:
         name = self.instrument.name if self.instrument else self.roles["score"]
         return (
             f"<LongScores {name}: {self.n_clients} clients x {self.n_sessions} sessions, "
-            f"{len(self.data)} rows, {int(self.data['score'].isna().sum())} missing scores, "
+            f"{len(self._score)} rows, {int(np.isnan(self._score).sum())} missing scores, "
             f"{len(self.excluded)} excluded rows>"
         )
 
@@ -305,17 +335,15 @@ def long_scores(
         )
 
     check = _Checker(df, roles, invalid)
-    client_ids = df[client]
-    check.flag(client_ids.isna().to_numpy(), "client", "missing client id", SessionError)
+    check.flag(df[client].isna().to_numpy(), "client", "missing client id", SessionError)
     score_values = check.scores(inst)
     session_values, dates = check.sessions()
-    bad = check.bad
-    keep = ~bad
-    client_ids = client_ids[keep]
-    score_values = score_values[keep]
-    session_values = session_values[keep]
-    if dates is not None:
-        dates = dates[keep]
+    keep = ~check.bad
+    valid = keep.all()  # the common case: no copies for filtering
+    client_ids = df[client].to_numpy() if valid else df[client].to_numpy()[keep]
+    if not valid:
+        score_values, session_values = score_values[keep], session_values[keep]
+        dates = dates[keep] if dates is not None else None
     if len(client_ids) == 0:
         raise EmptyDataError("Every row was excluded as invalid; see the reasons above.")
 
@@ -329,22 +357,12 @@ def long_scores(
         client_ids, score_values = client_ids[~in_dup], score_values[~in_dup]
         dates = dates[~in_dup] if dates is not None else None
         codes = _Codes(client_ids, session_values[~in_dup], dates)
-    client_code, clients = codes.client_code, codes.clients
-    session_code, sessions, session_values = codes.session_code, codes.sessions, codes.session
-    cell = codes.cell
 
-    order = _counting_sort(cell, codes.n_cells)
+    order = _counting_sort(codes.cell, codes.n_cells)
     rows = np.flatnonzero(keep)[order]
-    data = {
-        "client": clients.take(client_code[order]),
-        "session": session_values[order].astype(np.int64),
-        "score": score_values[order],
-    }
-    if dates is not None:
-        data["date"] = dates[order]
+    columns = {"date": dates[order]} if dates is not None else {}
     for c in covariates:
-        data[c] = df[c].to_numpy()[rows]
-    frame = pd.DataFrame(data)
+        columns[c] = df[c].to_numpy()[rows]
     settings = {
         **roles,
         "instrument": inst.name if inst else None,
@@ -354,15 +372,60 @@ def long_scores(
         "toolkit_version": _version(),
     }
     return LongScores(
-        data=frame,
         excluded=check.excluded_frame(),
         instrument=inst,
         roles=roles,
-        clients=clients,
-        sessions=sessions.astype(np.int64),
+        clients=codes.clients,
+        sessions=codes.sessions.astype(np.int64),
         settings=settings,
-        _client_code=client_code[order],
-        _session_code=session_code[order],
+        _client_code=codes.client_code[order],
+        _session_code=codes.session_code[order],
+        _score=score_values[order],
+        _columns=columns,
+    )
+
+
+def as_scores(
+    data: pd.DataFrame | LongScores,
+    *,
+    client: str | None = None,
+    session: str | None = None,
+    score: str | None = None,
+    instrument: str | Instrument | None = None,
+) -> LongScores:
+    """Validated scores from either a :class:`LongScores` or a long DataFrame plus column names.
+
+    Analysis functions call this first, so users can pass whichever they have. A
+    ``LongScores`` is returned as it is (an ``instrument`` given here must match its own); a
+    DataFrame goes through :func:`long_scores` and needs ``client``, ``session`` and ``score``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"id": [1, 1], "s": [1, 2], "phq": [20, 11]})
+    >>> as_scores(df, client="id", session="s", score="phq").n_clients
+    1
+    """
+    if isinstance(data, LongScores):
+        if instrument is not None and data.instrument != _instruments.get(instrument):
+            raise ValueError(
+                f"The scores were validated for instrument {data.score_label!r} but "
+                f"instrument={instrument!r} was passed. Fix: drop the instrument argument, "
+                "or validate again with long_scores(..., instrument=...)."
+            )
+        return data
+    if isinstance(data, pd.DataFrame):
+        missing = [k for k, v in {"client": client, "session": session, "score": score}.items()
+                   if v is None]
+        if missing:
+            raise ValueError(
+                f"A DataFrame needs its column roles: pass {', '.join(f'{m}=...' for m in missing)} "
+                "(the column names), or validate first with toolkit.long_scores()."
+            )
+        return long_scores(data, client=client, session=session, score=score,
+                           instrument=instrument)
+    raise TypeError(
+        f"Expected a long-format DataFrame or LongScores; got {type(data).__name__}."
     )
 
 
