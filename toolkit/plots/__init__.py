@@ -1,0 +1,13 @@
+"""Plots for every analysis. Each function takes ``ax=`` and returns the matplotlib Axes.
+
+Colours come from one colour-blind-safe palette (:data:`PALETTE`) and score axes are
+labelled with the instrument's name, so figures from different analyses read as one family.
+"""
+
+from __future__ import annotations
+
+from ._style import CYCLE, PALETTE, get_axes
+from .sudden_gains import around_gains, chance_histogram
+from .trajectories import spaghetti
+
+__all__ = ["PALETTE", "CYCLE", "get_axes", "spaghetti", "around_gains", "chance_histogram"]
