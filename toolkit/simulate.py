@@ -172,8 +172,8 @@ def trajectories(
     >>> scores, truth = trajectories(5, 10, gain_share=1.0, seed=3)
     >>> truth[["client", "kind", "session"]].head(2)
        client  kind  session
-    0       1  gain        7
-    1       2  gain        7
+    0       1  gain        4
+    1       2  gain        5
     """
     inst = _instruments.get(instrument)
     _check_arguments(n_clients, n_sessions, locals())
