@@ -1,16 +1,17 @@
 """toolkit: breakthroughs in psychotherapy outcome data.
 
 Validated long-format repeated scores (:mod:`toolkit.data`), facts about measures
-(:mod:`toolkit.instruments`), simulated trajectories with known truth (:mod:`toolkit.simulate`),
-shipped datasets (:mod:`toolkit.datasets`), plots (:mod:`toolkit.plots`) and the report
-command (``python -m toolkit``).
+(:mod:`toolkit.instruments`), sudden gains and losses (:mod:`toolkit.sudden_gains`),
+simulated trajectories with known truth (:mod:`toolkit.simulate`), shipped datasets
+(:mod:`toolkit.datasets`), plots (:mod:`toolkit.plots`) and the report command
+(``python -m toolkit``).
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import data, datasets, instruments, simulate
+from . import data, datasets, instruments, plots, reliable_change, simulate, sudden_gains
 from .data import LongScores, from_wide, long_scores
 
 __all__ = [
@@ -19,6 +20,9 @@ __all__ = [
     "datasets",
     "instruments",
     "simulate",
+    "sudden_gains",
+    "reliable_change",
+    "plots",
     "long_scores",
     "from_wide",
     "LongScores",

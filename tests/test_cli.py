@@ -1,0 +1,106 @@
+"""The report command: runs on a small file, writes the report, fails cleanly on bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from toolkit.cli import main
+from toolkit.simulate import trajectories
+
+
+@pytest.fixture
+def small_csv(tmp_path: Path) -> Path:
+    scores, _ = trajectories(25, 10, seed=3, missing=0.1)
+    path = tmp_path / "scores.csv"
+    scores.drop(columns="true_score").rename(columns={"client": "id", "score": "bdi"}).to_csv(
+        path, index=False)
+    return path
+
+
+def run(*args: str) -> int:
+    return main(list(args))
+
+
+def test_report_from_a_csv_file(small_csv, tmp_path, capsys):
+    out = tmp_path / "report"
+    status = run(str(small_csv), "--client", "id", "--score", "bdi", "--instrument", "BDI-II",
+                 "--out", str(out), "--quiet")
+    assert status == 0
+    assert capsys.readouterr().out == ""  # --quiet: nothing printed
+    page = (out / "index.html").read_text()
+    assert "Validated data" in page and "data:image/png;base64," in page
+    summary = pd.read_csv(out / "tables" / "data_summary.csv")
+    assert summary.loc[0, "n_clients"] == 25 and summary.loc[0, "n_rows"] == 250
+    assert (out / "tables" / "excluded_rows.csv").exists()
+    assert (out / "figures" / "spaghetti.png").stat().st_size > 10_000
+
+
+def test_report_from_parquet(small_csv, tmp_path):
+    parquet = tmp_path / "scores.parquet"
+    pd.read_csv(small_csv).to_parquet(parquet)
+    assert run(str(parquet), "--client", "id", "--score", "bdi", "--out",
+               str(tmp_path / "r"), "--quiet") == 0
+
+
+def test_default_runs_on_the_shipped_dataset(tmp_path, capsys):
+    assert run("--out", str(tmp_path / "r")) == 0
+    out = capsys.readouterr().out
+    assert "shipped dataset 'sgdata': 43 clients, 0 rows excluded" in out
+    assert (tmp_path / "r" / "index.html").exists()
+
+
+def test_excluded_rows_are_listed_in_the_report(small_csv, tmp_path):
+    df = pd.read_csv(small_csv)
+    df.loc[3, "bdi"] = 99  # outside the BDI-II range
+    df.to_csv(small_csv, index=False)
+    out = tmp_path / "r"
+    assert run(str(small_csv), "--client", "id", "--score", "bdi", "--instrument", "BDI-II",
+               "--exclude-invalid", "--out", str(out), "--quiet") == 0
+    excluded = pd.read_csv(out / "tables" / "excluded_rows.csv")
+    assert excluded["row"].tolist() == [3]
+    assert "outside the BDI-II range" in excluded["reason"].iloc[0]
+
+
+@pytest.mark.parametrize(
+    ("change", "args", "message"),
+    [
+        (None, ["--score", "phq"], "no column 'phq'"),
+        ("text", ["--score", "bdi"], "non-numeric score"),
+        ("range", ["--score", "bdi", "--instrument", "BDI-II"], "outside the BDI-II range"),
+        (None, ["--score", "bdi", "--instrument", "XYZ"], "Unknown instrument 'XYZ'"),
+    ],
+)
+def test_bad_files_end_with_one_line_and_nonzero_exit(small_csv, tmp_path, capsys, change, args,
+                                                      message):
+    df = pd.read_csv(small_csv)
+    if change == "text":
+        df["bdi"] = df["bdi"].astype(object)
+        df.loc[5, "bdi"] = "n/a?"
+    elif change == "range":
+        df.loc[5, "bdi"] = 70
+    df.to_csv(small_csv, index=False)
+    status = run(str(small_csv), "--client", "id", *args, "--out", str(tmp_path / "r"), "--quiet")
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.startswith("toolkit: error: ") and message in err
+    assert err.count("\n") == 1  # one line, no traceback
+
+
+def test_missing_and_unknown_files(tmp_path, capsys):
+    assert run(str(tmp_path / "nope.csv"), "--quiet") == 2
+    assert "no such file" in capsys.readouterr().err
+    other = tmp_path / "scores.xlsx"
+    other.write_text("x")
+    assert run(str(other), "--quiet") == 2
+    assert "unknown file type '.xlsx'" in capsys.readouterr().err
+
+
+def test_python_dash_m_entry_point(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "toolkit", "--list-datasets"],
+                          capture_output=True, text=True, check=True)
+    assert "sgdata" in done.stdout and "btheb" in done.stdout
