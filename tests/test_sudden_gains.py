@@ -467,3 +467,15 @@ def test_dataframe_needs_roles_and_input_is_not_mutated():
         identify(raw, cutoff=7)
     identify(raw, client="id", session="session", score="bdi", instrument="BDI-II", cutoff=7)
     pd.testing.assert_frame_equal(raw, before)
+
+
+def test_default_cutoff_is_the_reliable_change_value_of_the_instrument():
+    # 1.96 * sqrt(2) * 12.75 * sqrt(1 - .92) = 9.996 BDI-II points (clinical SD and internal
+    # consistency of the manual, as the sudden-gains literature computes it).
+    r = identify(toolkit.datasets.load_scores("sgdata"))
+    assert r.settings["cutoff_value"] == pytest.approx(1.96 * np.sqrt(2) * 12.75 * np.sqrt(0.08))
+    assert (r.table["magnitude"] >= 9.996).all()
+    own = identify(toolkit.datasets.load_scores("sgdata"), sd=10.5, reliability=0.931)
+    assert own.settings["cutoff_value"] == pytest.approx(1.96 * np.sqrt(2) * 10.5 * np.sqrt(0.069))
+    with pytest.raises(ValueError):
+        identify(one_client([30, 29, 20, 18, 17, 16, 15]), **ROLES)  # no instrument, no SD
