@@ -380,3 +380,13 @@ def test_as_scores_accepts_frames_and_validated_scores():
         as_scores(small(), client="id")
     with pytest.raises(TypeError, match="Expected a long-format DataFrame"):
         as_scores([1, 2])
+
+
+def test_later_changes_to_the_input_do_not_reach_the_result():
+    df = small()
+    scores = long_scores(df, **ROLES)
+    before = scores.to_matrix().copy()
+    df.loc[12, "phq"] = 0.0
+    df.loc[12, "arm"] = "changed"
+    np.testing.assert_array_equal(scores.to_matrix(), before)
+    assert "changed" not in scores.data["arm"].tolist()

@@ -86,8 +86,9 @@ class LongScores:
     clients: pd.Index
     sessions: np.ndarray
     settings: dict[str, Any]
-    # Rows in canonical order, as arrays: the frame is assembled only when asked for, since
-    # vectorised methods need no more than the codes and the scores.
+    # The valid rows as arrays, in the input's order: vectorised methods need only the codes
+    # and the scores (a scatter into the matrix does not care about order), so sorting and
+    # assembling the canonical frame wait until someone asks for it.
     _client_code: np.ndarray = field(repr=False)
     _session_code: np.ndarray = field(repr=False)
     _score: np.ndarray = field(repr=False)
@@ -96,13 +97,18 @@ class LongScores:
     @functools.cached_property
     def data(self) -> pd.DataFrame:
         """The rows in canonical order (see the class docstring). Treat it as read-only."""
+        order = _counting_sort(self._cell, self.n_clients * self.n_sessions)
         frame = {
-            "client": self.clients.take(self._client_code),
-            "session": self.sessions[self._session_code],
-            "score": self._score,
-            **self._columns,
+            "client": self.clients.take(self._client_code[order]),
+            "session": self.sessions[self._session_code[order]],
+            "score": self._score[order],
+            **{name: values[order] for name, values in self._columns.items()},
         }
         return pd.DataFrame(frame)
+
+    @property
+    def _cell(self) -> np.ndarray:
+        return self._client_code * self.n_sessions + self._session_code
 
     # -- shape ---------------------------------------------------------------------------
     @property
@@ -142,7 +148,7 @@ class LongScores:
             names = ["score", *self._columns]
             raise MissingColumnError(_missing_column_message(value, names))
         out = np.full(self.n_clients * self.n_sessions, np.nan)
-        out[self._client_code * self.n_sessions + self._session_code] = values
+        out[self._cell] = values
         return out.reshape(self.n_clients, self.n_sessions)
 
     def to_wide(self, value: str = "score") -> pd.DataFrame:
@@ -196,10 +202,12 @@ class LongScores:
         A client's sequence runs between its own first and last session; per-interval
         methods use it so that sessions outside it are never treated as that client's.
         """
-        rows = np.bincount(self._client_code, minlength=self.n_clients)
-        last_row = np.cumsum(rows) - 1
-        first_row = last_row - rows + 1
-        return self._session_code[first_row], self._session_code[last_row]
+        present = np.zeros(self.n_clients * self.n_sessions, dtype=bool)
+        present[self._cell] = True
+        present = present.reshape(self.n_clients, self.n_sessions)
+        first = np.argmax(present, axis=1)
+        last = self.n_sessions - 1 - np.argmax(present[:, ::-1], axis=1)
+        return first, last
 
     # -- description ---------------------------------------------------------------------
     def summary(self) -> pd.DataFrame:
@@ -358,11 +366,10 @@ def long_scores(
         dates = dates[~in_dup] if dates is not None else None
         codes = _Codes(client_ids, session_values[~in_dup], dates)
 
-    order = _counting_sort(codes.cell, codes.n_cells)
-    rows = np.flatnonzero(keep)[order]
-    columns = {"date": dates[order]} if dates is not None else {}
-    for c in covariates:
-        columns[c] = df[c].to_numpy()[rows]
+    rows = None if keep.all() else np.flatnonzero(keep)
+    columns = {"date": dates} if dates is not None else {}
+    for c in covariates:  # a copy: later changes to the caller's frame must not reach us
+        columns[c] = df[c].to_numpy(copy=True) if rows is None else df[c].to_numpy()[rows]
     settings = {
         **roles,
         "instrument": inst.name if inst else None,
@@ -378,9 +385,9 @@ def long_scores(
         clients=codes.clients,
         sessions=codes.sessions.astype(np.int64),
         settings=settings,
-        _client_code=codes.client_code[order],
-        _session_code=codes.session_code[order],
-        _score=score_values[order],
+        _client_code=codes.client_code,
+        _session_code=codes.session_code,
+        _score=score_values,
         _columns=columns,
     )
 
@@ -559,8 +566,8 @@ class _Checker:
     def scores(self, inst: Instrument | None) -> np.ndarray:
         column = self.roles["score"]
         raw = self.df[column]
-        values = pd.to_numeric(raw, errors="coerce")
-        values = np.asarray(values, dtype=np.float64)
+        # A copy, never a view of the caller's column: the result must not change with it.
+        values = np.array(pd.to_numeric(raw, errors="coerce"), dtype=np.float64, copy=True)
         self.flag(np.isnan(values) & raw.notna().to_numpy(), "score", "a non-numeric score",
                   NonNumericError,
                   "Fix: convert the column to numbers (missing scores should be empty/NaN), "
@@ -579,12 +586,17 @@ class _Checker:
         column = self.roles["session"]
         raw = self.df[column]
         if pd.api.types.is_datetime64_any_dtype(raw):
-            dates = raw.to_numpy()
+            dates = raw.to_numpy(copy=True)
             self.flag(raw.isna().to_numpy(), "session", "a missing session date", SessionError)
             return np.zeros(len(raw), dtype=np.int64), dates
         if pd.api.types.is_bool_dtype(raw):
             raise SessionError(f"Column {column!r}: sessions must be numbers or dates, not "
                                "True/False.")
+        if pd.api.types.is_integer_dtype(raw.dtype) and not isinstance(raw.dtype,
+                                                                       pd.api.extensions.ExtensionDtype):
+            values = raw.to_numpy(dtype=np.int64)  # the common case: nothing to convert
+            self.flag(values < 0, "session", "a negative session number", SessionError)
+            return np.where(self.bad, 0, values) if self.bad.any() else values, None
         values = np.asarray(pd.to_numeric(raw, errors="coerce"), dtype=np.float64)
         missing = raw.isna().to_numpy()
         self.flag(missing, "session", "a missing session", SessionError)
