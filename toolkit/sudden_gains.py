@@ -34,6 +34,8 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -244,7 +246,17 @@ class SuddenGainsResult(Result):
     """
 
     scores: LongScores | None = None
-    _criteria: dict = field(default_factory=dict, repr=False)
+
+    @functools.cached_property
+    def _criteria(self) -> dict[str, _Criteria]:
+        """Every interval's criteria per kind, recomputed on demand for the audit tables."""
+        x = self.scores.to_matrix()
+        examined = _examined(*self.scores.sequence_bounds(), x.shape[1] - 1,
+                             self.settings["first_interval"])
+        windows = _windows(x)
+        options = _options(self.scores, self.settings)
+        return {k: _criteria(x, windows, examined, kind=k, **options)
+                for k in self.settings["kinds"]}
 
     @property
     def gains(self) -> pd.DataFrame:
@@ -573,25 +585,7 @@ def identify(
     scores = as_scores(data, client=client, session=session, score=score,
                        instrument=instrument)
     _check_options(kind, proportion, crit3, cutoff, alpha, reversal_start, loss_criterion2)
-    sign = scores.instrument.sign if scores.instrument is not None else 1
     cutoff_value = _cutoff(cutoff, scores.instrument, sd, reliability)
-    x = scores.to_matrix()
-    first, last = scores.sequence_bounds()
-    examined = _examined(first, last, x.shape[1] - 1, first_interval)
-    windows = _windows(x)
-    options = dict(sign=sign, cutoff=cutoff_value, proportion=proportion, crit3=crit3,
-                   alpha=alpha, adjust=adjust_critical_value, loss_criterion2=loss_criterion2)
-    criteria = {k: _criteria(x, windows, examined, kind=k, **options) for k in _KINDS[kind]}
-
-    available = np.zeros(x.shape[0], dtype=bool)
-    for c in criteria.values():
-        available |= (c.examined & ~c.missing).any(axis=1)
-    skipped = _skipped(scores, ~available)
-    table = pd.concat(
-        [_gain_table(scores, x, first, last, c, k, sign, reversal_start)
-         for k, c in criteria.items()], ignore_index=True)
-    table = table.sort_values(["client", "gain_session", "kind"], kind="stable",
-                              ignore_index=True)
     settings = {
         **scores.roles, "instrument": scores.score_label if scores.instrument else None,
         "kind": kind, "kinds": _KINDS[kind], "cutoff": cutoff, "cutoff_value": cutoff_value,
@@ -600,8 +594,66 @@ def identify(
         "reversal_start": reversal_start, "loss_criterion2": loss_criterion2, "sd": sd,
         "reliability": reliability, "toolkit_version": scores.settings["toolkit_version"],
     }
-    return SuddenGainsResult(table=table[GAIN_COLUMNS], settings=settings, skipped=skipped,
-                             scores=scores, _criteria=criteria)
+    x = scores.to_matrix()
+    first, last = scores.sequence_bounds()
+    found, available = _scan(x, first, last, settings, _options(scores, settings))
+    table = pd.concat(
+        [_gain_table(scores, x, last, hits, k, reversal_start) for k, hits in found.items()],
+        ignore_index=True)
+    table = table.sort_values(["client", "gain_session", "kind"], kind="stable",
+                              ignore_index=True)
+    return SuddenGainsResult(table=table[GAIN_COLUMNS], settings=settings,
+                             skipped=_skipped(scores, ~available), scores=scores)
+
+
+def _options(scores: LongScores, settings: dict) -> dict:
+    """Keyword arguments of :func:`_criteria` from a result's settings."""
+    return dict(sign=scores.instrument.sign if scores.instrument is not None else 1,
+                cutoff=settings["cutoff_value"], proportion=settings["proportion"],
+                crit3=settings["crit3"], alpha=settings["alpha"],
+                adjust=settings["adjust_critical_value"],
+                loss_criterion2=settings["loss_criterion2"])
+
+
+@dataclass(frozen=True)
+class _Hits:
+    """The sudden intervals of one kind: matrix positions and the values the table needs."""
+
+    rows: np.ndarray
+    ks: np.ndarray
+    change: np.ndarray
+    n_pre: np.ndarray
+    n_post: np.ndarray
+    critical: np.ndarray
+
+
+_BLOCK_CELLS = 1_000_000  # rows per block x intervals: temporaries stay small and in cache
+
+
+def _scan(x, first, last, settings, options) -> tuple[dict[str, _Hits], np.ndarray]:
+    """Evaluate every interval block by block of clients; return the hits per kind and
+    which clients had at least one interval that could be evaluated."""
+    n, t = x.shape
+    step = max(1, _BLOCK_CELLS // max(t, 1))
+    available = np.zeros(n, dtype=bool)
+    parts = {k: [] for k in settings["kinds"]}
+    for lo in range(0, n, step):
+        block = slice(lo, min(n, lo + step))
+        xb = x[block]
+        examined = _examined(first[block], last[block], t - 1, settings["first_interval"])
+        windows = _windows(xb)
+        for k in settings["kinds"]:
+            c = _criteria(xb, windows, examined, kind=k, **options)
+            available[block] |= (examined & ~c.missing).any(axis=1)
+            rows, ks = np.nonzero(c.sudden)
+            parts[k].append(_Hits(rows + lo, ks, c.change[rows, ks], c.n_pre[rows, ks],
+                                  c.n_post[rows, ks], c.critical[rows, ks]))
+    found = {k: _Hits(*(np.concatenate([getattr(h, f.name) for h in hits])
+                        for f in dataclasses.fields(_Hits)))
+             for k, hits in parts.items()}
+    return found, available
+
+
 
 
 def _check_options(kind, proportion, crit3, cutoff, alpha, reversal_start, loss_criterion2):
@@ -651,16 +703,16 @@ def _skipped(scores: LongScores, mask: np.ndarray) -> pd.DataFrame:
     })
 
 
-def _gain_table(scores, x, first, last, c: _Criteria, kind, sign, reversal_start):
-    rows, ks = np.nonzero(c.sudden)
+def _gain_table(scores, x, last, hits: _Hits, kind, reversal_start):
+    rows, ks = hits.rows, hits.ks
+    sign = scores.instrument.sign if scores.instrument is not None else 1
     values = _values_around(x, rows, ks)
     n_c = np.bincount(rows, minlength=x.shape[0])
     # Running number of each gain within its client (rows come sorted by client, session).
     starts = np.cumsum(n_c) - n_c
     number = np.arange(len(rows)) - starts[rows] + 1
-    magnitude = c.change[rows, ks]
     total = _total_change(x, sign)[rows]
-    step = magnitude if kind == "gain" else -magnitude
+    step = hits.change if kind == "gain" else -hits.change
     with np.errstate(invalid="ignore", divide="ignore"):
         proportion = np.where(total != 0, step / total, np.nan)
     reversal_value = (x[rows, ks] + x[rows, ks + 1]) / 2
@@ -676,10 +728,10 @@ def _gain_table(scores, x, first, last, c: _Criteria, kind, sign, reversal_start
     })
     for name, v in zip(_OFFSET_NAMES, values.T):
         table[f"score_{name}"] = v
-    table["magnitude"] = magnitude
-    table["n_pre"] = c.n_pre[rows, ks].astype(np.int64)
-    table["n_post"] = c.n_post[rows, ks].astype(np.int64)
-    table["critical_value"] = c.critical[rows, ks]
+    table["magnitude"] = hits.change
+    table["n_pre"] = hits.n_pre.astype(np.int64)
+    table["n_post"] = hits.n_post.astype(np.int64)
+    table["critical_value"] = hits.critical
     table["change_total"] = total
     table["change_proportion"] = proportion
     table["reversal_value"] = reversal_value
