@@ -11,7 +11,17 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import data, datasets, instruments, plots, reliable_change, simulate, sudden_gains
+from . import (
+    changepoint,
+    data,
+    datasets,
+    evaluate,
+    instruments,
+    plots,
+    reliable_change,
+    simulate,
+    sudden_gains,
+)
 from .data import LongScores, from_wide, long_scores
 
 __all__ = [
@@ -22,6 +32,8 @@ __all__ = [
     "simulate",
     "sudden_gains",
     "reliable_change",
+    "changepoint",
+    "evaluate",
     "plots",
     "long_scores",
     "from_wide",

@@ -7,9 +7,11 @@ labelled with the instrument's name, so figures from different analyses read as 
 from __future__ import annotations
 
 from ._style import CYCLE, PALETTE, get_axes
+from .changepoint import detection_accuracy
+from .changepoint import segments as changepoint_segments
 from .reliable_change import jacobson_truax
 from .sudden_gains import around_gains, chance_histogram
 from .trajectories import spaghetti
 
 __all__ = ["PALETTE", "CYCLE", "get_axes", "spaghetti", "around_gains", "chance_histogram",
-           "jacobson_truax"]
+           "jacobson_truax", "changepoint_segments", "detection_accuracy"]

@@ -1,0 +1,220 @@
+"""Scoring detected changes against known truth: precision, recall, F1 and location error.
+
+:func:`detection` compares any table of detected change sessions (change points, sudden
+gains, Bayesian jumps) with a table of true changes, such as the truth returned by
+:func:`toolkit.simulate.trajectories`. A detection matches a true change of the same client
+when their sessions differ by at most ``tolerance``; each true change and each detection is
+used at most once.
+
+Examples
+--------
+>>> import pandas as pd
+>>> from toolkit.evaluate import detection
+>>> truth = pd.DataFrame({"client": [1, 2], "kind": "gain", "session": [5, 7]})
+>>> found = pd.DataFrame({"client": [1, 3], "session": [6, 4]})
+>>> detection(truth, found).summary[["precision", "recall", "f1"]]
+   precision  recall   f1
+0        0.5     0.5  0.5
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import linear_sum_assignment
+
+__all__ = ["detection", "Detection", "SUMMARY_COLUMNS", "MATCH_COLUMNS"]
+
+#: Columns of :attr:`Detection.summary`.
+SUMMARY_COLUMNS = [
+    "n_true", "n_detected", "true_positives", "false_positives", "false_negatives",
+    "precision", "recall", "f1", "mean_abs_error", "mean_error", "exact_share", "tolerance",
+]
+#: Columns of :attr:`Detection.matches`.
+MATCH_COLUMNS = ["client", "true_session", "detected_session", "error"]
+
+
+@dataclass(frozen=True, repr=False)
+class Detection:
+    """Scores of a detection method; returned by :func:`detection`.
+
+    Attributes
+    ----------
+    summary : pandas.DataFrame
+        One row; columns :data:`SUMMARY_COLUMNS` (see :func:`detection`).
+    matches : pandas.DataFrame
+        One row per matched pair; columns :data:`MATCH_COLUMNS`.
+    """
+
+    summary: pd.DataFrame
+    matches: pd.DataFrame
+
+    def __repr__(self) -> str:
+        s = self.summary.iloc[0]
+        return (f"<Detection: precision {s['precision']:.3f}, recall {s['recall']:.3f}, "
+                f"F1 {s['f1']:.3f}, {int(s['true_positives'])} matched>")
+
+    def _repr_html_(self) -> str:
+        return self.summary.to_html(index=False)
+
+
+def _column(df: pd.DataFrame, name: str, what: str) -> None:
+    if name not in df.columns:
+        raise ValueError(
+            f"The {what} table has no column {name!r}; its columns are {list(df.columns)}. "
+            f"Fix: rename the column or pass the {what}'s column name."
+        )
+
+
+def detection(
+    truth: pd.DataFrame,
+    detected: pd.DataFrame,
+    tolerance: int = 1,
+    *,
+    client: str = "client",
+    truth_session: str = "session",
+    detected_session: str = "session",
+    kinds: Sequence[str] | None = None,
+    kind: str = "kind",
+) -> Detection:
+    """Precision, recall, F1 and location error of detected changes against the truth.
+
+    Parameters
+    ----------
+    truth : pandas.DataFrame
+        True changes, one row each, with a client column and a session column (e.g. the
+        truth table of :func:`toolkit.simulate.trajectories`: ``client``, ``kind``,
+        ``session``, ``magnitude``, ``reverses_session``). Not modified.
+    detected : pandas.DataFrame
+        Detected changes, one row each, with a client column and a session column (e.g.
+        ``ChangePoints.table``, or a sudden-gains table with ``detected_session=
+        "gain_session"``). Not modified.
+    tolerance : int, default 1
+        Largest difference in sessions for a detection to count as finding a true change.
+    client : str, default "client"
+        Client column of both tables.
+    truth_session, detected_session : str, default "session"
+        Session columns: the first session at the new level in both tables.
+    kinds : sequence of str, optional
+        Keep only true changes of these kinds (e.g. ``["gain"]``); default all.
+    kind : str, default "kind"
+        Column of ``truth`` holding the kind (used only with ``kinds``).
+
+    Returns
+    -------
+    Detection
+        ``summary``, one row:
+
+        - ``n_true``, ``n_detected``: rows compared.
+        - ``true_positives``: matched pairs; ``false_positives``: unmatched detections;
+          ``false_negatives``: unmatched true changes.
+        - ``precision`` = TP / n_detected (NaN with no detections), ``recall`` = TP / n_true
+          (NaN with no true changes), ``f1`` = 2 TP / (n_true + n_detected) (NaN when both
+          are 0).
+        - ``mean_abs_error``, ``mean_error``: mean |detected - true| and mean
+          (detected - true) session over matched pairs (NaN without matches).
+        - ``exact_share``: share of matched pairs at exactly the true session.
+        - ``tolerance``.
+
+        ``matches``: ``client``, ``true_session``, ``detected_session``, ``error``
+        (detected minus true).
+
+    Raises
+    ------
+    ValueError
+        A named column is missing, or ``tolerance`` is negative.
+
+    Notes
+    -----
+    Within each client, pairs closer than ``tolerance`` are matched one-to-one so that the
+    number of matches is as large as possible and, among such matchings, the total
+    absolute error is smallest (an assignment problem, solved exactly; clients without
+    competing candidates are matched directly). Detections of clients absent from the
+    truth are false positives.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> truth = pd.DataFrame({"client": [1, 1], "session": [4, 9]})
+    >>> found = pd.DataFrame({"client": [1, 1], "gain_session": [5, 12]})
+    >>> res = detection(truth, found, detected_session="gain_session")
+    >>> res.summary[["true_positives", "false_positives", "false_negatives", "mean_error"]]
+       true_positives  false_positives  false_negatives  mean_error
+    0               1                1                1         1.0
+    """
+    if isinstance(tolerance, bool) or not np.isfinite(tolerance) or tolerance < 0:
+        raise ValueError(f"tolerance must be a number of sessions >= 0; got {tolerance!r}.")
+    for df, what, cols in ((truth, "truth", [client, truth_session]),
+                           (detected, "detected", [client, detected_session])):
+        if not isinstance(df, pd.DataFrame):
+            raise TypeError(f"The {what} table must be a pandas DataFrame; got "
+                            f"{type(df).__name__}.")
+        for c in cols:
+            _column(df, c, what)
+    if kinds is not None:
+        _column(truth, kind, "truth")
+        truth = truth[truth[kind].isin(list(kinds))]
+    t = pd.DataFrame({"client": truth[client].to_numpy(),
+                      "t": truth[truth_session].to_numpy(dtype=float)})
+    d = pd.DataFrame({"client": detected[client].to_numpy(),
+                      "d": detected[detected_session].to_numpy(dtype=float)})
+    t = t[~np.isnan(t["t"])].reset_index(drop=True)
+    d = d[~np.isnan(d["d"])].reset_index(drop=True)
+    t["ti"], d["di"] = np.arange(len(t)), np.arange(len(d))
+    pairs = t.merge(d, on="client")
+    pairs = pairs[np.abs(pairs["d"] - pairs["t"]) <= tolerance].reset_index(drop=True)
+    chosen = _match(pairs)
+    m = pairs.loc[chosen].sort_values(["ti"], kind="stable")
+    matches = pd.DataFrame({
+        "client": m["client"].to_numpy(),
+        "true_session": m["t"].to_numpy(),
+        "detected_session": m["d"].to_numpy(),
+        "error": (m["d"] - m["t"]).to_numpy(),
+    })
+    for c in ("true_session", "detected_session"):
+        if len(matches) and np.all(matches[c] == np.round(matches[c])):
+            matches[c] = matches[c].astype(np.int64)
+    tp, n_t, n_d = len(matches), len(t), len(d)
+    err = matches["error"].to_numpy(dtype=float)
+    summary = pd.DataFrame({
+        "n_true": [n_t],
+        "n_detected": [n_d],
+        "true_positives": [tp],
+        "false_positives": [n_d - tp],
+        "false_negatives": [n_t - tp],
+        "precision": [tp / n_d if n_d else np.nan],
+        "recall": [tp / n_t if n_t else np.nan],
+        "f1": [2 * tp / (n_t + n_d) if n_t + n_d else np.nan],
+        "mean_abs_error": [np.abs(err).mean() if tp else np.nan],
+        "mean_error": [err.mean() if tp else np.nan],
+        "exact_share": [(err == 0).mean() if tp else np.nan],
+        "tolerance": [tolerance],
+    })
+    return Detection(summary=summary[SUMMARY_COLUMNS], matches=matches[MATCH_COLUMNS])
+
+
+def _match(pairs: pd.DataFrame) -> np.ndarray:
+    """Row labels of ``pairs`` forming a maximum matching with least total |error|."""
+    if pairs.empty:
+        return np.array([], dtype=np.int64)
+    t_count = pairs.groupby("ti")["ti"].transform("size").to_numpy()
+    d_count = pairs.groupby("di")["di"].transform("size").to_numpy()
+    simple = (t_count == 1) & (d_count == 1)
+    keep = list(np.flatnonzero(simple))
+    rest = pairs[~simple]
+    # Competing candidates: solve each connected client's small assignment problem exactly.
+    big = 1.0 + 2.0 * float(np.max(np.abs(rest["d"] - rest["t"]).to_numpy(), initial=0.0)) \
+        * (len(rest) + 1)
+    for _, g in rest.groupby("client", sort=False):
+        ts, ti = np.unique(g["ti"].to_numpy(), return_inverse=True)
+        ds, di = np.unique(g["di"].to_numpy(), return_inverse=True)
+        cost = np.full((len(ts), len(ds)), big)
+        cost[ti, di] = np.abs(g["d"].to_numpy() - g["t"].to_numpy())
+        rows, cols = linear_sum_assignment(cost)
+        ok = cost[rows, cols] < big
+        lookup = {(a, b): lab for a, b, lab in zip(ti, di, g.index)}
+        keep += [lookup[(a, b)] for a, b in zip(rows[ok], cols[ok])]
+    return np.sort(np.asarray(keep, dtype=np.int64))

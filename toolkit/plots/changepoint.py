@@ -1,0 +1,149 @@
+"""Change-point plots: fitted segments over a client's scores, and detection accuracy."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ._style import CYCLE, PALETTE, get_axes
+
+__all__ = ["segments", "detection_accuracy"]
+
+
+def segments(result, client=None, *, show_changes: bool = True, ax=None):
+    """One client's observed scores with the fitted segments and the change sessions.
+
+    Parameters
+    ----------
+    result : toolkit.changepoint.ChangePoints
+        The result of :func:`toolkit.changepoint.detect`.
+    client : optional
+        Client id (default: the first analysed client with a change, else the first
+        analysed client).
+    show_changes : bool, default True
+        Draw a dashed vertical line at each change session.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        Scores as points joined by a thin line, each segment's fit as a thick line (mean
+        shift: horizontal; linear models: the fitted lines), changes as dashed lines.
+
+    Raises
+    ------
+    ValueError
+        If the client was not analysed (skipped, or unknown).
+
+    Examples
+    --------
+    >>> import toolkit
+    >>> from toolkit.changepoint import detect
+    >>> cp = detect(toolkit.datasets.load_scores("sgdata"), progress=False)
+    >>> ax = segments(cp, client=1)
+    >>> ax.get_ylabel()
+    'BDI-II'
+    """
+    scores = result.scores
+    seg = result.segments
+    if client is None:
+        with_change = result.clients.loc[result.clients["n_changes"] > 0, "client"]
+        pool = with_change if len(with_change) else result.clients["client"]
+        if not len(pool):
+            raise ValueError("No client was analysed, so there is nothing to plot; see "
+                             "result.skipped for the reasons.")
+        client = pool.iloc[0]
+    mine = seg[seg["client"] == client]
+    if mine.empty:
+        reason = result.skipped.loc[result.skipped["client"] == client, "reason"]
+        why = f" It was skipped: {reason.iloc[0]}." if len(reason) else ""
+        raise ValueError(f"Client {client!r} has no fitted segments.{why} Fix: pick a client "
+                         "from result.clients['client'].")
+    ax = get_axes(ax)
+    data = scores.data
+    rows = data[(data["client"] == client) & data["score"].notna()]
+    ax.plot(rows["session"], rows["score"], color=PALETTE["grey"], lw=0.8, marker="o",
+            ms=4, mfc=PALETTE["black"], mec=PALETTE["black"], label="observed", zorder=2)
+    model = result.settings["model"]
+    firsts = mine["first_session"].to_numpy()
+    for i, s in enumerate(mine.itertuples(index=False)):
+        x0, x1 = s.first_session, s.last_session
+        y0, y1 = s.fit_start, s.fit_end
+        if model == "broken_stick" and i + 1 < len(mine):
+            # continuous: extend the piece to the next knot along its own slope
+            x1 = firsts[i + 1]
+            y1 = s.fit_start + s.slope * (x1 - x0)
+        ax.plot([x0, x1], [y0, y1], color=PALETTE["vermillion"], lw=2.5,
+                label="fitted segments" if i == 0 else None, zorder=3)
+    if show_changes:
+        changes = result.table[result.table["client"] == client]
+        # a jump happens between the last session before and the first after; a knot at one
+        where = (changes["session"].to_numpy(dtype=float) if model == "broken_stick" else
+                 (changes["session"].to_numpy(dtype=float)
+                  + changes["last_pre_session"].to_numpy(dtype=float)) / 2)
+        for j, c in enumerate(where):
+            ax.axvline(c, color=PALETTE["blue"], ls="--", lw=1,
+                       label="change" if j == 0 else None, zorder=1)
+    ax.set_xlabel("session")
+    ax.set_ylabel(scores.score_label)
+    ax.set_title(f"client {client}: {len(mine) - 1} change(s), {model} model")
+    ax.legend(frameon=False, fontsize="small")
+    return ax
+
+
+def detection_accuracy(
+    table: pd.DataFrame,
+    *,
+    x: str = "effect_size",
+    y: str = "f1",
+    method: str = "method",
+    ax=None,
+):
+    """Detection accuracy against effect size, one line per method (mean over other factors).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per method and scenario, e.g. ``benchmarks/results/accuracy_changepoint.csv``:
+        needs the columns named by ``x``, ``y`` and ``method``.
+    x : str, default "effect_size"
+        Column on the horizontal axis.
+    y : str, default "f1"
+        Accuracy column (``f1``, ``precision``, ``recall``, ...).
+    method : str, default "method"
+        Column naming the method.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Raises
+    ------
+    ValueError
+        A named column is missing.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"method": ["a", "a", "b", "b"], "effect_size": [1, 2, 1, 2],
+    ...                   "f1": [0.2, 0.6, 0.4, 0.9]})
+    >>> ax = detection_accuracy(t)
+    >>> len(ax.get_lines())
+    2
+    """
+    for c in (x, y, method):
+        if c not in table.columns:
+            raise ValueError(f"The table has no column {c!r}; its columns are "
+                             f"{list(table.columns)}.")
+    ax = get_axes(ax)
+    means = table.groupby([method, x], sort=True)[y].mean().reset_index()
+    for i, (name, g) in enumerate(means.groupby(method, sort=False)):
+        style = ("-", "--", ":")[(i // len(CYCLE)) % 3]  # more methods than colours
+        ax.plot(g[x], g[y], marker="o", color=CYCLE[i % len(CYCLE)], ls=style, lw=2,
+                label=str(name))
+    ax.set_xlabel(x.replace("_", " ") + (" (noise SDs)" if x == "effect_size" else ""))
+    ax.set_ylabel(y.replace("_", " "))
+    if y in ("f1", "precision", "recall"):
+        ax.set_ylim(-0.02, 1.02)
+    ax.legend(frameon=False, fontsize="small")
+    return ax
