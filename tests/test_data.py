@@ -390,3 +390,10 @@ def test_later_changes_to_the_input_do_not_reach_the_result():
     df.loc[12, "arm"] = "changed"
     np.testing.assert_array_equal(scores.to_matrix(), before)
     assert "changed" not in scores.data["arm"].tolist()
+
+
+def test_covariates_keep_their_dtype_including_category_order():
+    df = small().assign(arm=pd.Categorical(small()["arm"], categories=["tau", "cbt"]))
+    arm = long_scores(df, **ROLES).data["arm"]
+    assert isinstance(arm.dtype, pd.CategoricalDtype)
+    assert list(arm.cat.categories) == ["tau", "cbt"]

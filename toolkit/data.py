@@ -368,8 +368,8 @@ def long_scores(
 
     rows = None if keep.all() else np.flatnonzero(keep)
     columns = {"date": dates} if dates is not None else {}
-    for c in covariates:  # a copy: later changes to the caller's frame must not reach us
-        columns[c] = df[c].to_numpy(copy=True) if rows is None else df[c].to_numpy()[rows]
+    for c in covariates:  # a copy (dtype kept, categories too): the caller's later edits stay out
+        columns[c] = df[c].array.copy() if rows is None else df[c].array.take(rows)
     settings = {
         **roles,
         "instrument": inst.name if inst else None,
