@@ -1,7 +1,9 @@
 """toolkit: breakthroughs in psychotherapy outcome data.
 
 Validated long-format repeated scores (:mod:`toolkit.data`), facts about measures
-(:mod:`toolkit.instruments`), sudden gains and losses (:mod:`toolkit.sudden_gains`),
+(:mod:`toolkit.instruments`), reliable change (:mod:`toolkit.reliable_change`), sudden gains
+and losses (:mod:`toolkit.sudden_gains`), change points (:mod:`toolkit.changepoint`),
+growth models (:mod:`toolkit.growth`), Bayesian change points (:mod:`toolkit.bayes`),
 simulated trajectories with known truth (:mod:`toolkit.simulate`), shipped datasets
 (:mod:`toolkit.datasets`), plots (:mod:`toolkit.plots`) and the report command
 (``python -m toolkit``).
@@ -16,6 +18,7 @@ from . import (
     data,
     datasets,
     evaluate,
+    growth,
     instruments,
     plots,
     reliable_change,
@@ -34,6 +37,7 @@ __all__ = [
     "reliable_change",
     "changepoint",
     "evaluate",
+    "growth",
     "plots",
     "long_scores",
     "from_wide",

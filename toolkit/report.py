@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 from tqdm.auto import tqdm
 
-from . import changepoint, reliable_change, sudden_gains
+from . import changepoint, growth, reliable_change, sudden_gains
 from .data import LongScores
 
 __all__ = ["Report", "analyse", "SECTIONS"]
@@ -160,6 +160,7 @@ SECTIONS: list[tuple[str, Callable[[Report, LongScores], None]]] = [
     ("reliable change", reliable_change.report_section),
     ("sudden gains", sudden_gains.report_section),
     ("change points", changepoint.report_section),
+    ("growth model", growth.report_section),
 ]
 
 

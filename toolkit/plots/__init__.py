@@ -9,9 +9,11 @@ from __future__ import annotations
 from ._style import CYCLE, PALETTE, get_axes
 from .changepoint import detection_accuracy
 from .changepoint import segments as changepoint_segments
+from .growth import caterpillar, fitted_trajectories
 from .reliable_change import jacobson_truax
 from .sudden_gains import around_gains, chance_histogram
 from .trajectories import spaghetti
 
 __all__ = ["PALETTE", "CYCLE", "get_axes", "spaghetti", "around_gains", "chance_histogram",
-           "jacobson_truax", "changepoint_segments", "detection_accuracy"]
+           "jacobson_truax", "changepoint_segments", "detection_accuracy",
+           "fitted_trajectories", "caterpillar"]

@@ -1,0 +1,223 @@
+"""The two engines behind :func:`toolkit.growth.fit`, with one honest account of the optimum.
+
+``fast`` is the exact profiled (RE)ML of :mod:`._fastpath`; ``statsmodels`` is
+``MixedLM``, the general engine. Both try optimisers in a fixed order, never return a fit
+worse than another optimum they reached, verify the winner, and log every attempt.
+"""
+
+from __future__ import annotations
+
+import time as _time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from . import _fastpath as fp
+from ._design import Design, layout
+
+__all__ = ["EngineFit", "fast", "with_statsmodels", "LOG_COLUMNS", "SM_OPTIMIZERS"]
+
+#: Columns of ``GrowthResult.optimizer_log``.
+LOG_COLUMNS = ["engine", "optimizer", "start", "loglik", "max_gradient", "optimizer_converged",
+               "reached_best", "chosen", "seconds", "message"]
+#: statsmodels optimisers in the order they are tried.
+SM_OPTIMIZERS = ("lbfgs", "bfgs", "cg", "powell", "nm")
+# Two log-likelihoods count as the same optimum within this (absolute, plus 1e-9 relative).
+_LL_TOL = 5e-5
+
+
+@dataclass(frozen=True)
+class EngineFit:
+    beta: np.ndarray
+    cov_beta: np.ndarray
+    sigma2: float
+    cov_re: np.ndarray
+    blups: np.ndarray  # (N, q)
+    blup_se: np.ndarray  # (N, q)
+    loglik: float
+    converged: bool
+    singular: bool
+    log: pd.DataFrame
+    sm_result: object = None
+    messages: list[str] = field(default_factory=list)
+
+
+def _same(a: float, b: float) -> bool:
+    return bool(np.isfinite(a) and np.isfinite(b)
+                and abs(a - b) <= _LL_TOL + 1e-9 * max(abs(a), abs(b)))
+
+
+def _singular(cov_re: np.ndarray, sigma2: float) -> bool:
+    """A random-effects covariance on the boundary: a (relative) Cholesky diagonal < 1e-4."""
+    rel = cov_re / sigma2
+    q = rel.shape[0]
+    diag = np.empty(q)
+    for j in range(q):  # Cholesky diagonal without failing on semi-definite matrices
+        prev = rel[j, :j]
+        diag[j] = np.sqrt(max(rel[j, j] - (prev @ np.linalg.pinv(rel[:j, :j]) @ prev
+                                          if j else 0.0), 0.0))
+    return bool(np.any(diag < 1e-4))
+
+
+def fast(design: Design, reml: bool) -> tuple[EngineFit, fp.Solution]:
+    """Exact profiled (RE)ML on the (clients x sessions) layout."""
+    y, x, observed = layout(design)
+    q = len(design.random_names)
+    blocks = fp.blocks(y, x, design.session_time, observed, q)
+    theta, attempts = fp.optimise(blocks, reml)
+    sol = fp.solve(theta, blocks, reml)
+    verdict = fp.check(theta, blocks, reml)
+    best = min(r["deviance"] for r in attempts)
+    rows = []
+    for r in attempts:
+        finite = np.isfinite(r["deviance"])
+        grad = (np.max(np.abs(fp.deviance(r["theta"], blocks, reml, with_gradient=True)[1]))
+                if finite else np.nan)
+        rows.append({
+            "engine": "fast", "optimizer": r["optimizer"], "start": r["start"],
+            "loglik": -0.5 * r["deviance"], "max_gradient": float(grad),
+            "optimizer_converged": r["success"],
+            "reached_best": fp.agree(r["deviance"], best),
+            "chosen": r["theta"] is theta, "seconds": r["seconds"], "message": r["message"],
+        })
+    log = pd.DataFrame(rows, columns=LOG_COLUMNS)
+    confirmed = int(log["reached_best"].sum()) >= 2
+    messages = []
+    if not (verdict["ok"] and confirmed):
+        if not confirmed:
+            why = "only one optimiser reached the best log-likelihood"
+        elif not verdict["positive_definite"]:
+            why = ("the log-likelihood is flat (or curved the wrong way) at the best point, so "
+                   "the variance components are not identified by these data (e.g. too few "
+                   "sessions per client for a random slope)")
+        else:
+            why = f"a Newton step could still improve the deviance by {verdict['newton_gain']:.2g}"
+        messages.append(
+            f"The fit may not be at the optimum: {why} (tried: {_tried(log)}). Treat the "
+            "estimates with caution; simplify the model (e.g. random='intercept') or rescale "
+            "time."
+        )
+    fit = EngineFit(
+        beta=sol.beta, cov_beta=sol.cov_beta, sigma2=sol.sigma2, cov_re=sol.cov_re,
+        blups=sol.blups, blup_se=sol.blup_se, loglik=-0.5 * sol.deviance,
+        converged=bool(verdict["ok"] and confirmed),
+        singular=_singular(sol.cov_re, sol.sigma2), log=log, messages=messages,
+    )
+    return fit, sol
+
+
+def with_statsmodels(design: Design, reml: bool, progress: bool) -> EngineFit:
+    """``MixedLM`` with optimisers in a fixed order and a second start, best optimum kept.
+
+    1. The first of :data:`SM_OPTIMIZERS` (lbfgs) from statsmodels' default start; 2. a
+    second start: lbfgs from the exact profiled optimum (random intercept or intercept +
+    slope), else the next optimiser from the default start; 3. while the best log-likelihood
+    has not been reached twice, the remaining optimisers of :data:`SM_OPTIMIZERS` in order,
+    each from the best point so far.
+    """
+    from statsmodels.regression.mixed_linear_model import MixedLM, MixedLMParams
+
+    rows = design.usable
+    exog = pd.DataFrame(design.x[rows], columns=design.terms)
+    exog_re = pd.DataFrame(design.z[rows], columns=design.random_names)
+    model = MixedLM(design.y[rows], exog, groups=design.client_code[rows], exog_re=exog_re)
+
+    plan: list[tuple[str, str, object]] = [(SM_OPTIMIZERS[0], "default", None)]
+    if design.standard_random:
+        _, sol = fast(design, reml)
+        start = MixedLMParams.from_components(fe_params=sol.beta, cov_re=sol.cov_re / sol.sigma2)
+        plan.append(("lbfgs", "exact profiled optimum", start))
+    else:
+        plan.append((SM_OPTIMIZERS[1], "default", None))
+    results: list = []
+    records: list[dict] = []
+    bar = tqdm(total=len(SM_OPTIMIZERS) + 1, desc="MixedLM optimisers", disable=not progress,
+               leave=False)
+
+    def attempt(method: str, label: str, start) -> None:
+        t0 = _time.perf_counter()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                res = model.fit(reml=reml, method=[method], start_params=start)
+                llf = float(res.llf)
+                packed = res.params_object.get_packed(use_sqrt=True, has_fe=False)
+                grad = float(np.max(np.abs(model.score(packed, profile_fe=True))))
+                ok = bool(res.converged)
+            except (np.linalg.LinAlgError, ValueError) as exc:
+                res, llf, grad, ok = None, -np.inf, np.nan, False
+                caught.append(warnings.WarningMessage(f"failed: {exc}", UserWarning, "", 0))
+        text = "; ".join(dict.fromkeys(str(w.message) for w in caught)) or "ok"
+        results.append(res)
+        records.append({"engine": "statsmodels", "optimizer": method, "start": label,
+                        "loglik": llf, "max_gradient": grad, "optimizer_converged": ok,
+                        "seconds": _time.perf_counter() - t0, "message": text})
+        bar.update()
+
+    for method, label, start in plan:
+        attempt(method, label, start)
+    remaining = [m for m in SM_OPTIMIZERS if m not in {p[0] for p in plan}]
+    while True:
+        lls = np.array([r["loglik"] for r in records])
+        best = int(np.argmax(lls))
+        if sum(_same(v, lls[best]) for v in lls) >= 2 or not remaining:
+            break
+        attempt(remaining.pop(0), "best so far", results[best].params_object)
+    bar.close()
+
+    lls = np.array([r["loglik"] for r in records])
+    best = int(np.argmax(lls))
+    res = results[best]
+    if res is None:
+        raise RuntimeError("Every statsmodels optimiser failed: " +
+                           " | ".join(r["message"] for r in records))
+    for i, r in enumerate(records):
+        r["reached_best"] = _same(r["loglik"], lls[best])
+        r["chosen"] = i == best
+    log = pd.DataFrame(records, columns=LOG_COLUMNS)
+    confirmed = int(log["reached_best"].sum()) >= 2
+    converged = bool(res.converged and confirmed)
+    messages = []
+    first = records[0]
+    if best != 0 and not _same(first["loglik"], lls[best]):
+        messages.append(
+            f"statsmodels' {first['optimizer']} from its default start stopped at a "
+            f"log-likelihood {lls[best] - first['loglik']:.4g} below the best one found "
+            f"({records[best]['optimizer']} from {records[best]['start']}); the better fit is "
+            "returned."
+        )
+    if not converged:
+        messages.append(
+            "statsmodels did not reach a verified optimum "
+            f"(tried: {_tried(log)}; its messages: {records[best]['message']}). The fit is "
+            "marked converged=False. Fix: engine='fast' for random='intercept'/'slope', or a "
+            "simpler random-effects structure, or rescale time."
+        )
+
+    n_clients = len(design.clients)
+    q = len(design.random_names)
+    blups = np.zeros((n_clients, q))
+    blup_se = np.zeros((n_clients, q))
+    re = res.random_effects
+    re_cov = res.random_effects_cov
+    for code in range(n_clients):  # statsmodels hands these out per group
+        blups[code] = np.asarray(re[code])
+        blup_se[code] = np.sqrt(np.maximum(np.diag(np.asarray(re_cov[code])), 0.0))
+    p = len(design.terms)
+    cov_re = np.asarray(res.cov_re, dtype=float)
+    return EngineFit(
+        beta=np.asarray(res.fe_params, dtype=float),
+        cov_beta=np.asarray(res.cov_params(), dtype=float)[:p, :p],
+        sigma2=float(res.scale), cov_re=cov_re, blups=blups, blup_se=blup_se,
+        loglik=float(res.llf), converged=converged,
+        singular=_singular(cov_re, float(res.scale)), log=log, sm_result=res,
+        messages=messages,
+    )
+
+
+def _tried(log: pd.DataFrame) -> str:
+    return ", ".join(f"{r.optimizer} from {r.start} (log-likelihood {r.loglik:.6g})"
+                     for r in log.itertuples())
