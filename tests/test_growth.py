@@ -671,3 +671,17 @@ def test_repr_summary_and_html(sleep_fit):
         0.0656, abs=1e-3)
     assert "<table" in sleep_fit._repr_html_()
     assert sleep_fit.n_params == 6
+
+
+def test_validated_scores_and_dataframe_give_the_same_fit():
+    # The reference level of a categorical covariate (TAU for Beat the Blues) must survive
+    # validation, so both entry points fit the same terms.
+    raw = toolkit.datasets.load("btheb")
+    roles = toolkit.datasets.roles("btheb")
+    formula = "bdi ~ bdi_pre + time + treatment + drug + length"
+    from_frame = growth.fit(raw, formula, **roles, random="intercept", method="ml",
+                            progress=False)
+    from_scores = growth.fit(toolkit.long_scores(raw, **roles), formula, random="intercept",
+                             method="ml", progress=False)
+    pd.testing.assert_frame_equal(from_frame.table, from_scores.table)
+    assert "treatment[T.BtheB]" in set(from_scores.table["term"])

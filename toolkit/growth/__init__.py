@@ -369,21 +369,19 @@ def fit(
     np.float64(-0.705)
     """
     _check_options(time=time, random=random, method=method, engine=engine, ci_level=ci_level)
-    original = data if isinstance(data, pd.DataFrame) else None
     scores = as_scores(data, client=client, session=session, score=score, instrument=instrument)
     spec = dict(formula=formula, time=time, time_zero=float(time_zero), random=random,
                 breakthroughs=breakthroughs, breakthrough_client=breakthrough_client,
                 breakthrough_session=breakthrough_session, knots=knots, engine=engine,
-                ci_level=ci_level, original=original)
+                ci_level=ci_level)
     return _fit(scores, method=method, progress=progress, **spec)
 
 
 def _fit(scores: LongScores, *, method: str, progress: bool, formula: str, time: str,
          time_zero: float, random: str, breakthroughs, breakthrough_client: str,
-         breakthrough_session, knots, engine: str, ci_level: float,
-         original: pd.DataFrame | None) -> GrowthResult:
+         breakthrough_session, knots, engine: str, ci_level: float) -> GrowthResult:
     design = _design.build(
-        scores, formula, original=original, time=time, time_zero=time_zero, random=random,
+        scores, formula, time=time, time_zero=time_zero, random=random,
         breakthroughs=breakthroughs, breakthrough_client=breakthrough_client,
         breakthrough_session=breakthrough_session, knots=knots)
     if engine == "fast" and not design.standard_random:
@@ -454,7 +452,7 @@ def _fit(scores: LongScores, *, method: str, progress: bool, formula: str, time:
     spec = dict(formula=formula, time=time, time_zero=time_zero, random=random,
                 breakthroughs=breakthroughs, breakthrough_client=breakthrough_client,
                 breakthrough_session=breakthrough_session, knots=knots, engine=engine,
-                ci_level=ci_level, original=original)
+                ci_level=ci_level)
     return GrowthResult(
         table=table, settings=settings, skipped=design.skipped, warnings=tuple(kept),
         variance_components=vc, random_effects=random_effects, fitted=fitted, icc=float(icc),

@@ -61,7 +61,6 @@ def build(
     scores: LongScores,
     formula: str,
     *,
-    original: pd.DataFrame | None,
     time: str,
     time_zero: float,
     random: str,
@@ -138,7 +137,7 @@ def build(
     # declare their variables), except those a model variable shadows.
     for name in covariates:
         if name not in own:
-            frame[name] = _covariate(data, original, name)
+            frame[name] = data[name].array  # dtype kept: categorical levels in their order
     if scores.roles["session"] not in frame:
         frame[scores.roles["session"]] = data["session"].to_numpy()
     frame = pd.DataFrame(frame)
@@ -277,16 +276,6 @@ def _expand(parsed, *, quadratic: bool, extra: list[str]) -> str:
             texts.append(e)
     out = ["1" if has_intercept else "0", *dict.fromkeys(texts)]
     return " + ".join(out)
-
-
-def _covariate(data: pd.DataFrame, original: pd.DataFrame | None, name: str) -> np.ndarray:
-    """A covariate column, with the caller's categorical levels when they are known."""
-    values = data[name]
-    if original is not None and name in original.columns:
-        dtype = original[name].dtype
-        if isinstance(dtype, pd.CategoricalDtype):
-            return pd.Categorical(values.to_numpy(dtype=object), dtype=dtype)
-    return values.to_numpy()
 
 
 def _code_sessions(sessions: np.ndarray, time: str, time_zero: float) -> np.ndarray:
