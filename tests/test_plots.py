@@ -62,3 +62,35 @@ def test_longscores_plot_delegates(scores):
     ax = scores.plot(n=3)
     assert ax.get_ylabel() == "BDI-II"
     plt.close(ax.figure)
+
+
+def test_client_trajectory_marks_gains_and_segments(scores, ax):
+    from toolkit import changepoint, sudden_gains
+    from toolkit.plots import client_trajectory
+
+    sg = sudden_gains.identify(scores, cutoff=7, kind="both")
+    cp = changepoint.detect(scores, progress=False)
+    assert client_trajectory(scores, 1, gains=sg, changepoints=cp, ax=ax) is ax
+    spans = [p for p in ax.patches if p.get_label() == "sudden gain"]
+    assert len(spans) == 1  # one label; both gains shaded
+    gains_1 = sg.table[(sg.table["client"] == 1) & (sg.table["kind"] == "gain")]
+    shaded = [p for p in ax.patches if abs(p.get_alpha() - 0.15) < 1e-9]
+    assert len(shaded) == len(gains_1) == 2
+    x0 = sorted(p.get_x() for p in shaded)
+    assert x0 == sorted(gains_1["pre_session"].tolist())
+    observed = [line for line in ax.lines if line.get_label() == "observed"]
+    assert len(observed) == 1  # drawn once, by the segments layer
+    fitted = [line for line in ax.lines if line.get_color() == PALETTE["vermillion"]]
+    assert len(fitted) == int((cp.segments["client"] == 1).sum())
+    assert ax.get_title() == "client 1: 2 sudden gain(s), 0 sudden loss(s), 2 change point(s)"
+
+
+def test_client_trajectory_alone_and_unknown_client(scores, ax):
+    from toolkit.plots import client_trajectory
+
+    client_trajectory(scores, 2, ax=ax)
+    assert [line.get_label() for line in ax.lines] == ["observed"]
+    np.testing.assert_array_equal(ax.lines[0].get_ydata(),
+                                  scores.data.query("client == 2")["score"].dropna())
+    with pytest.raises(ValueError, match="Unknown client 999"):
+        client_trajectory(scores, 999, ax=ax)

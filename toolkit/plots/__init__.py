@@ -12,8 +12,8 @@ from .changepoint import segments as changepoint_segments
 from .growth import caterpillar, fitted_trajectories
 from .reliable_change import jacobson_truax
 from .sudden_gains import around_gains, chance_histogram
-from .trajectories import spaghetti
+from .trajectories import client_trajectory, spaghetti
 
-__all__ = ["PALETTE", "CYCLE", "get_axes", "spaghetti", "around_gains", "chance_histogram",
+__all__ = ["PALETTE", "CYCLE", "get_axes", "spaghetti", "client_trajectory", "around_gains", "chance_histogram",
            "jacobson_truax", "changepoint_segments", "detection_accuracy",
            "fitted_trajectories", "caterpillar"]

@@ -9,7 +9,8 @@ from ._style import CYCLE, PALETTE, get_axes
 __all__ = ["segments", "detection_accuracy"]
 
 
-def segments(result, client=None, *, show_changes: bool = True, ax=None):
+def segments(result, client=None, *, show_changes: bool = True, observed: bool = True,
+             ax=None):
     """One client's observed scores with the fitted segments and the change sessions.
 
     Parameters
@@ -21,6 +22,8 @@ def segments(result, client=None, *, show_changes: bool = True, ax=None):
         analysed client).
     show_changes : bool, default True
         Draw a dashed vertical line at each change session.
+    observed : bool, default True
+        Draw the observed scores (off when another plot has drawn them already).
     ax : matplotlib Axes, optional
 
     Returns
@@ -61,8 +64,9 @@ def segments(result, client=None, *, show_changes: bool = True, ax=None):
     ax = get_axes(ax)
     data = scores.data
     rows = data[(data["client"] == client) & data["score"].notna()]
-    ax.plot(rows["session"], rows["score"], color=PALETTE["grey"], lw=0.8, marker="o",
-            ms=4, mfc=PALETTE["black"], mec=PALETTE["black"], label="observed", zorder=2)
+    if observed:
+        ax.plot(rows["session"], rows["score"], color=PALETTE["grey"], lw=0.8, marker="o",
+                ms=4, mfc=PALETTE["black"], mec=PALETTE["black"], label="observed", zorder=2)
     model = result.settings["model"]
     firsts = mine["first_session"].to_numpy()
     for i, s in enumerate(mine.itertuples(index=False)):

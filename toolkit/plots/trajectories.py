@@ -9,7 +9,7 @@ import numpy as np
 from ..data import LongScores
 from ._style import CYCLE, PALETTE, get_axes
 
-__all__ = ["spaghetti"]
+__all__ = ["spaghetti", "client_trajectory"]
 
 
 def spaghetti(
@@ -101,3 +101,84 @@ def _mean_ci(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     several = count > 1
     half[several] = 1.96 * np.nanstd(matrix[:, several], axis=0, ddof=1) / np.sqrt(count[several])
     return m, half, ok
+
+
+def client_trajectory(
+    scores: LongScores,
+    client,
+    *,
+    gains=None,
+    changepoints=None,
+    bayes=None,
+    ax=None,
+):
+    """One client's scores with everything the analyses found for them, on one Axes.
+
+    Parameters
+    ----------
+    scores : LongScores
+        Validated scores.
+    client
+        The client's id.
+    gains : SuddenGainsResult, optional
+        Shades each sudden gain (blue) or loss (vermillion) between sessions N and N+1.
+    changepoints : ChangePoints, optional
+        Draws the fitted change-point segments (see :func:`toolkit.plots.changepoint_segments`).
+    bayes : BayesResult, optional
+        Draws the posterior mean trajectory with its band and, on a second y-axis, the
+        posterior over the change session (see :func:`toolkit.plots.bayes.bayes_trajectory`).
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import toolkit
+    >>> scores = toolkit.datasets.load_scores("sgdata")
+    >>> sg = toolkit.sudden_gains.identify(scores, cutoff=7)
+    >>> cp = toolkit.changepoint.detect(scores, progress=False)
+    >>> ax = client_trajectory(scores, 1, gains=sg, changepoints=cp)
+    >>> ax.get_title()
+    'client 1: 2 sudden gain(s), 2 change point(s)'
+    """
+    if client not in scores.clients:
+        raise ValueError(f"Unknown client {client!r}. Fix: pick one of scores.clients.")
+    ax = get_axes(ax)
+    drawn = False  # the observed scores, drawn once by whichever layer comes first
+    if bayes is not None:
+        from .bayes import bayes_trajectory
+
+        bayes_trajectory(bayes, client, ax=ax)
+        drawn = True
+    n_changes = None
+    if changepoints is not None:
+        from .changepoint import segments
+
+        segments(changepoints, client, observed=not drawn, ax=ax)
+        n_changes = int((changepoints.table["client"] == client).sum())
+        drawn = True
+    if not drawn:
+        y = scores.to_matrix()[scores.clients.get_loc(client)]
+        seen = ~np.isnan(y)
+        ax.plot(scores.sessions[seen], y[seen], color=PALETTE["grey"], lw=0.8, marker="o",
+                ms=4, mfc=PALETTE["black"], mec=PALETTE["black"], label="observed")
+    parts = []
+    if gains is not None:
+        mine = gains.table[gains.table["client"] == client]
+        for kind, colour in (("gain", PALETTE["blue"]), ("loss", PALETTE["vermillion"])):
+            rows = mine[mine["kind"] == kind]
+            for i, g in enumerate(rows.itertuples(index=False)):
+                ax.axvspan(g.pre_session, g.gain_session, color=colour, alpha=0.15, lw=0,
+                           label=f"sudden {kind}" if i == 0 else None)
+            if kind in gains.settings["kinds"]:
+                parts.append(f"{len(rows)} sudden {kind}(s)")
+    if n_changes is not None:
+        parts.append(f"{n_changes} change point(s)")
+    if parts and bayes is None:
+        ax.set_title(f"client {client}: " + ", ".join(parts))
+    ax.set_xlabel("Session")
+    ax.set_ylabel(scores.score_label)
+    ax.legend(frameon=False, fontsize="small")
+    return ax
