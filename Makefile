@@ -25,10 +25,11 @@ demo: $(STAMP)
 	$(BIN)/python -m toolkit --out report
 	@echo "Open report/index.html"
 
-## The whole suite: unit tests, then every notebook executed top to bottom.
+## The whole suite: unit tests and the docstring examples, then every notebook executed
+## top to bottom (each must finish within 5 minutes).
 test: $(STAMP)
-	$(BIN)/python -m pytest tests
-	$(BIN)/python -m pytest --nbmake --nbmake-timeout=600 notebooks
+	$(BIN)/python -m pytest tests --doctest-modules toolkit
+	$(BIN)/python -m pytest --nbmake --nbmake-timeout=300 notebooks
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests
@@ -41,9 +42,10 @@ notebooks: $(STAMP)
 	mkdir -p build/notebooks
 	$(BIN)/jupyter nbconvert --to html --execute --output-dir build/notebooks notebooks/*.ipynb
 
-## Speed and memory figures (minutes, not part of the test suite).
+## Speed and memory figures, then accuracy and calibration studies (minutes; not tests).
 benchmarks: $(STAMP)
-	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
+	cd benchmarks && for f in bench_*.py accuracy_*.py calibration_*.py; do \
+		../$(BIN)/python $$f || exit 1; done
 
 ## Regenerate the simulated benchmark datasets (small ones are committed).
 datasets: $(STAMP)

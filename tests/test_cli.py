@@ -23,7 +23,9 @@ def small_csv(tmp_path: Path) -> Path:
 
 
 def run(*args: str) -> int:
-    return main(list(args))
+    # The Bayesian section samples for seconds; one test below runs the full report.
+    return main([*args, "--skip-bayes"] if "--full" not in args else
+                [a for a in args if a != "--full"])
 
 
 def test_report_from_a_csv_file(small_csv, tmp_path, capsys):
@@ -47,11 +49,17 @@ def test_report_from_parquet(small_csv, tmp_path):
                str(tmp_path / "r"), "--quiet") == 0
 
 
-def test_default_runs_on_the_shipped_dataset(tmp_path, capsys):
-    assert run("--out", str(tmp_path / "r")) == 0
+def test_default_runs_on_the_shipped_dataset_with_every_section(tmp_path, capsys):
+    assert run("--out", str(tmp_path / "r"), "--full") == 0
     out = capsys.readouterr().out
     assert "shipped dataset 'sgdata': 43 clients, 0 rows excluded" in out
-    assert (tmp_path / "r" / "index.html").exists()
+    page = (tmp_path / "r" / "index.html").read_text()
+    for heading in ("Validated data", "Reliable change", "Sudden gains", "Change points",
+                    "Growth model", "Bayesian"):
+        assert heading.lower() in page.lower(), heading
+    tables = {p.name for p in (tmp_path / "r" / "tables").iterdir()}
+    assert {"data_summary.csv", "sudden_gains_by_gain.csv", "changepoints.csv"} <= tables
+    assert any("bayes" in name for name in tables)
 
 
 def test_excluded_rows_are_listed_in_the_report(small_csv, tmp_path):

@@ -14,6 +14,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from . import (
+    bayes,
     changepoint,
     data,
     datasets,
@@ -38,6 +39,7 @@ __all__ = [
     "changepoint",
     "evaluate",
     "growth",
+    "bayes",
     "plots",
     "long_scores",
     "from_wide",

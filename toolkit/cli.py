@@ -46,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--instrument", help="instrument name, e.g. PHQ-9 (checks the score range)")
     p.add_argument("--exclude-invalid", action="store_true",
                    help="set invalid rows aside (listed in the report) instead of stopping")
+    p.add_argument("--skip-bayes", action="store_true",
+                   help="leave out the Bayesian change-point section (the slowest)")
     p.add_argument("--out", default="report", help="report folder (default: report)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or messages")
     p.add_argument("--version", action="version", version=f"toolkit {__version__}")
@@ -86,7 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  invalid="exclude" if args.exclude_invalid else "raise")
             from .report import analyse
 
-            report = analyse(scores, progress=not args.quiet)
+            report = analyse(scores, skip=["bayes"] if args.skip_bayes else [],
+                             progress=not args.quiet)
             path = report.write(args.out)
     except (DataError, ValueError, FileNotFoundError, OSError) as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__

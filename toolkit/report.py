@@ -19,14 +19,14 @@ from __future__ import annotations
 import base64
 import html
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 from tqdm.auto import tqdm
 
-from . import changepoint, growth, reliable_change, sudden_gains
+from . import bayes, changepoint, growth, reliable_change, sudden_gains
 from .data import LongScores
 
 __all__ = ["Report", "analyse", "SECTIONS"]
@@ -161,11 +161,16 @@ SECTIONS: list[tuple[str, Callable[[Report, LongScores], None]]] = [
     ("sudden gains", sudden_gains.report_section),
     ("change points", changepoint.report_section),
     ("growth model", growth.report_section),
+    ("bayes", bayes.report_section),
 ]
 
 
 def analyse(
-    scores: LongScores, *, title: str | None = None, progress: bool = True
+    scores: LongScores,
+    *,
+    title: str | None = None,
+    skip: Sequence[str] = (),
+    progress: bool = True,
 ) -> Report:
     """Run every report section on validated scores and return the :class:`Report`.
 
@@ -175,11 +180,18 @@ def analyse(
         Validated data (see :func:`toolkit.data.long_scores`).
     title : str, optional
         Page title (default names the instrument and cohort size).
+    skip : sequence of str
+        Names of sections to leave out (see :data:`SECTIONS`), e.g. ``["bayes"]``.
     progress : bool, default True
         Show a progress bar over the sections.
     """
     title = title or f"Breakthrough analysis: {scores.score_label}, {scores.n_clients} clients"
+    unknown = set(skip) - {name for name, _ in SECTIONS}
+    if unknown:
+        raise ValueError(f"Unknown report section(s) {sorted(unknown)}; sections are "
+                         f"{[name for name, _ in SECTIONS]}.")
     report = Report(title)
-    for name, section in tqdm(SECTIONS, desc="report", disable=not progress):
+    chosen = [(name, section) for name, section in SECTIONS if name not in skip]
+    for name, section in tqdm(chosen, desc="report", disable=not progress):
         section(report, scores)
     return report

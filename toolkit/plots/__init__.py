@@ -7,6 +7,7 @@ labelled with the instrument's name, so figures from different analyses read as 
 from __future__ import annotations
 
 from ._style import CYCLE, PALETTE, get_axes
+from .bayes import bayes_trajectory, breakthrough_probabilities
 from .changepoint import detection_accuracy
 from .changepoint import segments as changepoint_segments
 from .growth import caterpillar, fitted_trajectories
@@ -16,4 +17,5 @@ from .trajectories import client_trajectory, spaghetti
 
 __all__ = ["PALETTE", "CYCLE", "get_axes", "spaghetti", "client_trajectory", "around_gains", "chance_histogram",
            "jacobson_truax", "changepoint_segments", "detection_accuracy",
-           "fitted_trajectories", "caterpillar"]
+           "fitted_trajectories", "caterpillar",
+           "bayes_trajectory", "breakthrough_probabilities"]

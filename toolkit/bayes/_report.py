@@ -1,0 +1,60 @@
+"""The Bayesian section of the analysis report."""
+
+from __future__ import annotations
+
+import warnings
+
+from ..data import LongScores
+from ..errors import ToolkitWarning
+from ._fit import fit
+
+
+def report_section(report, scores: LongScores) -> None:
+    """Add the hierarchical model's per-client P(breakthrough) table and a figure.
+
+    Uses short chains (2 x 300 draws) so the report stays quick; the report says so.
+    """
+    import matplotlib.pyplot as plt
+
+    from ..plots.bayes import bayes_trajectory, breakthrough_probabilities
+
+    report.heading("Bayesian change points (hierarchical model)")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ToolkitWarning)
+            result = fit(scores, chains=2, tune=300, draws=300, seed=1, progress=False)
+    except (ValueError, ImportError) as error:
+        report.text(f"Not run: {error}")
+        return
+    s = result.settings
+    notes = list(dict.fromkeys(str(c.message) for c in caught
+                               if issubclass(c.category, ToolkitWarning)))
+    report.text(
+        "Each client's scores follow a linear trend that may jump once; clients' baselines, "
+        "slopes and jumps come from population distributions. P(breakthrough) is the "
+        f"posterior probability of a sudden improvement of at least {s['breakthrough']:.3g} "
+        f"points ({s['breakthrough_source']}). Quick run: {s['chains']} chains x "
+        f"{s['draws']} draws ({s['sampling_seconds']:.0f} s of sampling)."
+        + "".join(f" Warning: {w}" for w in notes)
+    )
+    cols = ["client", "n_observed", "p_change", "p_breakthrough", "change_session_mode",
+            "change_session_lower", "change_session_upper", "jump_mean", "jump_lower",
+            "jump_upper"]
+    table = result.table[cols].sort_values("p_breakthrough", ascending=False,
+                                           ignore_index=True, kind="stable")
+    report.table("bayes_breakthrough", table,
+                 "P(change) and P(breakthrough) per client; change session (mode and "
+                 f"{s['level']:.0%} credible set) and jump (mean and {s['level']:.0%} HDI), "
+                 "given a change")
+    report.table("bayes_population", result.population,
+                 f"Population-level posterior (mean, SD, {s['level']:.0%} HDI)")
+    report.table("bayes_skipped", result.skipped, "Clients not analysed, with the reason")
+    fig, axes = plt.subplots(1, 2, figsize=(12, max(4.5, 0.12 * min(len(table), 60))),
+                             width_ratios=(1, 1.3))
+    breakthrough_probabilities(result, ax=axes[0])
+    bayes_trajectory(result, None, ax=axes[1])
+    fig.tight_layout()
+    report.figure("bayes_breakthrough", fig,
+                  "Left: P(breakthrough) and P(change) per client. Right: the client most "
+                  "likely to have had a breakthrough: scores, posterior mean trajectory, its "
+                  f"{s['level']:.0%} band and the posterior over the change session (bars).")
