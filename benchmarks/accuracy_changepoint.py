@@ -40,6 +40,7 @@ import toolkit
 from toolkit.changepoint import amoc, detect
 from toolkit.evaluate import detection
 from toolkit.simulate import trajectories
+from toolkit.sudden_gains import identify
 
 EFFECT_SIZES = (0.5, 1.0, 1.5, 2.0, 3.0)  # gain / noise SD
 NOISE_SDS = (2.0, 4.0)  # BDI-II points (the manual's SEM is about 3.4)
@@ -48,11 +49,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def _sudden_gains(scores):
-    """Gain sessions from the sudden-gains module, or None while it is not available."""
-    try:
-        from toolkit.sudden_gains import identify
-    except ImportError:  # HOOK: the module is written in parallel; rerun when it lands
-        return None
+    """Gain sessions found by the sudden-gain criteria (reliable-change cut-off)."""
     gains = identify(scores, instrument="BDI-II").gains
     return gains[["client", "gain_session"]].rename(columns={"gain_session": "session"})
 
@@ -70,9 +67,7 @@ def methods(scores, seed):
         out[name] = detect(scores, progress=False, **kw).table[["client", "session"]]
     a = amoc(scores, n_boot=199, seed=seed, progress=False).table
     out["amoc_mean"] = a.loc[a["p_value"] < 0.05, ["client", "session"]]
-    sg = _sudden_gains(scores)
-    if sg is not None:
-        out["sudden_gains"] = sg
+    out["sudden_gains"] = _sudden_gains(scores)
     rng = np.random.default_rng(seed)
     sessions = scores.sessions
     out["chance"] = pd.DataFrame({

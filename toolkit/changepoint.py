@@ -50,6 +50,7 @@ from ._results import Result, empty_skipped, warn
 from .data import LongScores, as_scores
 from .errors import ToolkitWarning
 from .instruments import Instrument
+from .reliable_change import rci_cutoff
 
 __all__ = [
     "detect",
@@ -543,24 +544,14 @@ def _screen(scores: LongScores, min_size: int, method: str):
 
 
 def _rci_cutoff(inst: Instrument | None) -> tuple[float, str | None]:
-    """Reliable-change cut-off 1.96 * sqrt(2) * SD * sqrt(1 - r) of the instrument."""
+    """The instrument's reliable-change cut-off, or NaN with the reason it is missing."""
     if inst is None:
         return np.nan, None
     try:
-        from .reliable_change import rci_cutoff
-    except ImportError:
-        rci_cutoff = None
-    if rci_cutoff is not None:
-        try:
-            return float(rci_cutoff(inst)), None
-        except (ValueError, TypeError) as exc:
-            return np.nan, (f"No reliable-change cut-off for {inst.name} ({exc}); jump_rci "
-                            "and breakthrough are missing.")
-    if inst.clinical_sd is None or inst.reliability is None:
-        return np.nan, (f"{inst.name} has no published clinical SD and reliability in the "
-                        "registry, so there is no reliable-change cut-off; jump_rci and "
+        return float(rci_cutoff(inst)), None
+    except ValueError as exc:
+        return np.nan, (f"No reliable-change cut-off for {inst.name} ({exc}); jump_rci and "
                         "breakthrough are missing.")
-    return 1.96 * math.sqrt(2) * inst.clinical_sd * math.sqrt(1 - inst.reliability), None
 
 
 def _rng(seed) -> np.random.Generator:
