@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 #: Okabe-Ito colours, distinguishable with the common forms of colour blindness.
 PALETTE = {
     "black": "#000000",
@@ -26,3 +28,16 @@ def get_axes(ax=None, figsize: tuple[float, float] = (7, 4.5)):
 
         _, ax = plt.subplots(figsize=figsize)
     return ax
+
+
+def mean_ci(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Column means of ``matrix`` (NaN = missing), half-widths of their normal 95% CIs, and
+    which columns have any data."""
+    count = np.sum(~np.isnan(matrix), axis=0)
+    ok = count > 0
+    m = np.full(matrix.shape[1], np.nan)
+    half = np.zeros(matrix.shape[1])
+    m[ok] = np.nanmean(matrix[:, ok], axis=0)
+    several = count > 1
+    half[several] = 1.96 * np.nanstd(matrix[:, several], axis=0, ddof=1) / np.sqrt(count[several])
+    return m, half, ok

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._style import CYCLE, PALETTE, get_axes
+from ._style import CYCLE, PALETTE, get_axes, mean_ci
 
 __all__ = ["around_gains", "chance_histogram"]
 
@@ -44,15 +44,8 @@ def around_gains(result, *, value: str = "score", kind: str | None = None, ax=No
     around = result.around(value)
     values = around.loc[around["kind"] == kind, ["nm2", "nm1", "n", "np1", "np2", "np3"]]
     values = values.to_numpy(dtype=float)
-    count = np.sum(~np.isnan(values), axis=0)
+    mean, half, ok = mean_ci(values)
     x = np.arange(6)
-    ok = count > 0
-    mean = np.full(6, np.nan)
-    half = np.zeros(6)
-    mean[ok] = np.nanmean(values[:, ok], axis=0)
-    several = count > 1
-    half[several] = 1.96 * np.nanstd(values[:, several], axis=0, ddof=1) / np.sqrt(
-        count[several])
     colour = PALETTE["blue"] if kind == "gain" else PALETTE["vermillion"]
     ax.errorbar(x[ok], mean[ok], yerr=half[ok], color=colour, marker="o", capsize=4, lw=2,
                 label=f"mean of {len(values)} {kind}{'s' if len(values) != 1 else ''} "

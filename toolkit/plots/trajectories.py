@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..data import LongScores
-from ._style import CYCLE, PALETTE, get_axes
+from ._style import CYCLE, PALETTE, get_axes, mean_ci
 
 __all__ = ["spaghetti", "client_trajectory"]
 
@@ -76,7 +76,7 @@ def spaghetti(
         ax.plot(x[seen], y[seen], color=CYCLE[i % len(CYCLE)], lw=2, marker="o", ms=3,
                 label=f"client {c}")
     if mean:
-        m, half, ok = _mean_ci(matrix)
+        m, half, ok = mean_ci(matrix)
         ax.plot(x[ok], m[ok], color=PALETTE["black"], lw=2.5, label="mean")
         ax.fill_between(x[ok], (m - half)[ok], (m + half)[ok], color=PALETTE["black"],
                         alpha=0.15, lw=0, label="95% CI of mean")
@@ -89,18 +89,6 @@ def spaghetti(
     if mean or highlight:
         ax.legend(loc="best", frameon=False, fontsize="small")
     return ax
-
-
-def _mean_ci(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Column means, half-widths of their normal 95% CI, and which columns have data."""
-    count = np.sum(~np.isnan(matrix), axis=0)
-    ok = count > 0
-    m = np.full(matrix.shape[1], np.nan)
-    half = np.zeros(matrix.shape[1])
-    m[ok] = np.nanmean(matrix[:, ok], axis=0)
-    several = count > 1
-    half[several] = 1.96 * np.nanstd(matrix[:, several], axis=0, ddof=1) / np.sqrt(count[several])
-    return m, half, ok
 
 
 def client_trajectory(
