@@ -298,6 +298,8 @@ def test_diagnostics_and_warnings_agree(bayes_hierarchical):
     assert r.divergences == 0
     # No third-party warning escapes (PyMC's log and the compiler's notice are handled).
     assert all(issubclass(w.category, ToolkitWarning) for w in caught)
+    # Each warning points at the line that called fit() (the shared fixture), not inside it.
+    assert all(w.filename.endswith("conftest.py") for w in caught)
 
 
 def test_warning_messages_name_parameters_and_fix():

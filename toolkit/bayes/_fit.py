@@ -786,20 +786,20 @@ def _diagnostic_warnings(dg: pd.DataFrame, divergences: int, settings: dict) -> 
             "chains disagree, so these summaries are not yet reliable. Fix: sample longer "
             f"(e.g. tune={2 * settings['tune']}, draws={2 * settings['draws']}) or with more "
             "chains; if it persists, look at these clients' data.", ToolkitWarning,
-            stacklevel=4))
+            stacklevel=5))
     low_ess = dg[dg["ess_bulk"] < ESS_MIN]
     if len(low_ess):
         messages.append(warn(
             f"Bulk effective sample size below {ESS_MIN} for "
             f"{named(low_ess, 'ess_bulk', 'ESS {:.0f}')}: posterior means and intervals are "
             f"imprecise. Fix: more draws (e.g. draws={2 * settings['draws']}) or chains.",
-            ToolkitWarning, stacklevel=4))
+            ToolkitWarning, stacklevel=5))
     if divergences:
         messages.append(warn(
             f"{divergences} divergent transition(s) after tuning: the sampler may have missed "
             "part of the posterior. Fix: raise target_accept (e.g. 0.95 or 0.99); if they "
             "persist, look at clients with few sessions or extreme scores.",
-            ToolkitWarning, stacklevel=4))
+            ToolkitWarning, stacklevel=5))
     return messages
 
 
@@ -866,7 +866,7 @@ def compare(results: Mapping[str, BayesResult]) -> pd.DataFrame:
     if flagged:
         warn(f"PSIS-LOO is unreliable for {flagged}: some clients have Pareto k > 0.7 "
              "(highly influential). Fix: read small elpd differences with caution, or refit "
-             "leaving those clients out (exact LOO).", ToolkitWarning, stacklevel=2)
+             "leaving those clients out (exact LOO).", ToolkitWarning, stacklevel=3)
     return table
 
 

@@ -49,7 +49,8 @@ def quiet():
     """Keep PyMC's step-by-step log and the compiler's BLAS notice out of the user's way.
 
     The BLAS notice concerns matrix products, which these models barely use; PyMC's own
-    warnings and errors still show.
+    warnings and errors still show, except numerical overflow during step-size and
+    mass-matrix adaptation, which the final diagnostics judge.
     """
     logger = logging.getLogger("pymc")
     level = logger.level
@@ -57,6 +58,10 @@ def quiet():
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*could not link to a BLAS.*")
+            # Early in tuning the mass-matrix adaptation can overflow harmlessly; whether the
+            # final sampling is sound is judged by the diagnostics the toolkit reports.
+            warnings.filterwarnings("ignore", message="overflow encountered",
+                                    category=RuntimeWarning, module="pymc.step_methods")
             yield
     finally:
         logger.setLevel(level)
