@@ -558,7 +558,7 @@ def test_segments_plot(sg):
     n_segments = int((res.segments["client"] == 1).sum())
     # observed line + one line per segment + one dashed line per change
     assert len(ax.get_lines()) == 1 + n_segments + n_changes
-    assert ax.get_ylabel() == "BDI-II" and ax.get_xlabel() == "session"
+    assert ax.get_ylabel() == "BDI-II" and ax.get_xlabel() == "Session"
     with pytest.raises(ValueError, match="no fitted segments"):
         res.plot(client=999)
     plt.close("all")
@@ -595,3 +595,24 @@ def test_report_section(sg):
     assert kinds[0] == "heading" and "figure" in kinds
     names = [b.name for b in report.blocks if b.kind == "table"]
     assert names == ["changepoint_summary", "changepoints", "changepoint_skipped"]
+
+
+def test_detection_accuracy_colours_follow_the_given_order():
+    import matplotlib.pyplot as plt
+
+    from toolkit.plots import CYCLE, detection_accuracy
+
+    t = pd.DataFrame({"method": ["b", "b", "a", "a"], "effect_size": [1, 2, 1, 2],
+                      "f1": [0.4, 0.9, 0.2, 0.6]})
+    fig, ax = plt.subplots()
+    detection_accuracy(t, order=["a", "b"], ax=ax)
+    assert [line.get_label() for line in ax.lines] == ["a", "b"]
+    assert ax.lines[0].get_color() == CYCLE[0]
+    assert list(ax.lines[0].get_ydata()) == [0.2, 0.6]
+    fig2, ax2 = plt.subplots()
+    detection_accuracy(t, ax=ax2)  # default: order of appearance
+    assert [line.get_label() for line in ax2.lines] == ["b", "a"]
+    with pytest.raises(ValueError, match="not in the table"):
+        detection_accuracy(t, order=["c"], ax=ax2)
+    plt.close(fig)
+    plt.close(fig2)

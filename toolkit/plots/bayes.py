@@ -64,7 +64,7 @@ def bayes_trajectory(result, client: Any = None, *, ax=None, band: bool = True,
     if band:
         ax.fill_between(x, traj["lower"], traj["upper"], color=PALETTE["sky"], alpha=0.35,
                         lw=0, label=f"{level:.0%} band", zorder=1)
-    ax.set_xlabel("session")
+    ax.set_xlabel("Session")
     ax.set_ylabel(result._design.scores.score_label)
     ax.set_title(f"client {client}: P(change) = {row['p_change']:.2f}, "
                  f"P(breakthrough) = {row['p_breakthrough']:.2f}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 
 from ._style import CYCLE, PALETTE, get_axes
@@ -87,7 +89,7 @@ def segments(result, client=None, *, show_changes: bool = True, observed: bool =
         for j, c in enumerate(where):
             ax.axvline(c, color=PALETTE["blue"], ls="--", lw=1,
                        label="change" if j == 0 else None, zorder=1)
-    ax.set_xlabel("session")
+    ax.set_xlabel("Session")
     ax.set_ylabel(scores.score_label)
     ax.set_title(f"client {client}: {len(mine) - 1} change(s), {model} model")
     ax.legend(frameon=False, fontsize="small")
@@ -100,6 +102,7 @@ def detection_accuracy(
     x: str = "effect_size",
     y: str = "f1",
     method: str = "method",
+    order: Sequence[str] | None = None,
     ax=None,
 ):
     """Detection accuracy against effect size, one line per method (mean over other factors).
@@ -115,6 +118,9 @@ def detection_accuracy(
         Accuracy column (``f1``, ``precision``, ``recall``, ...).
     method : str, default "method"
         Column naming the method.
+    order : sequence of str, optional
+        Methods to draw, in this order; colours follow it, so the same order gives the same
+        colours in every figure. Default: the methods in order of first appearance.
     ax : matplotlib Axes, optional
 
     Returns
@@ -124,7 +130,7 @@ def detection_accuracy(
     Raises
     ------
     ValueError
-        A named column is missing.
+        A named column is missing, or ``order`` names a method the table lacks.
 
     Examples
     --------
@@ -140,8 +146,13 @@ def detection_accuracy(
             raise ValueError(f"The table has no column {c!r}; its columns are "
                              f"{list(table.columns)}.")
     ax = get_axes(ax)
-    means = table.groupby([method, x], sort=True)[y].mean().reset_index()
-    for i, (name, g) in enumerate(means.groupby(method, sort=False)):
+    order = list(pd.unique(table[method])) if order is None else list(order)
+    unknown = [m for m in order if m not in set(table[method])]
+    if unknown:
+        raise ValueError(f"order names method(s) {unknown} that are not in the table.")
+    means = table.groupby([method, x], sort=True)[y].mean()
+    for i, name in enumerate(order):
+        g = means.loc[name].reset_index()
         style = ("-", "--", ":")[(i // len(CYCLE)) % 3]  # more methods than colours
         ax.plot(g[x], g[y], marker="o", color=CYCLE[i % len(CYCLE)], ls=style, lw=2,
                 label=str(name))
