@@ -685,3 +685,18 @@ def test_validated_scores_and_dataframe_give_the_same_fit():
                              method="ml", progress=False)
     pd.testing.assert_frame_equal(from_frame.table, from_scores.table)
     assert "treatment[T.BtheB]" in set(from_scores.table["term"])
+
+
+def test_breakthroughs_from_a_result_use_improvements_only_and_say_so():
+    scores = toolkit.datasets.load_scores("sgdata")
+    both = toolkit.sudden_gains.identify(scores, cutoff=7, kind="both")
+    gains = toolkit.sudden_gains.identify(scores, cutoff=7)
+    with pytest.warns(ToolkitWarning) as record:
+        from_both = growth.fit(scores, breakthroughs=both, progress=False)
+    messages = " ".join(str(w.message) for w in record)
+    assert "sudden losses were left out" in messages
+    assert "could not be examined for breakthroughs" in messages  # 3 skipped clients
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ToolkitWarning)
+        from_gains = growth.fit(scores, breakthroughs=gains.gains, progress=False)
+    pd.testing.assert_frame_equal(from_both.table, from_gains.table)

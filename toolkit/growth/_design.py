@@ -314,7 +314,7 @@ def _breakthrough_predictors(scores, table, client_col, session_col):
     notes: list[str] = []
     if not isinstance(table, pd.DataFrame) and isinstance(getattr(table, "table", None),
                                                            pd.DataFrame):
-        table = table.table  # a result object: use its table
+        table, notes = _breakthrough_rows(table)  # a result object: its breakthroughs
     if not isinstance(table, pd.DataFrame):
         raise TypeError(
             "breakthroughs must be a DataFrame with a client and a session column (e.g. a "
@@ -369,6 +369,31 @@ def _breakthrough_predictors(scores, table, client_col, session_col):
     post = np.where(has & (session >= b), 1.0, 0.0)
     since = np.where(has, np.maximum(session - np.where(has, b, 0.0), 0.0), 0.0)
     return post, since, int(np.sum(~np.isnan(at))), notes, session_col
+
+
+def _breakthrough_rows(result) -> tuple[pd.DataFrame, list[str]]:
+    """The rows of a sudden-gain or change-point result that are breakthroughs, with notes.
+
+    A table passed directly is used as it is; from a result object only improvements count:
+    sudden gains (not losses) and change points flagged ``breakthrough``.
+    """
+    table, notes = result.table, []
+    if "kind" in table.columns and (table["kind"] != "gain").any():
+        table = table[table["kind"] == "gain"]
+        notes.append("Only the sudden gains of the result were used as breakthroughs (its "
+                     "sudden losses were left out).")
+    elif "breakthrough" in table.columns and not table["breakthrough"].fillna(False).all():
+        table = table[table["breakthrough"].fillna(False).astype(bool)]
+        notes.append("Only the change points flagged as breakthroughs (improvements of at "
+                     "least the reliable-change cut-off) were used.")
+    skipped = getattr(result, "skipped", None)
+    if isinstance(skipped, pd.DataFrame) and len(skipped):
+        notes.append(
+            f"{len(skipped)} client(s) could not be examined for breakthroughs (see the "
+            "result's skipped table) and are modelled as clients without one. Fix: leave "
+            "them out of the data if that matters."
+        )
+    return table, notes
 
 
 def _random_design(random: str, frame: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
