@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from toolkit import changepoint, sudden_gains
+from toolkit.errors import ToolkitWarning
 from toolkit.scale import by_client
 from toolkit.simulate import trajectories
 
@@ -44,9 +45,12 @@ def test_sudden_gains_on_dask_equal_in_memory(cohort):
 
 
 def test_changepoint_on_dask_equal_in_memory(cohort):
-    expected = changepoint.detect(cohort, **ROLES, progress=False)
-    table, _ = by_client(dd.from_pandas(cohort, npartitions=4, sort=False), "changepoint",
-                         **ROLES).compute()
+    # Integer scores give some clients a zero MAD of differences; both runs say so.
+    with pytest.warns(ToolkitWarning, match="median absolute deviation of 0"):
+        expected = changepoint.detect(cohort, **ROLES, progress=False)
+    with pytest.warns(ToolkitWarning, match="median absolute deviation of 0"):
+        table, _ = by_client(dd.from_pandas(cohort, npartitions=4, sort=False), "changepoint",
+                             **ROLES).compute()
     pd.testing.assert_frame_equal(sort(table, ["client", "session"]),
                                   sort(expected.table, ["client", "session"]))
 
