@@ -112,3 +112,18 @@ def test_python_dash_m_entry_point(tmp_path):
     done = subprocess.run([sys.executable, "-m", "toolkit", "--list-datasets"],
                           capture_output=True, text=True, check=True)
     assert "sgdata" in done.stdout and "btheb" in done.stdout
+
+
+def test_session_dates(tmp_path):
+    path = tmp_path / "dated.csv"
+    pd.DataFrame({"id": [1, 1, 1, 2, 2, 2],
+                  "when": ["2024-01-08", "2024-01-01", "2024-01-15", "2024-02-01", "2024-02-08",
+                           "2024-02-15"],
+                  "phq": [12, 15, 9, 20, 18, 11]}).to_csv(path, index=False)
+    out = tmp_path / "r"
+    assert run(str(path), "--client", "id", "--session", "when", "--score", "phq",
+               "--instrument", "PHQ-9", "--session-dates", "--out", str(out), "--quiet") == 0
+    summary = pd.read_csv(out / "tables" / "data_summary.csv")
+    assert summary.loc[0, "n_sessions"] == 3
+    assert run(str(path), "--client", "id", "--session", "when", "--score", "phq",
+               "--out", str(out), "--quiet") == 2  # without the flag: not a number

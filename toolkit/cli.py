@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--session", default="session", help="session column (default: session)")
     p.add_argument("--score", default="score", help="score column (default: score)")
     p.add_argument("--instrument", help="instrument name, e.g. PHQ-9 (checks the score range)")
+    p.add_argument("--session-dates", action="store_true",
+                   help="the session column holds dates (e.g. 2024-03-01); they become the "
+                        "order 1, 2, ... within each client")
     p.add_argument("--exclude-invalid", action="store_true",
                    help="set invalid rows aside (listed in the report) instead of stopping")
     p.add_argument("--skip-bayes", action="store_true",
@@ -75,6 +78,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.path:
             df = _read(Path(args.path))
+            if args.session_dates and args.session in df.columns:
+                try:
+                    df[args.session] = pd.to_datetime(df[args.session])
+                except (ValueError, TypeError) as error:
+                    raise ValueError(f"Column {args.session!r} could not be read as dates: "
+                                     f"{error}") from None
             roles = {"client": args.client, "session": args.session, "score": args.score,
                      "instrument": args.instrument}
             source = args.path
