@@ -953,7 +953,8 @@ def report_section(report, scores: LongScores) -> None:
         how = "criteria 2 and 3 only (no reliability known for criterion 1)"
     report.text(f"Tang & DeRubeis (1999) criteria with the missing-data adjustment of "
                 f"Lutz et al. (2013); criterion 1: {how} "
-                f"(cut-off {result.settings['cutoff_value'] or 'off'}).")
+                + (f"(cut-off {result.settings['cutoff_value']:.2f} points)."
+                   if result.settings["cutoff_value"] else "(off)."))
     report.table("sudden_gains_summary", result.describe(), "Sudden gains: counts")
     report.table("sudden_gains_by_gain", result.table, "One row per sudden gain")
     report.table("sudden_gains_intervals", result.interval_counts(),

@@ -663,8 +663,9 @@ def report_section(report, scores: LongScores) -> None:
                  "a random intercept per client (most clients have fewer than three scores, "
                  "too few to tell individual slopes from noise)")
     report.text(
-        f"Linear growth model with {structure} ({m1.method.upper()}; time = session - "
-        f"{first:g}, so the intercept is the expected score at the first session): "
+        f"Linear growth model with {structure} ({m1.method.upper()}; time = session"
+        f"{f' - {first:g}' if first else ''}, so the intercept is the expected score at the "
+        "first session): "
         f"{m1.n_clients} clients, {m1.n_obs} observed scores; "
         f"{'converged' if m1.converged else 'NOT converged'}"
         f"{' (singular fit)' if m1.singular else ''}. ICC at the first session {m1.icc:.2f}."
