@@ -863,10 +863,7 @@ def chance_baseline(
     x = scores.to_matrix()
     first, last = scores.sequence_bounds()
     examined = _examined(first, last, x.shape[1] - 1, settings["first_interval"])
-    sign = scores.instrument.sign if scores.instrument is not None else 1
-    options = dict(sign=sign, cutoff=settings["cutoff_value"], proportion=settings["proportion"],
-                   crit3=settings["crit3"], alpha=settings["alpha"],
-                   adjust=settings["adjust_critical_value"], loss_criterion2="published")
+    options = _options(scores, settings)
 
     def count(matrix):
         c = _criteria(matrix, _windows(matrix), examined, kind="gain", **options)
