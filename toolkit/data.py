@@ -204,10 +204,7 @@ class LongScores:
         """
         present = np.zeros(self.n_clients * self.n_sessions, dtype=bool)
         present[self._cell] = True
-        present = present.reshape(self.n_clients, self.n_sessions)
-        first = np.argmax(present, axis=1)
-        last = self.n_sessions - 1 - np.argmax(present[:, ::-1], axis=1)
-        return first, last
+        return first_and_last(present.reshape(self.n_clients, self.n_sessions))
 
     # -- description ---------------------------------------------------------------------
     def summary(self) -> pd.DataFrame:
@@ -671,6 +668,16 @@ def _resolve_covariates(
                 "or a role column. Fix: rename it first, e.g. df.rename(columns={...})."
             )
     return covariates
+
+
+def first_and_last(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column of the first and of the last True in each row of a 2-D mask.
+
+    A row without any True gets 0 and the last column; callers check such rows themselves.
+    """
+    first = np.argmax(mask, axis=1)
+    last = mask.shape[1] - 1 - np.argmax(mask[:, ::-1], axis=1)
+    return first, last
 
 
 def _show(value: Any) -> str:

@@ -49,7 +49,7 @@ from scipy.stats import norm
 
 from . import instruments as _instruments
 from ._results import SKIPPED_COLUMNS, Result, empty_skipped, warn
-from .data import LongScores, as_scores
+from .data import LongScores, as_scores, first_and_last
 from .errors import (
     DuplicateSessionError,
     EmptyDataError,
@@ -1140,8 +1140,8 @@ def _choose_prepost(matrix, sessions, col_pre, col_post, minimum, method_name):
     window = observed[:, lo:hi + 1]
     n_total = observed.sum(axis=1)
     n_window = window.sum(axis=1) if (lo, hi) != (0, n_sessions - 1) else n_total
-    first = lo + np.argmax(window, axis=1)
-    last = hi - np.argmax(window[:, ::-1], axis=1)
+    first, last = first_and_last(window)
+    first, last = lo + first, lo + last
     pre_col = np.full(n_clients, col_pre) if col_pre is not None else first
     post_col = np.full(n_clients, col_post) if col_post is not None else last
 

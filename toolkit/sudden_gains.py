@@ -45,7 +45,7 @@ from scipy import stats
 from tqdm.auto import tqdm
 
 from ._results import Result, empty_skipped
-from .data import LongScores, as_scores
+from .data import LongScores, as_scores, first_and_last
 from .instruments import Instrument
 
 __all__ = [
@@ -744,8 +744,7 @@ def _total_change(x: np.ndarray, sign: int) -> np.ndarray:
     """Improvement from each client's first to last observed score."""
     seen = ~np.isnan(x)
     has = seen.any(axis=1)
-    first = np.argmax(seen, axis=1)
-    last = x.shape[1] - 1 - np.argmax(seen[:, ::-1], axis=1)
+    first, last = first_and_last(seen)
     rows = np.arange(x.shape[0])
     return np.where(has, sign * (x[rows, first] - x[rows, last]), np.nan)
 
