@@ -183,11 +183,13 @@ def test_weighted_hdi_equals_brute_force_on_repeated_draws():
 
 
 def test_breakthrough_cutoff_is_reliable_change_by_hand(bayes_hierarchical):
-    """Jacobson & Truax (1991): 1.96 * sqrt(2) * SD * sqrt(1 - r); BDI-II SD 12.75, r .92."""
+    """Jacobson & Truax (1991): z * sqrt(2) * SD * sqrt(1 - r) with z = 1.959964 (the 97.5%
+    normal quantile, "1.96"); BDI-II SD 12.75, r .92: the criterion every method shares."""
     s = bayes_hierarchical[0].settings
-    assert s["breakthrough"] == pytest.approx(1.96 * 2**0.5 * 12.75 * 0.08**0.5)
-    assert s["breakthrough"] == pytest.approx(9.996, abs=1e-4)
-    assert s["breakthrough_source"] == "reliable change (BDI-II clinical SD)"
+    assert s["breakthrough"] == pytest.approx(1.959964 * 2**0.5 * 12.75 * 0.08**0.5)
+    assert s["breakthrough"] == pytest.approx(9.996, abs=1e-3)
+    assert s["breakthrough_source"] == "norms"
+    assert s["reliable_change_points"] == s["breakthrough"]
 
 
 # --- recovery on simulated truth ----------------------------------------------------------
@@ -365,20 +367,6 @@ def test_nutpie_sampler_agrees_with_pymc(bayes_data, bayes_mean_shift):
     assert not r.diagnostics["parameter"].str.endswith("__").any()  # no transformed copies
 
 
-def test_report_section_adds_table_and_figure(bayes_data):
-    from toolkit.report import Report
-
-    df = bayes_data[0].query("client <= 6")
-    scores = long_scores(df, client="client", session="session", score="score",
-                         instrument="BDI-II")
-    report = Report("test")
-    bayes.report_section(report, scores)
-    kinds = [b.kind for b in report.blocks]
-    assert kinds[0] == "heading" and kinds.count("figure") == 1
-    table = next(b for b in report.blocks if b.name == "bayes_breakthrough").content
-    assert len(table) == 6 and table["p_breakthrough"].is_monotonic_decreasing
-
-
 # --- plots --------------------------------------------------------------------------------
 def test_plots_honour_ax_and_draw_the_parts(bayes_hierarchical):
     import matplotlib.pyplot as plt
@@ -418,9 +406,12 @@ def test_errors_name_the_problem_and_the_fix(bayes_data):
         bayes.build_model(df, client="client", session="session", score="score")
     with pytest.raises(ValueError, match="contradicts the instrument"):
         bayes.build_model(df, **ROLES, better="higher")
-    with pytest.raises(ValueError, match="breakthrough=<points>"):
-        bayes.fit(df, client="client", session="session", score="score", better="lower")
-    with pytest.raises(ValueError, match="breakthrough is a size"):
+    from toolkit.bayes._fit import _breakthrough_cutoff
+
+    plain = long_scores(df, client="client", session="session", score="score", better="lower")
+    with pytest.warns(ToolkitWarning, match=r"P\(breakthrough\) not computed"):
+        assert np.isnan(_breakthrough_cutoff(plain, None, "mixture")[0])
+    with pytest.raises(ValueError, match="'breakthrough' parameter of bayes.fit must be a"):
         bayes.fit(df, **ROLES, breakthrough=-1)
     with pytest.raises(ValueError, match="'sampler' parameter"):
         bayes.fit(df, **ROLES, sampler="stan")

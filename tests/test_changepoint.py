@@ -38,6 +38,8 @@ def frame(matrix, sessions=None) -> pd.DataFrame:
 
 def run(matrix, sessions=None, **kw):
     kw.setdefault("progress", False)
+    if "instrument" not in kw:
+        kw.setdefault("better", "lower")
     return detect(frame(matrix, sessions), client="c", session="s", score="y", **kw)
 
 
@@ -78,7 +80,7 @@ def test_exact_column_sets(sg):
         "jump_rci", "p_value", "breakthrough"]
     assert cpm.SEGMENT_COLUMNS == ["client", "segment", "first_session", "last_session", "n",
                                    "mean", "slope", "fit_start", "fit_end"]
-    assert cpm.CLIENT_COLUMNS == ["client", "n_observed", "n_changes", "sigma",
+    assert cpm.CLIENT_COLUMNS == ["client", "n_observed", "n_changes", "noise_sd",
                                   "residual_sd", "objective", "p_value"]
     assert cpm.AMOC_COLUMNS == ["client", "session", "statistic", "p_value", "pre_mean",
                                 "post_mean", "jump", "ci_lower", "ci_upper", "n_in_set"]
@@ -91,8 +93,8 @@ def test_exact_column_sets(sg):
             assert list(res.clients.columns) == cpm.CLIENT_COLUMNS
             assert list(res.skipped.columns) == ["client", "reason"]
             assert list(res.summary().columns) == [
-                "model", "penalty", "n_clients", "n_skipped", "n_with_change", "n_changes",
-                "mean_changes", "n_breakthroughs"]
+                "model", "penalty", "noise_sd", "n_clients", "n_skipped", "n_with_change",
+                "n_changes", "mean_changes", "n_breakthroughs", "n_clients_breakthrough"]
         a = amoc(sg, model=model, n_boot=19, seed=0, progress=False)
         assert list(a.table.columns) == cpm.AMOC_COLUMNS
         assert list(a.confidence_sets.columns) == cpm.CONFIDENCE_SET_COLUMNS
@@ -113,8 +115,8 @@ def test_input_not_mutated(sg):
 
 
 def test_settings_record_every_argument(sg):
-    res = detect(sg, penalty=5.0, sigma="unit", min_size=3, max_changes=2, progress=False)
-    for key, value in {"model": "mean", "penalty": 5.0, "sigma": "unit", "min_size": 3,
+    res = detect(sg, penalty=5.0, noise_sd="unit", min_size=3, max_changes=2, progress=False)
+    for key, value in {"model": "mean", "penalty": 5.0, "noise_sd": "unit", "min_size": 3,
                        "max_changes": 2, "test": False, "client": "id"}.items():
         assert res.settings[key] == value
     assert "toolkit_version" in res.settings
@@ -124,17 +126,17 @@ def test_settings_record_every_argument(sg):
 def test_mean_cost_hand_worked():
     # [0,0,0,10,10,10], sigma 1, MBIC: no change costs RSS 150 + log 6; one change at 4
     # costs 0 + log 3 + log 3 + 3 log 6 (one change, d = 1: (1 + 2) log n).
-    res = run([[0, 0, 0, 10, 10, 10]], sigma=1.0, min_size=1)
+    res = run([[0, 0, 0, 10, 10, 10]], noise_sd=1.0, min_size=1)
     assert res.table["session"].tolist() == [4]
     assert res.clients["objective"].iloc[0] == pytest.approx(2 * math.log(3) + 3 * math.log(6))
     row = res.table.iloc[0]
     assert (row.pre_mean, row.post_mean, row.jump, row.n_pre, row.n_post) == (0, 10, 10, 3, 3)
     # BIC with a penalty above the RSS saving: no change, objective = RSS
-    res = run([[0, 0, 0, 1, 1, 1]], sigma=1.0, penalty="BIC", min_size=1)
+    res = run([[0, 0, 0, 1, 1, 1]], noise_sd=1.0, penalty="BIC", min_size=1)
     assert res.table.empty  # saving 1.5 < 2 log 6
     assert res.clients["objective"].iloc[0] == pytest.approx(1.5)
     # sigma scales the cost: RSS / sigma^2
-    res = run([[0, 0, 0, 1, 1, 1]], sigma=0.1, penalty="BIC", min_size=1)
+    res = run([[0, 0, 0, 1, 1, 1]], noise_sd=0.1, penalty="BIC", min_size=1)
     assert res.table["session"].tolist() == [4]
     assert res.clients["objective"].iloc[0] == pytest.approx(2 * math.log(6))
 
@@ -142,7 +144,7 @@ def test_mean_cost_hand_worked():
 def test_linear_cost_hand_worked():
     # Two perfect lines (slope 1) with a jump of 5 at session 5: RSS 0, BIC (2 + 1) log 8.
     y = [[1, 2, 3, 4, 10, 11, 12, 13]]
-    res = run(y, model="linear", sigma=1.0, penalty="BIC")
+    res = run(y, model="linear", noise_sd=1.0, penalty="BIC")
     row = res.table.iloc[0]
     assert row.session == 5 and row.last_pre_session == 4
     assert row.pre_slope == pytest.approx(1) and row.post_slope == pytest.approx(1)
@@ -157,7 +159,7 @@ def test_linear_cost_hand_worked():
 def test_broken_stick_hand_worked():
     # Flat at 10 to session 4, then down 2 per session: a knot at session 4 fits exactly.
     y = np.array([[10, 10, 10, 10, 8, 6, 4, 2]], dtype=float)
-    res = run(y, model="broken_stick", sigma=1.0, penalty="BIC")
+    res = run(y, model="broken_stick", noise_sd=1.0, penalty="BIC")
     row = res.table.iloc[0]
     assert row.session == 4
     assert row.pre_slope == pytest.approx(0, abs=1e-6)
@@ -174,7 +176,7 @@ def test_broken_stick_is_continuous_and_matches_least_squares():
     rng = np.random.default_rng(3)
     x = np.arange(1, 13, dtype=float)
     y = 20 - np.where(x > 6, 1.5 * (x - 6), 0) + rng.normal(0, 0.3, 12)
-    res = run([y], model="broken_stick", sigma=0.3)
+    res = run([y], model="broken_stick", noise_sd=0.3)
     knot = int(res.table["session"].iloc[0])
     # oracle: ordinary least squares on [1, x, (x - knot)+]
     design = np.column_stack([np.ones(12), x, np.maximum(x - knot, 0)])
@@ -207,7 +209,7 @@ def test_mbic_penalty_written_out():
                            for a, b in zip(edges, edges[1:])) + 3 * m * math.log(n)
                 if crit < best - 1e-12:
                     best, best_cp = crit, list(cps)
-        res = run([y], sigma="unit", penalty="MBIC", min_size=1)
+        res = run([y], noise_sd="unit", penalty="MBIC", min_size=1)
         assert [s - 1 for s in res.table["session"]] == best_cp
         assert res.clients["objective"].iloc[0] == pytest.approx(best)
         # R's form differs from Zhang & Siegmund's published 3 m log n + sum log(n_j / n)
@@ -223,8 +225,8 @@ def test_bic_and_aic_penalties():
     saving = lambda h: h * h * 25 / 10  # noqa: E731 - 5 vs 5 sessions, jump h
     for h in (1.3, 1.4, 1.7, 1.8):
         y = [[0] * 5 + [h] * 5]
-        bic = run(y, sigma=1.0, penalty="BIC", min_size=1)
-        aic = run(y, sigma=1.0, penalty="AIC", min_size=1)
+        bic = run(y, noise_sd=1.0, penalty="BIC", min_size=1)
+        aic = run(y, noise_sd=1.0, penalty="AIC", min_size=1)
         assert (len(bic.table) == 1) == (saving(h) > 2 * math.log(n))
         assert (len(aic.table) == 1) == (saving(h) > 4)
     # linear: two flat pieces fit exactly, so the saving is the single line's RSS (oracle:
@@ -232,9 +234,9 @@ def test_bic_and_aic_penalties():
     y = np.array([0, 0, 0, 0, 0, 2, 2, 2, 2, 2.0])
     x = np.arange(1, 11)
     saving_line = ((np.polyval(np.polyfit(x, y, 1), x) - y) ** 2).sum()
-    lin = run([y], model="linear", sigma=1.0, penalty=saving_line - 0.01)
+    lin = run([y], model="linear", noise_sd=1.0, penalty=saving_line - 0.01)
     assert lin.table["session"].tolist() == [6]
-    lin = run([y], model="linear", sigma=1.0, penalty=saving_line + 0.01)
+    lin = run([y], model="linear", noise_sd=1.0, penalty=saving_line + 0.01)
     assert lin.table.empty
 
 
@@ -242,7 +244,7 @@ def test_bic_and_aic_penalties():
 @pytest.mark.parametrize("pen", [1.0, 4.0, 12.0])
 def test_identical_to_ruptures_pelt(series, pen):
     """l2 cost, same penalty, min_size 1 (where ruptures' PELT pruning is exact)."""
-    res = run(series, sigma="unit", penalty=pen, min_size=1)
+    res = run(series, noise_sd="unit", penalty=pen, min_size=1)
     ours = change_lists(res, len(series))
     for i, y in enumerate(series):
         assert ours[i] == rpt.Pelt(model="l2", min_size=1, jump=1).fit(y).predict(pen=pen)[:-1]
@@ -252,7 +254,7 @@ def test_identical_to_ruptures_pelt(series, pen):
 def test_identical_to_ruptures_dynp(series, min_size):
     """Exactly k changes (penalty 0, max_changes k) = ruptures' exact Dynp."""
     for k in (1, 3):
-        res = run(series[:120], sigma="unit", penalty=0, max_changes=k, min_size=min_size)
+        res = run(series[:120], noise_sd="unit", penalty=0, max_changes=k, min_size=min_size)
         ours = change_lists(res, 120)
         for i, y in enumerate(series[:120]):
             algo = rpt.Dynp(model="l2", min_size=min_size, jump=1).fit(y)
@@ -266,7 +268,7 @@ def test_penalised_optimum_matches_ruptures(series, min_size):
     optimum (deepcharles/ruptures PR #383), and then our objective is strictly lower."""
     pen = 3.0
     sub = series[:150]
-    ours = change_lists(run(sub, sigma="unit", penalty=pen, min_size=min_size), len(sub))
+    ours = change_lists(run(sub, noise_sd="unit", penalty=pen, min_size=min_size), len(sub))
     pelt_misses = 0
     for i, y in enumerate(sub):
         algo = rpt.Dynp(model="l2", min_size=min_size, jump=1).fit(y)
@@ -284,7 +286,7 @@ def test_ruptures_pelt_pruning_example():
     # deepcharles/ruptures PR #383: [0, 1, 0, 0, 1], min_size 2, pen 0.1 -> PELT gives a
     # change at 2 (objective 19/15); the optimum is no change (objective 6/5).
     y = np.array([0, 1, 0, 0, 1], dtype=float)
-    res = run([y], sigma="unit", penalty=0.1, min_size=2)
+    res = run([y], noise_sd="unit", penalty=0.1, min_size=2)
     assert res.table.empty
     assert res.clients["objective"].iloc[0] == pytest.approx(6 / 5)
     assert l2_objective(y, [2], 0.1) == pytest.approx(19 / 15)
@@ -296,14 +298,14 @@ def test_missing_sessions_use_observed_scores_and_session_numbers():
     y = rng.normal(size=16) + np.where(np.arange(16) >= 8, 4.0, 0.0)
     gappy = y.copy()
     gappy[[2, 7, 11]] = np.nan
-    res = run([gappy], sigma=1.0, penalty=3.0, min_size=1)
+    res = run([gappy], noise_sd=1.0, penalty=3.0, min_size=1)
     observed = y[~np.isnan(gappy)]
     sessions = np.arange(1, 17)[~np.isnan(gappy)]
     bk = rpt.Pelt(model="l2", min_size=1, jump=1).fit(observed).predict(pen=3.0)[:-1]
     assert res.table["session"].tolist() == sessions[bk].tolist()
     assert res.table["session"].isin(sessions).all()
     # A perfect line over irregular sessions has no change: time = session number.
-    line = run([[1, 2, 3, 7, 8, 9.0]], sessions=[1, 2, 3, 7, 8, 9], model="linear", sigma=1.0,
+    line = run([[1, 2, 3, 7, 8, 9.0]], sessions=[1, 2, 3, 7, 8, 9], model="linear", noise_sd=1.0,
                min_size=2)
     # objective: RSS 0 plus MBIC's log(segment length) for the single segment
     assert line.table.empty
@@ -313,10 +315,10 @@ def test_missing_sessions_use_observed_scores_and_session_numbers():
 def test_max_changes():
     rng = np.random.default_rng(4)
     y = rng.normal(size=(50, 20)) + np.where(np.arange(20) % 10 >= 5, 5.0, 0.0)
-    one = run(y, sigma=1.0, max_changes=1)
+    one = run(y, noise_sd=1.0, max_changes=1)
     assert one.clients["n_changes"].max() == 1
-    free = run(y, sigma=1.0)
-    many = run(y, sigma=1.0, max_changes=9)
+    free = run(y, noise_sd=1.0)
+    many = run(y, noise_sd=1.0, max_changes=9)
     pd.testing.assert_frame_equal(free.table, many.table)
     pd.testing.assert_frame_equal(free.clients, many.clients)
 
@@ -324,17 +326,19 @@ def test_max_changes():
 # --- scale invariance and the unit-variance setting -----------------------------------------
 def test_unit_variance_is_not_scale_invariant():
     """R's Normal mean cost assumes SD 1: on raw BDI-II scores it finds many spurious
-    changes; the default (noise SD estimated per client) does not."""
+    changes; the default (noise SD pooled over clients) and the per-client SD do not."""
     df, truth = trajectories(200, 16, instrument="BDI-II", gain_share=0.5, seed=5)
     kw = dict(client="client", session="session", score="score", instrument="BDI-II",
               progress=False)
-    unit = detect(df, sigma="unit", min_size=1, **kw)
+    unit = detect(df, noise_sd="unit", min_size=1, **kw)
+    default = detect(df, **kw)
     with pytest.warns(toolkit.errors.ToolkitWarning, match="median absolute deviation"):
-        default = detect(df, **kw)
+        per_client = detect(df, noise_sd="client", **kw)
     per_client_truth = truth.groupby("client").size().reindex(range(1, 201), fill_value=0)
     assert per_client_truth.max() <= 1
     assert unit.clients["n_changes"].mean() > 4
     assert default.clients["n_changes"].mean() < 1.5
+    assert per_client.clients["n_changes"].mean() < 1.5
 
 
 @settings(max_examples=25, deadline=None)
@@ -364,16 +368,20 @@ def test_invariance(shift, scale, seed, model):
 def test_robust_sigma_hand_worked():
     # successive differences of [0, 1, 3, 2, 6, 5]: 1, 2, -1, 4, -1; median 1;
     # |d - 1| = 0, 1, 2, 3, 2 -> MAD 2; SD = 1.4826 * 2 / sqrt(2).
-    res = run([[0, 1, 3, 2, 6, 5]])
-    assert res.clients["sigma"].iloc[0] == pytest.approx(1.4826 * 2 / math.sqrt(2))
+    res = run([[0, 1, 3, 2, 6, 5]], noise_sd="client")
+    assert res.clients["noise_sd"].iloc[0] == pytest.approx(1.4826 * 2 / math.sqrt(2))
     # MAD 0 (repeated identical steps): the mean absolute deviation is used, with a warning
     with pytest.warns(toolkit.errors.ToolkitWarning, match="mean absolute deviation"):
-        res = run([[0, 0, 0, 0, 9, 9, 9, 9]])
-    assert res.clients["sigma"].iloc[0] == pytest.approx(
+        res = run([[0, 0, 0, 0, 9, 9, 9, 9]], noise_sd="client")
+    assert res.clients["noise_sd"].iloc[0] == pytest.approx(
         math.sqrt(math.pi / 2) * (9 / 7) / math.sqrt(2))
     assert res.table["session"].tolist() == [5]
-    pooled = run([[0, 1, 3, 2, 6, 5], [0, 2, 4, 6, 8, 11]], sigma="pooled")
-    assert pooled.clients["sigma"].nunique() == 1
+    pooled = run([[0, 1, 3, 2, 6, 5], [0, 2, 4, 6, 8, 11]], noise_sd="pooled")
+    assert pooled.clients["noise_sd"].nunique() == 1
+    # Pooled: the median of every client's |d - its median d|: 0, 1, 2, 3, 2 and, for
+    # [0, 2, 4, 6, 8, 11] (d = 2, 2, 2, 2, 3; median 2), 0, 0, 0, 0, 1 -> median 0.5.
+    assert pooled.settings["noise_sd_value"] == pytest.approx(1.4826 * 0.5 / math.sqrt(2),
+                                                              rel=1e-4)
 
 
 # --- skipped clients and bad arguments ------------------------------------------------------
@@ -385,30 +393,31 @@ def test_skipped_clients_have_reasons():
         [1, 2, 3, 4, 5, 6],                          # no noise: equal differences
         [3, 1, 4, 1, 5, 9],                          # fine
     ])
-    res = run(y)
+    res = run(y, noise_sd="client")
     reasons = dict(zip(res.skipped["client"], res.skipped["reason"]))
     assert set(reasons) == {0, 1, 2, 3}
     assert "constant series" in reasons[0]
     assert "every score is missing" in reasons[1]
     assert "3 observed score(s)" in reasons[2] and "needs at least 4" in reasons[2]
-    assert "sigma=" in reasons[3]
+    assert "noise_sd=" in reasons[3]
     assert res.clients["client"].tolist() == [4]
     # with a given sigma the noiseless line is analysed
-    assert 3 in run(y, sigma=1.0).clients["client"].tolist()
+    assert 3 in run(y, noise_sd=1.0).clients["client"].tolist()
     a = amoc(frame(y), client="c", session="s", score="y", n_boot=9, progress=False)
     assert set(a.skipped["client"]) == {0, 1, 2}
 
 
 @pytest.mark.parametrize("kw, match", [
-    ({"model": "quadratic"}, "'model' parameter must be one of"),
-    ({"penalty": "HQ"}, "'penalty' parameter must be one of"),
-    ({"penalty": -1}, "'penalty' parameter must be one of"),
-    ({"sigma": "sd"}, "'sigma' parameter must be one of"),
-    ({"sigma": 0}, "'sigma' parameter must be one of"),
-    ({"min_size": 0}, "min_size must be a whole number"),
+    ({"model": "quadratic"}, "'model' parameter of detect must be one of"),
+    ({"penalty": "HQ"}, "'penalty' parameter of detect must be one of"),
+    ({"penalty": -1}, "'penalty' parameter of detect must be a number in"),
+    ({"noise_sd": "sd"}, "'noise_sd' parameter of detect must be one of"),
+    ({"noise_sd": 0}, "'noise_sd' parameter of detect must be a number in"),
+    ({"min_size": 0}, "'min_size' parameter of detect must be a whole number"),
     ({"model": "linear", "min_size": 1}, "needs min_size >= 2"),
-    ({"max_changes": -1}, "max_changes must be"),
-    ({"n_boot": 0}, "n_boot must be"),
+    ({"max_changes": -1}, "'max_changes' parameter of detect must be a whole number"),
+    ({"n_boot": 0}, "'n_boot' parameter of detect must be a whole number"),
+    ({"n_boot": True}, "'n_boot' parameter of detect must be a whole number"),
 ])
 def test_bad_arguments(sg, kw, match):
     with pytest.raises(ValueError, match=match):
@@ -416,11 +425,11 @@ def test_bad_arguments(sg, kw, match):
 
 
 def test_bad_amoc_arguments(sg):
-    with pytest.raises(ValueError, match="'method' parameter must be one of"):
+    with pytest.raises(ValueError, match="'method' parameter of amoc must be one of"):
         amoc(sg, method="exact", progress=False)
     with pytest.raises(ValueError, match="needs exchangeable scores"):
         amoc(sg, model="linear", method="permutation", progress=False)
-    with pytest.raises(ValueError, match="level must lie"):
+    with pytest.raises(ValueError, match="'level' parameter of amoc must be a number in"):
         amoc(sg, level=1.5, progress=False)
     with pytest.raises(ValueError, match="column roles"):
         detect(toolkit.datasets.load("sgdata"), progress=False)
@@ -428,17 +437,20 @@ def test_bad_amoc_arguments(sg):
 
 # --- breakthroughs -------------------------------------------------------------------------
 def test_breakthrough_uses_direction_and_reliable_change_cutoff():
-    cutoff = 1.96 * math.sqrt(2) * 12.75 * math.sqrt(1 - 0.92)  # BDI-II manual: SD, alpha
+    # BDI-II manual: SD 12.75, alpha .92; 1.959964 = the 97.5% normal quantile ("1.96")
+    cutoff = 1.959964 * math.sqrt(2) * 12.75 * math.sqrt(1 - 0.92)
     from toolkit.reliable_change import rci_cutoff
 
     assert cutoff == pytest.approx(rci_cutoff("BDI-II"))
+    assert cutoff == pytest.approx(toolkit.criterion.resolve(None, toolkit.instruments.get(
+        "BDI-II")).points)
     rows = [[30, 31, 29, 30, 31, 30, 30 - cutoff - 2, 30 - cutoff - 1, 30 - cutoff - 2,
              30 - cutoff - 1, 30 - cutoff - 2, 30 - cutoff - 1],     # big improvement
             [30, 31, 29, 30, 31, 30, 30 - cutoff + 3, 30 - cutoff + 4, 30 - cutoff + 3,
              30 - cutoff + 4, 30 - cutoff + 3, 30 - cutoff + 4],     # improvement < cut-off
             [10, 11, 9, 10, 11, 10, 40, 41, 40, 41, 40, 41]]         # big worsening
     df = frame(rows)
-    res = detect(df, client="c", session="s", score="y", instrument="BDI-II", sigma=1.0,
+    res = detect(df, client="c", session="s", score="y", instrument="BDI-II", noise_sd=1.0,
                  progress=False)
     t = res.table.set_index("client")
     assert t.loc[0, "breakthrough"] and not t.loc[1, "breakthrough"]
@@ -446,16 +458,16 @@ def test_breakthrough_uses_direction_and_reliable_change_cutoff():
     assert t.loc[0, "jump_rci"] == pytest.approx(t.loc[0, "jump"] / cutoff)
     assert str(res.table["breakthrough"].dtype) == "boolean"
     # without an instrument there is no cut-off: missing, not False
-    plain = run(rows, sigma=1.0)
+    plain = run(rows, noise_sd=1.0)
     assert plain.table["breakthrough"].isna().all() and plain.table["jump_rci"].isna().all()
     # a measure where higher is better: the increase is the improvement
     up_is_good = toolkit.instruments.Instrument(
         name="UPGOOD", full_name="Higher is better", min_score=0, max_score=100,
         better="higher", reliability=0.9, clinical_sd=5.0, citation="test")
-    cut = 1.96 * math.sqrt(2) * 5.0 * math.sqrt(0.1)
+    cut = 1.959964 * math.sqrt(2) * 5.0 * math.sqrt(0.1)
     up = detect(frame([[40, 41, 40, 41, 40, 41, 60, 61, 60, 61, 60, 61],
                        [60, 61, 60, 61, 60, 61, 40, 41, 40, 41, 40, 41]]),
-                client="c", session="s", score="y", instrument=up_is_good, sigma=1.0,
+                client="c", session="s", score="y", instrument=up_is_good, noise_sd=1.0,
                 progress=False)
     assert up.table["breakthrough"].tolist() == [True, False]
     assert up.table["jump_rci"].tolist() == pytest.approx([20 / cut, -20 / cut])
@@ -480,12 +492,12 @@ def test_recovers_simulated_gains():
                              gradual_sd=0.0, gain_size=(4 * 3.37, 0.0), seed=21)
     kw = dict(client="client", session="session", score="score", instrument="BDI-II",
               progress=False)
-    expected = {("mean", "mad"): (0.95, 0.65), ("mean", "pooled"): (0.95, 0.88),
+    expected = {("mean", "client"): (0.95, 0.65), ("mean", "pooled"): (0.95, 0.88),
                 ("linear", "pooled"): (0.7, 0.8)}
     for (model, sigma), (recall, precision) in expected.items():
-        with pytest.warns(toolkit.errors.ToolkitWarning) if sigma == "mad" else nullcontext():
-            res = detect(df, model=model, sigma=sigma, **kw)
-        score = detection(truth, res.table, tolerance=1).summary.iloc[0]
+        with pytest.warns(toolkit.errors.ToolkitWarning) if sigma == "client" else nullcontext():
+            res = detect(df, model=model, noise_sd=sigma, **kw)
+        score = detection(truth, res.table, tolerance=1).summary().iloc[0]
         assert score["recall"] > recall, (model, sigma)
         assert score["precision"] > precision, (model, sigma)
 
@@ -584,17 +596,6 @@ def test_detection_accuracy_plot():
     with pytest.raises(ValueError, match="no column 'recall'"):
         detection_accuracy(t, y="recall")
     plt.close("all")
-
-
-def test_report_section(sg):
-    from toolkit.report import Report
-
-    report = Report("test")
-    cpm.report_section(report, sg)
-    kinds = [b.kind for b in report.blocks]
-    assert kinds[0] == "heading" and "figure" in kinds
-    names = [b.name for b in report.blocks if b.kind == "table"]
-    assert names == ["changepoint_summary", "changepoints", "changepoint_skipped"]
 
 
 def test_detection_accuracy_colours_follow_the_given_order():

@@ -53,11 +53,15 @@ def test_canonical_frame_is_sorted_typed_and_keeps_missing_scores():
 
 
 def test_matrix_rows_are_clients_columns_are_sessions_nan_for_missing():
+    # Every session from the first to the last is a column, attended by anyone or not: a
+    # client's gap in session numbers is a missed session whoever else is in the data.
     df = pd.DataFrame({"id": [1, 1, 2, 3], "week": [0, 4, 4, 2], "phq": [20, 10, 15, 18]})
     scores = long_scores(df, **ROLES)
     assert scores.clients.tolist() == [1, 2, 3]
-    assert scores.sessions.tolist() == [0, 2, 4]
-    expected = np.array([[20, np.nan, 10], [np.nan, np.nan, 15], [np.nan, 18, np.nan]])
+    assert scores.sessions.tolist() == [0, 1, 2, 3, 4]
+    nan = np.nan
+    expected = np.array([[20, nan, nan, nan, 10], [nan, nan, nan, nan, 15],
+                         [nan, nan, 18, nan, nan]])
     np.testing.assert_array_equal(scores.to_matrix(), expected)
     assert scores.n_observed().tolist() == [2, 1, 1]
 
@@ -363,7 +367,7 @@ def test_large_integer_ids_and_mixed_id_types():
 def test_repr_and_html():
     scores = long_scores(small(), **ROLES, instrument="PHQ-9")
     assert repr(scores) == ("<LongScores PHQ-9: 2 clients x 3 sessions, 6 rows, 1 missing "
-                            "scores, 0 excluded rows>")
+                            "scores, 0 excluded rows; reliable change: 6 points (published)>")
     assert "<table" in scores._repr_html_()
     assert isinstance(scores, LongScores)
 

@@ -343,7 +343,10 @@ def test_breakthrough_predictors_from_a_sudden_gains_style_table():
     df = pd.DataFrame({"client": np.repeat(np.arange(n), s), "session": np.tile(sess, n),
                        "score": y.ravel()})
     table = pd.DataFrame({"client": np.arange(n), "gain_session": at})  # NaN: no gain
-    m = growth.fit(df, breakthroughs=table, random="intercept", **ROLES)
+    with pytest.raises(toolkit.errors.MissingColumnError, match="no session column 'session'"):
+        growth.fit(df, breakthroughs=table, random="intercept", **ROLES)  # no guessing
+    m = growth.fit(df, breakthroughs=table, breakthrough_session="gain_session",
+                   random="intercept", **ROLES)
     est = m.table.set_index("term")["estimate"]
     np.testing.assert_allclose(est[["time", "post_breakthrough", "time_since_breakthrough"]],
                                [-0.5, -6.0, -0.7], atol=0.01)
@@ -352,12 +355,13 @@ def test_breakthrough_predictors_from_a_sudden_gains_style_table():
     extra = pd.DataFrame({"client": [1, 2], "gain_session": [7.0, 8.0]})
     with pytest.warns(ToolkitWarning, match="more than one breakthrough"):
         m2 = growth.fit(df, breakthroughs=pd.concat([table, extra]), random="intercept",
-                        **ROLES)
+                        breakthrough_session="gain_session", **ROLES)
     np.testing.assert_allclose(m2.table["estimate"], m.table["estimate"], rtol=1e-10)
     # Clients unknown to the scores are ignored, with a warning.
     with pytest.warns(ToolkitWarning, match="not in the scores"):
         growth.fit(df, breakthroughs=pd.concat([table, pd.DataFrame(
-            {"client": [999], "gain_session": [4.0]})]), random="intercept", **ROLES)
+            {"client": [999], "gain_session": [4.0]})]), random="intercept",
+            breakthrough_session="gain_session", **ROLES)
 
 
 def test_sudden_gains_result_as_breakthrough_table():
@@ -371,8 +375,9 @@ def test_sudden_gains_result_as_breakthrough_table():
     assert any("more than one breakthrough" in m for m in messages)
     assert any("could not be examined for breakthroughs" in m for m in messages)
     assert all(w.filename == __file__ for w in caught)  # they point at the caller's line
-    assert m.settings["breakthrough_session"] == "gain_session"
+    assert m.settings["breakthrough_session"] == "session"  # of sg.breakthroughs()
     assert m.settings["n_breakthrough_clients"] == sg.table["client"].nunique()
+    assert m.breakthroughs()["client"].tolist() == sorted(sg.table["client"].unique())
     assert m.n_clients == scores.n_clients  # clients without a gain stay in
     jump = m.table.set_index("term").loc["post_breakthrough"]
     assert jump["ci_upper"] < 0  # BDI-II drops at the gain, beyond gradual change
@@ -602,7 +607,7 @@ def test_longscores_input_and_score_column_name_in_formula():
     (dict(random="slopes"), ValueError, r"'random' parameter"),
     (dict(method="REML"), ValueError, r"'method' parameter"),
     (dict(engine="lme4"), ValueError, r"'engine' parameter"),
-    (dict(ci_level=95), ValueError, r"ci_level must lie strictly between 0 and 1"),
+    (dict(level=95), ValueError, r"'level' parameter of growth.fit must be a number in"),
     (dict(formula="reaction ~ time + (time | subject)"), ValueError, r"Random effects are not"),
     (dict(formula="rt ~ time"), ValueError, r"left-hand side .* must be the score"),
     (dict(formula="reaction time"), ValueError, r"one '~'"),
@@ -647,24 +652,6 @@ def test_plots_honour_ax_and_draw_the_expected_artists(sleep_fit):
     plt.close("all")
 
 
-def test_report_section_adds_tables_and_a_figure():
-    from toolkit.report import Report
-
-    report = Report("test")
-    growth.report_section(report, toolkit.datasets.load_scores("sgdata"))
-    kinds = [(b.kind, b.name) for b in report.blocks]
-    assert kinds[0] == ("heading", "Growth model")
-    assert ("table", "growth_fixed_effects") in kinds and ("figure", "growth_fitted") in kinds
-    assert ("table", "growth_compare") in kinds
-    # Two scores per client: no random slope, so no comparison either.
-    short = Report("test")
-    growth.report_section(short, toolkit.datasets.load_scores("jacobson1989"))
-    names = [b.name for b in short.blocks]
-    assert "growth_fixed_effects" in names and "growth_compare" not in names
-    assert "random intercept per client" in short.blocks[1].content
-    plt.close("all")
-
-
 def test_repr_summary_and_html(sleep_fit):
     text = repr(sleep_fit)
     assert "(1 + time | client)" in text and "REML (fast)" in text and "converged" in text
@@ -692,14 +679,16 @@ def test_validated_scores_and_dataframe_give_the_same_fit():
 
 def test_breakthroughs_from_a_result_use_improvements_only_and_say_so():
     scores = toolkit.datasets.load_scores("sgdata")
-    both = toolkit.sudden_gains.identify(scores, cutoff=7, kind="both")
-    gains = toolkit.sudden_gains.identify(scores, cutoff=7)
+    both = toolkit.sudden_gains.identify(scores, min_change=7, kind="both")
+    gains = toolkit.sudden_gains.identify(scores, min_change=7)
+    assert set(both.breakthroughs(direction="both")["direction"]) == {"improvement",
+                                                                      "deterioration"}
     with pytest.warns(ToolkitWarning) as record:
         from_both = growth.fit(scores, breakthroughs=both, progress=False)
     messages = " ".join(str(w.message) for w in record)
-    assert "sudden losses were left out" in messages
-    assert "could not be examined for breakthroughs" in messages  # 3 skipped clients
+    assert "could not be examined for breakthroughs" in messages  # skipped clients
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ToolkitWarning)
-        from_gains = growth.fit(scores, breakthroughs=gains.gains, progress=False)
+        from_gains = growth.fit(scores, breakthroughs=gains.gains,
+                                breakthrough_session="gain_session", progress=False)
     pd.testing.assert_frame_equal(from_both.table, from_gains.table)

@@ -28,7 +28,7 @@ REQUIRED = (
     "WHO-5",
 )
 
-CATALOGUE = instruments._CATALOGUE
+from toolkit.instruments import CATALOGUE  # noqa: E402
 
 
 def _make(**overrides) -> Instrument:
@@ -87,7 +87,9 @@ def test_get_returns_an_instrument_unchanged():
 
 
 def test_catalogue_names_and_aliases_do_not_collide():
-    keys = [instruments._key(i.name) for i in CATALOGUE]
+    from toolkit.instruments._registry import _key
+
+    keys = [_key(i.name) for i in CATALOGUE]
     assert len(keys) == len(set(keys))
     for inst in CATALOGUE:
         for alias in inst.aliases:
@@ -188,11 +190,42 @@ def test_other_pinned_reliabilities():
     assert (pcl.reliability, pcl.test_retest) == (0.94, 0.82)
 
 
-@pytest.mark.parametrize("name", ["HAM-D17", "CORE-OM", "K10", "SHAPS", "WHO-5"])
+@pytest.mark.parametrize("name", ["CORE-OM", "K10", "SHAPS", "WHO-5"])
 def test_unverified_reliability_is_left_unset_and_explained(name):
     inst = instruments.get(name)
     assert inst.reliability is None
     assert "left None" in inst.notes
+
+
+def test_hamd_reliability_is_the_pooled_meta_analytic_value():
+    # Trajkovic et al. (2011), Psychiatry Research 189(1), 1-9: internal consistency .789.
+    inst = instruments.get("HAM-D17")
+    assert inst.reliability == 0.789 and "Trajkovic" in inst.citation
+
+
+@pytest.mark.parametrize("name, points, caseness", [("PHQ-9", 6, 10), ("GAD-7", 4, 8)])
+def test_nhs_talking_therapies_criteria_are_published_alternatives(name, points, caseness):
+    inst = instruments.get(name)
+    assert inst.reliable_change == points and "Talking Therapies" in inst.reliable_change_citation
+    t = inst.threshold("NHS Talking Therapies caseness")
+    assert t.value == caseness and "Gyani" in t.citation
+    if name == "GAD-7":
+        assert inst.cutoff == 10 and t.value != inst.cutoff  # the service differs from Spitzer
+    with pytest.raises(KeyError, match="has no threshold named"):
+        inst.threshold("nope")
+
+
+def test_fixed_reliable_change_needs_a_citation_and_fits_the_range():
+    with pytest.raises(ValueError, match="reliable_change_citation"):
+        _make(reliable_change=5)
+    with pytest.raises(ValueError, match="larger than the whole score range"):
+        _make(reliable_change=500, reliable_change_citation="x")
+
+
+def test_licensed_instrument_ships_no_proprietary_norms():
+    oq = instruments.get("OQ-45")
+    assert oq.clinical_mean is None and oq.functional_mean is None
+    assert "proprietary" in oq.notes and oq.reliable_change == 14
 
 
 def test_core_om_is_a_mean_item_score():
@@ -276,14 +309,18 @@ def test_available_is_one_row_per_instrument():
     assert list(table.columns) == [f.name for f in dataclasses.fields(Instrument)]
     assert table["name"].is_unique
     assert set(REQUIRED) <= set(table["name"])
-    assert len(table) == len(instruments._REGISTRY)
+    from toolkit.instruments._registry import _REGISTRY
+
+    assert len(table) == len(_REGISTRY)
     assert list(table["name"]) == sorted(table["name"])
     row = table.set_index("name").loc["PHQ-9"]
     assert row["max_score"] == 27 and row["better"] == "lower"
 
 
 def test_available_on_empty_registry_keeps_columns(monkeypatch):
-    monkeypatch.setattr(instruments, "_REGISTRY", {})
+    from toolkit.instruments import _registry
+
+    monkeypatch.setattr(_registry, "_REGISTRY", {})
     table = instruments.available()
     assert table.empty
     assert "name" in table.columns and "cutoff" in table.columns
@@ -372,9 +409,10 @@ def test_unknown_name_is_catchable_as_keyerror_and_valueerror():
         ({"reliability": 1.2}, r"reliability must lie in \(0, 1\); got 1\.2"),
         ({"reliability": 0}, r"reliability must lie in \(0, 1\)"),
         ({"test_retest": 1.0}, r"test_retest must lie in \(0, 1\)"),
-        ({"clinical_sd": -1.0}, r"clinical_sd must be positive; got -1\.0"),
-        ({"functional_sd": 0}, r"functional_sd must be positive"),
-        ({"clinical_sd": math.nan}, r"clinical_sd must be positive"),
+        ({"clinical_sd": -1.0}, r"clinical_sd must be a positive number; got -1\.0"),
+        ({"functional_sd": 0}, r"functional_sd must be a positive number"),
+        ({"clinical_sd": math.nan}, r"clinical_sd must be a positive number"),
+        ({"reliable_change": -2}, r"reliable_change must be a positive number"),
     ],
 )
 def test_invalid_instrument_raises_helpful_valueerror(overrides, message):

@@ -58,8 +58,11 @@ def test_spaghetti_sample_is_seeded(scores):
     assert drawn(1) != drawn(2)
 
 
-def test_longscores_plot_delegates(scores):
-    ax = scores.plot(n=3)
+def test_the_data_layer_draws_nothing(scores):
+    from toolkit.plots import spaghetti
+
+    assert not hasattr(scores, "plot")  # plots live in toolkit.plots
+    ax = spaghetti(scores, n=3)
     assert ax.get_ylabel() == "BDI-II"
     plt.close(ax.figure)
 
@@ -68,8 +71,8 @@ def test_client_trajectory_marks_gains_and_segments(scores, ax):
     from toolkit import changepoint, sudden_gains
     from toolkit.plots import client_trajectory
 
-    sg = sudden_gains.identify(scores, cutoff=7, kind="both")
-    cp = changepoint.detect(scores, progress=False)
+    sg = sudden_gains.identify(scores, min_change=7, kind="both")
+    cp = changepoint.detect(scores, noise_sd="client", progress=False)
     assert client_trajectory(scores, 1, gains=sg, changepoints=cp, ax=ax) is ax
     spans = [p for p in ax.patches if p.get_label() == "sudden gain"]
     assert len(spans) == 1  # one label; both gains shaded

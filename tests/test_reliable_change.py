@@ -16,6 +16,7 @@ import pytest  # noqa: E402
 from scipy.stats import norm  # noqa: E402
 
 from toolkit import datasets, instruments  # noqa: E402
+from toolkit.errors import ToolkitWarning as toolkit_warning  # noqa: E402
 from toolkit.data import long_scores  # noqa: E402
 from toolkit.errors import (  # noqa: E402
     DuplicateSessionError,
@@ -36,7 +37,6 @@ from toolkit.reliable_change import (  # noqa: E402
     from_prepost,
     rci_cutoff,
     reliable_change,
-    report_section,
 )
 from toolkit.simulate import trajectories  # noqa: E402
 
@@ -142,9 +142,10 @@ def test_rci_cutoff_by_hand():
     # BDI-II manual: clinical SD 12.75, alpha .92: 1.96 * sqrt(2) * 12.75 * sqrt(.08) = 9.996.
     assert rci_cutoff("BDI-II") == pytest.approx(9.996, abs=5e-4)
     assert 1.96 * math.sqrt(2) * 12.75 * math.sqrt(1 - 0.92) == pytest.approx(9.996, abs=5e-4)
-    # Explicit numbers override the registry: 1.96 * sqrt(2) * 7.5 * sqrt(.19) = 9.0623.
+    # Explicit numbers override the registry: 1.959964 * sqrt(2) * 7.5 * sqrt(.19) = 9.0615
+    # (1.959964 = the 97.5% normal quantile that "1.96" rounds).
     assert rci_cutoff(sd=7.5, reliability=0.81) == pytest.approx(
-        1.96 * math.sqrt(2) * 7.5 * math.sqrt(0.19))
+        1.959964 * math.sqrt(2) * 7.5 * math.sqrt(0.19))
     assert rci_cutoff("BDI-II", z=1.645) == pytest.approx(9.996 * 1.645 / 1.96, abs=1e-3)
 
 
@@ -153,7 +154,7 @@ def test_rci_cutoff_errors_say_what_to_pass():
         rci_cutoff("PHQ-9")
     with pytest.raises(ValueError, match=r"no instrument was given.*sd=\.\.\. and reliability"):
         rci_cutoff()
-    with pytest.raises(ValueError, match="reliability must lie in"):
+    with pytest.raises(ValueError, match=r"'reliability' parameter must be a number in \(0, 1\)"):
         rci_cutoff(sd=5, reliability=1.2)
 
 
@@ -531,10 +532,21 @@ def test_from_prepost_bad_input():
 def test_bad_input_messages(claus):
     phq = claus[["id", "time", "bdi"]].rename(columns={"bdi": "y"}).assign(y=lambda d: d.y / 3)
     kw = dict(client="id", session="time", score="y")
-    with pytest.raises(ValueError, match=r"no reliability for HAM-D17.*pass reliability=\.\.\."):
-        reliable_change(phq, instrument="HAM-D17", cutoff=None, **kw)
-    with pytest.raises(ValueError, match=r"no instrument was given for 'y'.*reliability="):
+    no_r = instruments.Instrument(name="NORELIAB", full_name="x", min_score=0, max_score=30,
+                                  better="lower", citation="test")
+    # Without any criterion the default says "not computed" (missing, never 0) ...
+    with pytest.warns(toolkit_warning, match="not computed.*no published criterion"):
+        nothing = reliable_change(phq, instrument=no_r, cutoff=None, **kw)
+    assert not nothing.computed and nothing.table["rci"].isna().all()
+    assert nothing.table["reliable_improvement"].isna().all()
+    assert nothing.summary()["n"].isna().all()
+    with pytest.warns(toolkit_warning, match="no instrument was named"):
         reliable_change(phq, better="lower", cutoff=None, **kw)
+    # ... and a method that needs a reliability says what to pass.
+    with pytest.raises(ValueError, match=r"no reliability for NORELIAB.*pass reliability=\.\.\."):
+        reliable_change(phq, instrument=no_r, method="GLN", cutoff=None, **kw)
+    with pytest.raises(ValueError, match=r"no instrument was given for 'y'.*reliability="):
+        reliable_change(phq, better="lower", method="EN", cutoff=None, **kw)
     with pytest.raises(UnknownNameError, match=r"Unknown reliable change method 'JTX'.*"
                                                r"'jacobson_truax'.*'hlm'"):
         reliable_change(phq, instrument="PHQ-9", method="JTX", **kw)
@@ -543,10 +555,10 @@ def test_bad_input_messages(claus):
     with pytest.raises(ValueError, match="contradicts the instrument PHQ-9"):
         reliable_change(phq, instrument="PHQ-9", better="higher", **kw)
     with pytest.raises(ValueError, match=r"functional population.*PHQ-9.*cutoff='instrument'"):
-        reliable_change(phq, instrument="PHQ-9", clinical="sample", **kw)
+        reliable_change(phq, instrument="PHQ-9", clinical="sample", cutoff="c", **kw)
     with pytest.raises(ValueError, match=r"clinical population.*clinical='sample'"):
         reliable_change(phq, instrument="PHQ-9", cutoff="a", **kw)
-    with pytest.raises(ValueError, match="alpha is a significance level"):
+    with pytest.raises(ValueError, match=r"'alpha' parameter of reliable_change must be a number"):
         reliable_change(phq, instrument="PHQ-9", alpha=5, cutoff=None, **kw)
     with pytest.raises(ValueError, match="sd='norm' needs the clinical norm's SD"):
         reliable_change(phq, instrument="PHQ-9", sd="norm", cutoff=None, **kw)
@@ -563,9 +575,15 @@ def test_bad_input_messages(claus):
 
 def test_sd_and_clinical_sources(claus):
     kw = dict(score="bdi", instrument="BDI-II", cutoff="c", **CLAUS)
-    sample = reliable_change(claus, **kw)
+    shared = reliable_change(claus, **kw)
+    sample = reliable_change(claus, sd="sample", **kw)
     normed = reliable_change(claus, sd="norm", **kw)
     given = reliable_change(claus, sd=12.75, **kw)
+    # The default is the scores' criterion, the one every method uses (BDI-II: norms).
+    assert shared.parameters["rc_points"] == shared.scores.reliable_change.points
+    assert shared.settings["reliable_change_source"] == "norms"
+    np.testing.assert_allclose(shared.table["rci"], normed.table["rci"])
+    assert sample.settings["reliable_change_source"] == "per call"
     assert sample.parameters["sd"] == pytest.approx(sample.table["pre"].std())
     assert normed.parameters["sd"] == 12.75 and normed.parameters["sd_source"] == "norm"
     np.testing.assert_allclose(normed.table["rci"], given.table["rci"])
@@ -608,26 +626,6 @@ def test_plot_samples_large_cohorts_but_counts_everyone():
     total = sum(int(lab.split("n = ")[1].rstrip(")")) for lab in labels if "n = " in lab)
     assert total == len(result.table) == 3000
     plt.close(fig)
-
-
-def test_report_section_adds_table_and_figure():
-    from toolkit.report import Report
-
-    scores = long_scores(datasets.load("sgdata"), client="id", session="session", score="bdi",
-                         instrument="BDI-II")
-    report = Report("test")
-    report_section(report, scores)
-    kinds = [(b.kind, b.name) for b in report.blocks]
-    assert ("table", "reliable_change_summary") in kinds
-    assert ("figure", "jacobson_truax") in kinds
-    table = next(b.content for b in report.blocks if b.name == "reliable_change_summary")
-    assert table["n"].sum() == 43
-    # Without a reliability the section says why instead of failing.
-    no_r = long_scores(datasets.load("claus2020"), client="id", session="time", score="hamd",
-                       instrument="HAM-D17")
-    report2 = Report("test")
-    report_section(report2, no_r)
-    assert report2.blocks[1].kind == "text" and "reliability" in report2.blocks[1].content
 
 
 def test_no_warnings_on_clean_data(claus):

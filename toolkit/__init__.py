@@ -1,47 +1,73 @@
 """toolkit: breakthroughs in psychotherapy outcome data.
 
 Validated long-format repeated scores (:mod:`toolkit.data`), facts about measures
-(:mod:`toolkit.instruments`), reliable change (:mod:`toolkit.reliable_change`), sudden gains
-and losses (:mod:`toolkit.sudden_gains`), change points (:mod:`toolkit.changepoint`),
-growth models (:mod:`toolkit.growth`), Bayesian change points (:mod:`toolkit.bayes`),
-simulated trajectories with known truth (:mod:`toolkit.simulate`), shipped datasets
-(:mod:`toolkit.datasets`), plots (:mod:`toolkit.plots`) and the report command
+(:mod:`toolkit.instruments`) and the one reliable-change criterion every method shares
+(:mod:`toolkit.criterion`), reliable change (:mod:`toolkit.reliable_change`), sudden gains
+and losses (:mod:`toolkit.sudden_gains`), change points (:mod:`toolkit.changepoint`), growth
+models (:mod:`toolkit.growth`), Bayesian change points (:mod:`toolkit.bayes`), simulated
+trajectories with known truth (:mod:`toolkit.simulate`), evaluation against the truth
+(:mod:`toolkit.evaluate`), shipped datasets (:mod:`toolkit.datasets`), plots
+(:mod:`toolkit.plots`), registry-scale runs (:mod:`toolkit.scale`) and the report command
 (``python -m toolkit``).
+
+Submodules load on first use, so ``import toolkit`` stays fast.
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from . import (
-    bayes,
-    changepoint,
-    data,
-    datasets,
-    evaluate,
-    growth,
-    instruments,
-    plots,
-    reliable_change,
-    simulate,
-    sudden_gains,
+from ._options import get_options, set_options
+from ._version import __version__
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors only
+    from . import (  # noqa: F401
+        bayes,
+        changepoint,
+        criterion,
+        data,
+        datasets,
+        evaluate,
+        growth,
+        instruments,
+        plots,
+        pooled,
+        reliable_change,
+        report,
+        scale,
+        simulate,
+        sudden_gains,
+    )
+    from .data import LongScores, from_wide, long_scores  # noqa: F401
+
+_SUBMODULES = (
+    "bayes", "changepoint", "criterion", "data", "datasets", "errors", "evaluate", "growth",
+    "instruments", "plots", "pooled", "reliable_change", "report", "scale", "simulate",
+    "sudden_gains",
 )
-from .data import LongScores, from_wide, long_scores
+_FROM_DATA = ("LongScores", "from_wide", "long_scores")
 
 __all__ = [
     "__version__",
-    "data",
-    "datasets",
-    "instruments",
-    "simulate",
-    "sudden_gains",
-    "reliable_change",
-    "changepoint",
-    "evaluate",
-    "growth",
-    "bayes",
-    "plots",
-    "long_scores",
-    "from_wide",
-    "LongScores",
+    "set_options",
+    "get_options",
+    *_SUBMODULES,
+    *_FROM_DATA,
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        module = importlib.import_module(f".{name}", __name__)
+        globals()[name] = module
+        return module
+    if name in _FROM_DATA:
+        value = getattr(importlib.import_module(".data", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'toolkit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

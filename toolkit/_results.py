@@ -1,27 +1,62 @@
-"""The shape every analysis result shares.
+"""The shape every analysis result shares: one vocabulary across modules.
 
 An analysis function takes validated scores (:class:`toolkit.data.LongScores`) plus
-keyword-only options and returns a small frozen result: ``table`` (tidy, snake_case,
-numeric, unrounded), ``settings`` (every argument, the column roles and the toolkit
-version), ``skipped`` (clients not analysed, with a ``reason``), ``warnings`` (plain-language
-messages, also raised as :class:`toolkit.errors.ToolkitWarning`), ``summary()`` returning a
-DataFrame, ``plot(ax=None)`` returning Axes, and an HTML view for notebooks.
+keyword-only options and returns a small frozen result whose class name ends in ``Result``:
+
+- ``table``: tidy, snake_case, numeric, unrounded; its columns never change with options;
+- ``settings``: every argument, the column roles, the toolkit version, the seed and the
+  reliable-change keys ``reliable_change_points`` and ``reliable_change_source``;
+- ``skipped``: clients not analysed, with a ``reason``; ``warnings``: plain-language messages,
+  also raised as :class:`toolkit.errors.ToolkitWarning`;
+- ``summary()`` returning a DataFrame, ``plot(client=None, *, ax=None, **kwargs)`` returning
+  the Axes, ``methods_text()`` returning a paragraph for a paper, and an HTML view;
+- ``breakthroughs(direction=...)``: the result's breakthroughs in one shape
+  (:data:`BREAKTHROUGH_COLUMNS`), so that no module reads another module's columns;
+- ``summary_by(covariate)`` for results that classify clients, and
+  ``table_as_input()`` for merging onto the caller's own frame without renaming.
 """
 
 from __future__ import annotations
 
-import warnings as _warnings
+import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
 import pandas as pd
 
-from .errors import ToolkitWarning
+from ._checks import choice
+from .errors import ToolkitDeprecationWarning, warn
 
-__all__ = ["Result", "SKIPPED_COLUMNS", "empty_skipped", "warn"]
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+
+    from .data import LongScores
+
+__all__ = [
+    "Result",
+    "SKIPPED_COLUMNS",
+    "BREAKTHROUGH_COLUMNS",
+    "DIRECTIONS",
+    "empty_skipped",
+    "empty_breakthroughs",
+    "warn",
+    "base_settings",
+    "deprecated_option",
+    "deprecated_name",
+    "toolkit_citation",
+]
 
 #: Columns of every result's ``skipped`` table.
 SKIPPED_COLUMNS = ["client", "reason"]
+#: Columns of every result's ``breakthroughs()``: one row per breakthrough. ``session`` is the
+#: first session at the new level, ``size`` the change in points (positive), ``direction``
+#: ``"improvement"`` or ``"deterioration"``, ``method`` the analysis that found it.
+BREAKTHROUGH_COLUMNS = ["client", "session", "size", "direction", "method"]
+#: Values of ``direction`` in :meth:`Result.breakthroughs`.
+DIRECTIONS = ("improvement", "deterioration", "both")
+
+Direction = Literal["improvement", "deterioration", "both"]
 
 
 def empty_skipped() -> pd.DataFrame:
@@ -29,10 +64,55 @@ def empty_skipped() -> pd.DataFrame:
     return pd.DataFrame({"client": pd.Series(dtype=object), "reason": pd.Series(dtype=object)})
 
 
-def warn(message: str, category: type[Warning] = ToolkitWarning, stacklevel: int = 3) -> str:
-    """Raise a toolkit warning and return its message (results keep it in ``warnings``)."""
-    _warnings.warn(message, category, stacklevel=stacklevel)
-    return message
+def empty_breakthroughs() -> pd.DataFrame:
+    """A ``breakthroughs()`` table with no rows."""
+    return pd.DataFrame({
+        "client": pd.Series(dtype=object), "session": pd.Series(dtype=np.int64),
+        "size": pd.Series(dtype=float), "direction": pd.Series(dtype=object),
+        "method": pd.Series(dtype=object),
+    })
+
+
+def base_settings(scores: LongScores, *, seed: Any = None, **options: Any) -> dict[str, Any]:
+    """The settings every result carries: roles, instrument, options, seed, criterion, version.
+
+    ``reliable_change_points`` and ``reliable_change_source`` come from the scores unless
+    the call overrode them (pass them in ``options``).
+    """
+    from ._version import __version__
+
+    out: dict[str, Any] = {
+        **scores.roles,
+        "instrument": scores.instrument.name if scores.instrument is not None else None,
+        "better": scores.better,
+        "sequence": scores.sequence,
+        **scores.reliable_change.settings(),
+    }
+    out.update(options)
+    out["seed"] = seed
+    out["toolkit_version"] = __version__
+    return out
+
+
+def deprecated_option(old: str, new: str, function: str, value: Any) -> Any:
+    """Warn that ``old=`` is deprecated in favour of ``new=`` and hand the value on."""
+    warn(f"The '{old}' parameter of {function} is deprecated and will be removed in a later "
+         f"release; use '{new}' instead.", ToolkitDeprecationWarning, stacklevel=4)
+    return value
+
+
+def deprecated_name(old: str, new: Any, module: str) -> Any:
+    """Warn that ``module.old`` is deprecated in favour of ``new`` and return ``new``."""
+    warn(f"{module}.{old} is deprecated and will be removed in a later release; use "
+         f"{module}.{new.__name__} instead.", ToolkitDeprecationWarning, stacklevel=4)
+    return new
+
+
+def toolkit_citation() -> str:
+    """How to cite the toolkit in a methods section."""
+    from ._version import __version__
+
+    return f"toolkit (version {__version__}), a Python library for psychotherapy outcome data"
 
 
 @dataclass(frozen=True, repr=False)
@@ -43,13 +123,70 @@ class Result:
     settings: dict[str, Any]
     skipped: pd.DataFrame = field(default_factory=empty_skipped)
     warnings: tuple[str, ...] = ()
+    scores: LongScores | None = field(default=None, repr=False)
+
+    #: The method's name as ``breakthroughs()`` reports it.
+    method_name = "analysis"
 
     def summary(self) -> pd.DataFrame:
         """Key figures as a DataFrame (subclasses say which)."""
         return self.table.describe(include="all")
 
-    def plot(self, ax=None, **kwargs):
+    def plot(self, client: Any = None, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
+        """The result's plot on ``ax`` (a new figure when None); returns the Axes."""
         raise NotImplementedError(f"{type(self).__name__} has no plot.")
+
+    def breakthroughs(self, direction: Direction = "improvement") -> pd.DataFrame:
+        """The breakthroughs this result found, one row each (:data:`BREAKTHROUGH_COLUMNS`).
+
+        Parameters
+        ----------
+        direction : {"improvement", "deterioration", "both"}, default "improvement"
+            Breakthroughs (improvements), their mirror image (deteriorations), or both.
+        """
+        raise NotImplementedError(f"{type(self).__name__} reports no breakthroughs.")
+
+    def methods_text(self) -> str:
+        """A paragraph describing the analysis, for the methods section of a paper."""
+        return (f"Analysed with {toolkit_citation()}. Reliable-change criterion: "
+                f"{self._criterion_text()}.")
+
+    def _criterion_text(self) -> str:
+        points = self.settings.get("reliable_change_points")
+        source = self.settings.get("reliable_change_source")
+        if self.scores is not None and points == self.scores.reliable_change.points:
+            return self.scores.reliable_change.description
+        if points is None or (isinstance(points, float) and math.isnan(points)):
+            return "not available"
+        return f"{points:.4g} points ({source})"
+
+    def table_as_input(self) -> pd.DataFrame:
+        """``table`` with the caller's column names for client (and session), for merging.
+
+        Examples
+        --------
+        >>> import toolkit
+        >>> from toolkit import sudden_gains
+        >>> sg = sudden_gains.identify(toolkit.datasets.load_scores("sgdata"))
+        >>> sg.table_as_input().columns[:2].tolist()
+        ['id', 'kind']
+        """
+        roles = self.scores.roles if self.scores is not None else {}
+        names = {"client": roles.get("client", "client")}
+        dates = self.scores is not None and self.scores.settings.get("sessions_from_dates")
+        if "session" in self.table.columns and not dates and "session" in roles:
+            names["session"] = roles["session"]
+        clash = [n for n in names.values() if n in self.table.columns and n not in names]
+        if clash:
+            raise ValueError(f"table_as_input(): the input name(s) {clash} are already columns "
+                             "of the table; merge on 'client' instead.")
+        return self.table.rename(columns=names)
+
+    def _group_values(self, covariate: str) -> pd.Series:
+        """One group per validated client from a carried client-level covariate."""
+        if self.scores is None:
+            raise ValueError(f"{type(self).__name__} keeps no scores to group by.")
+        return self.scores.client_values(covariate)
 
     def __repr__(self) -> str:
         return (
@@ -63,3 +200,29 @@ class Result:
             parts.append(f"<p>{len(self.skipped)} client(s) skipped; see <code>.skipped</code>.</p>")
         parts += [f"<p>Warning: {w}</p>" for w in self.warnings]
         return "".join(parts)
+
+
+def check_direction(direction: str, function: str) -> str:
+    """Validate a ``direction=`` argument of ``breakthroughs()``."""
+    return choice(direction, "direction", function, DIRECTIONS)
+
+
+def keep_direction(frame: pd.DataFrame, direction: str) -> pd.DataFrame:
+    """Rows of a breakthroughs frame in the asked direction, sorted, with fresh index."""
+    if direction != "both":
+        frame = frame[frame["direction"] == direction]
+    return frame.sort_values(["client", "session"], kind="stable",
+                             ignore_index=True)[BREAKTHROUGH_COLUMNS]
+
+
+def groups_summary(values: pd.Series, flags: pd.Series, labels: list[str]) -> pd.DataFrame:
+    """Counts and shares of a per-client category within groups (for ``summary_by``)."""
+    frame = pd.DataFrame({"group": values.to_numpy(), "category": flags.to_numpy()})
+    rows = []
+    for group, part in frame.groupby("group", sort=True, dropna=False):
+        n = len(part)
+        for label in labels:
+            k = int((part["category"] == label).sum())
+            rows.append({"group": group, "category": label, "n": k,
+                         "share": k / n if n else np.nan})
+    return pd.DataFrame(rows, columns=["group", "category", "n", "share"])

@@ -43,7 +43,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--client", default="client", help="client id column (default: client)")
     p.add_argument("--session", default="session", help="session column (default: session)")
     p.add_argument("--score", default="score", help="score column (default: score)")
-    p.add_argument("--instrument", help="instrument name, e.g. PHQ-9 (checks the score range)")
+    p.add_argument("--instrument", help="instrument name, e.g. PHQ-9 (checks the score range, "
+                   "gives the direction and the reliable-change criterion)")
+    p.add_argument("--better", choices=("lower", "higher"),
+                   help="which scores are better, when there is no --instrument")
+    p.add_argument("--reliable-change", metavar="POINTS",
+                   help="the reliable-change criterion every section uses: a number of points, "
+                        "'instrument' or 'sample' (default: the documented order, see "
+                        "toolkit.criterion)")
     p.add_argument("--session-dates", action="store_true",
                    help="the session column holds dates (e.g. 2024-03-01); they become the "
                         "order 1, 2, ... within each client")
@@ -68,6 +75,16 @@ def _read(path: Path) -> pd.DataFrame:
     raise ValueError(f"{path}: unknown file type {suffix!r}; give a .csv, .tsv or .parquet file")
 
 
+def _criterion_option(value: str | None) -> float | str | None:
+    if value is None or value in ("instrument", "sample"):
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"--reliable-change must be a number of points, 'instrument' or "
+                         f"'sample'; got {value!r}.") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (0 on success)."""
     args = _parser().parse_args(argv)
@@ -85,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     raise ValueError(f"Column {args.session!r} could not be read as dates: "
                                      f"{error}") from None
             roles = {"client": args.client, "session": args.session, "score": args.score,
-                     "instrument": args.instrument}
+                     "instrument": args.instrument, "better": args.better}
             source = args.path
         else:
             name = args.dataset or DEFAULT_DATASET
@@ -94,7 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ToolkitWarning)
             scores = long_scores(df, **roles,
-                                 invalid="exclude" if args.exclude_invalid else "raise")
+                                 invalid="exclude" if args.exclude_invalid else "raise",
+                                 reliable_change=_criterion_option(args.reliable_change))
             from .report import analyse
 
             report = analyse(scores, skip=["bayes"] if args.skip_bayes else [],

@@ -811,7 +811,7 @@ def load_scores(name: str):
     --------
     >>> from toolkit import datasets
     >>> datasets.load_scores("sgdata")
-    <LongScores BDI-II: 43 clients x 13 sessions, 559 rows, 73 missing scores, 0 excluded rows>
+    <LongScores BDI-II: 43 clients x 13 sessions, 559 rows, 73 missing scores, 0 excluded rows; reliable change: 9.996 points (norms)>
     """
     from .data import long_scores
 

@@ -7,6 +7,8 @@ escalates them all.
 
 from __future__ import annotations
 
+import warnings as _warnings
+
 __all__ = [
     "DataError",
     "MissingColumnError",
@@ -16,8 +18,12 @@ __all__ = [
     "ScoreRangeError",
     "EmptyDataError",
     "UnknownNameError",
+    "DirectionError",
+    "OptionError",
     "ToolkitWarning",
     "ExcludedDataWarning",
+    "ToolkitDeprecationWarning",
+    "warn",
 ]
 
 
@@ -59,9 +65,37 @@ class UnknownNameError(DataError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class DirectionError(ValueError):
+    """Which direction of scores is improvement is unknown or contradictory."""
+
+
+class OptionError(ValueError):
+    """An option (keyword argument or command-line flag) has a value outside its valid range.
+
+    The message names the option, the valid values, and what was given.
+    """
+
+
 class ToolkitWarning(UserWarning):
     """Base class of every warning the toolkit raises."""
 
 
 class ExcludedDataWarning(ToolkitWarning):
     """Rows or clients were set aside; the result lists them with the reason."""
+
+
+class ToolkitDeprecationWarning(ToolkitWarning, FutureWarning):
+    """A name or option that still works but will be removed; the message names its successor.
+
+    A ``FutureWarning`` so that it is shown by default, as end users need to see it.
+    """
+
+
+def warn(message: str, category: type[Warning] = ToolkitWarning, stacklevel: int = 3) -> str:
+    """Raise a toolkit warning and return its message (results keep it in ``warnings``).
+
+    ``stacklevel`` counts from the caller of ``warn``: 3 points at the line that called the
+    public function which called the helper that warns.
+    """
+    _warnings.warn(message, category, stacklevel=stacklevel)
+    return message

@@ -12,21 +12,29 @@ Examples
 >>> from toolkit.evaluate import detection
 >>> truth = pd.DataFrame({"client": [1, 2], "kind": "gain", "session": [5, 7]})
 >>> found = pd.DataFrame({"client": [1, 3], "session": [6, 4]})
->>> detection(truth, found).summary[["precision", "recall", "f1"]]
+>>> detection(truth, found).summary()[["precision", "recall", "f1"]]
    precision  recall   f1
 0        0.5     0.5  0.5
+
+A result of the toolkit can be scored directly: its ``breakthroughs()`` are the detections.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
-__all__ = ["detection", "Detection", "SUMMARY_COLUMNS", "MATCH_COLUMNS"]
+from ._results import Result, deprecated_name
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+
+__all__ = ["detection", "DetectionResult", "SUMMARY_COLUMNS", "MATCH_COLUMNS"]
 
 #: Columns of :attr:`Detection.summary`.
 SUMMARY_COLUMNS = [
@@ -38,27 +46,64 @@ MATCH_COLUMNS = ["client", "true_session", "detected_session", "error"]
 
 
 @dataclass(frozen=True, repr=False)
-class Detection:
+class DetectionResult(Result):
     """Scores of a detection method; returned by :func:`detection`.
 
     Attributes
     ----------
-    summary : pandas.DataFrame
-        One row; columns :data:`SUMMARY_COLUMNS` (see :func:`detection`).
+    table : pandas.DataFrame
+        One row; columns :data:`SUMMARY_COLUMNS` (see :func:`detection`); also
+        ``summary()``.
     matches : pandas.DataFrame
         One row per matched pair; columns :data:`MATCH_COLUMNS`.
     """
 
-    summary: pd.DataFrame
-    matches: pd.DataFrame
+    matches: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    method_name = "evaluation against truth"
+
+    def summary(self) -> pd.DataFrame:
+        """The one-row table of precision, recall, F1 and location error."""
+        return self.table
+
+    def breakthroughs(self, direction: Any = "improvement") -> pd.DataFrame:
+        """An evaluation finds no breakthroughs; the detections are those of the method."""
+        raise NotImplementedError("detection() scores another method's breakthroughs.")
+
+    def plot(self, client: Any = None, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
+        """Bars of precision, recall and F1 (``client`` is not used)."""
+        from .plots._style import PALETTE, get_axes
+
+        ax = get_axes(ax)
+        s = self.table.iloc[0]
+        names = ["precision", "recall", "f1"]
+        ax.bar(names, [s[n] for n in names], color=PALETTE["blue"], **kwargs)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("Share")
+        ax.set_title(f"Detection within {s['tolerance']:g} session(s) of the truth")
+        return ax
+
+    def methods_text(self) -> str:
+        """The methods paragraph for this evaluation."""
+        s = self.table.iloc[0]
+        return (f"Detections were matched one-to-one to true changes of the same client within "
+                f"{s['tolerance']:g} session(s), maximising the number of matches and then "
+                "minimising the total location error (an assignment problem). "
+                + super().methods_text())
 
     def __repr__(self) -> str:
-        s = self.summary.iloc[0]
-        return (f"<Detection: precision {s['precision']:.3f}, recall {s['recall']:.3f}, "
+        s = self.table.iloc[0]
+        return (f"<DetectionResult: precision {s['precision']:.3f}, recall {s['recall']:.3f}, "
                 f"F1 {s['f1']:.3f}, {int(s['true_positives'])} matched>")
 
     def _repr_html_(self) -> str:
-        return self.summary.to_html(index=False)
+        return self.table.to_html(index=False)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Detection":
+        return deprecated_name("Detection", DetectionResult, __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _column(df: pd.DataFrame, name: str, what: str) -> None:
@@ -71,7 +116,7 @@ def _column(df: pd.DataFrame, name: str, what: str) -> None:
 
 def detection(
     truth: pd.DataFrame,
-    detected: pd.DataFrame,
+    detected: pd.DataFrame | Result,
     tolerance: int = 1,
     *,
     client: str = "client",
@@ -79,7 +124,8 @@ def detection(
     detected_session: str = "session",
     kinds: Sequence[str] | None = None,
     kind: str = "kind",
-) -> Detection:
+    direction: str = "improvement",
+) -> DetectionResult:
     """Precision, recall, F1 and location error of detected changes against the truth.
 
     Parameters
@@ -88,10 +134,10 @@ def detection(
         True changes, one row each, with a client column and a session column (e.g. the
         truth table of :func:`toolkit.simulate.trajectories`: ``client``, ``kind``,
         ``session``, ``magnitude``, ``reverses_session``). Not modified.
-    detected : pandas.DataFrame
-        Detected changes, one row each, with a client column and a session column (e.g.
-        ``ChangePoints.table``, or a sudden-gains table with ``detected_session=
-        "gain_session"``). Not modified.
+    detected : pandas.DataFrame or result
+        Detected changes, one row each, with a client column and a session column; or a
+        result of the toolkit, whose ``breakthroughs(direction)`` are used (then ``client``
+        and ``detected_session`` are its own columns). Not modified.
     tolerance : int, default 1
         Largest difference in sessions for a detection to count as finding a true change.
     client : str, default "client"
@@ -102,11 +148,13 @@ def detection(
         Keep only true changes of these kinds (e.g. ``["gain"]``); default all.
     kind : str, default "kind"
         Column of ``truth`` holding the kind (used only with ``kinds``).
+    direction : {"improvement", "deterioration", "both"}, default "improvement"
+        Which breakthroughs of a result count as detections.
 
     Returns
     -------
-    Detection
-        ``summary``, one row:
+    DetectionResult
+        ``table`` (also ``summary()``), one row:
 
         - ``n_true``, ``n_detected``: rows compared.
         - ``true_positives``: matched pairs; ``false_positives``: unmatched detections;
@@ -141,12 +189,23 @@ def detection(
     >>> truth = pd.DataFrame({"client": [1, 1], "session": [4, 9]})
     >>> found = pd.DataFrame({"client": [1, 1], "gain_session": [5, 12]})
     >>> res = detection(truth, found, detected_session="gain_session")
-    >>> res.summary[["true_positives", "false_positives", "false_negatives", "mean_error"]]
+    >>> res.summary()[["true_positives", "false_positives", "false_negatives", "mean_error"]]
        true_positives  false_positives  false_negatives  mean_error
     0               1                1                1         1.0
     """
-    if isinstance(tolerance, bool) or not np.isfinite(tolerance) or tolerance < 0:
-        raise ValueError(f"tolerance must be a number of sessions >= 0; got {tolerance!r}.")
+    from . import _checks
+
+    tolerance = _checks.number(tolerance, "tolerance", "detection", low=0.0)
+    settings = {"tolerance": tolerance, "client": client, "truth_session": truth_session,
+                "detected_session": detected_session, "kinds": None if kinds is None else
+                list(kinds), "direction": direction}
+    if isinstance(detected, Result):
+        settings.update({k: v for k, v in detected.settings.items()
+                         if k.startswith("reliable_change") or k in ("seed", "toolkit_version")})
+        detected = detected.breakthroughs(direction=direction)  # type: ignore[arg-type]
+        detected_session = "session"
+        if client != "client":
+            detected = detected.rename(columns={"client": client})
     for df, what, cols in ((truth, "truth", [client, truth_session]),
                            (detected, "detected", [client, detected_session])):
         if not isinstance(df, pd.DataFrame):
@@ -193,7 +252,14 @@ def detection(
         "exact_share": [(err == 0).mean() if tp else np.nan],
         "tolerance": [tolerance],
     })
-    return Detection(summary=summary[SUMMARY_COLUMNS], matches=matches[MATCH_COLUMNS])
+    from ._version import __version__
+
+    settings.setdefault("reliable_change_points", None)
+    settings.setdefault("reliable_change_source", None)
+    settings.setdefault("seed", None)
+    settings.setdefault("toolkit_version", __version__)
+    return DetectionResult(table=summary[SUMMARY_COLUMNS], settings=settings,
+                           matches=matches[MATCH_COLUMNS])
 
 
 def _match(pairs: pd.DataFrame) -> np.ndarray:

@@ -55,7 +55,6 @@ from ._fit import (
     fit,
 )
 from ._model import PRIOR_PREDICTIVE_COLUMNS, build_model, prior_predictive
-from ._report import report_section
 
 __all__ = [
     "BayesResult",
@@ -63,7 +62,6 @@ __all__ = [
     "fit",
     "prior_predictive",
     "compare",
-    "report_section",
     "TABLE_COLUMNS",
     "POPULATION_COLUMNS",
     "DIAGNOSTICS_COLUMNS",

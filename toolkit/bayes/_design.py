@@ -11,7 +11,6 @@ import pandas as pd
 from .._results import empty_skipped
 from ..data import LongScores
 from ..errors import DataError, EmptyDataError, MissingColumnError
-from ..instruments import Instrument
 
 MIN_SEGMENT = 2  # observed sessions needed before a candidate change, and from it on
 MIN_OBSERVED = 2 * MIN_SEGMENT
@@ -109,7 +108,7 @@ def design(
             "noise to estimate. Fix: check the score column."
         )
     inst = scores.instrument
-    sign = direction(inst, better)
+    sign = scores.direction(better)
     if inst is not None:
         lo, hi = inst.min_score, inst.max_score
     else:  # no published range: scale the priors to the data
@@ -131,28 +130,6 @@ def design(
                   sessions=sessions, candidates=candidates, matrix=matrix, u=u, rows=rows,
                   rows0=rows0, stats=stats, mid=mid, scale=scale, span=span, sign=sign, X=X,
                   covariate_names=names, skipped=skipped)
-
-
-def direction(inst: Instrument | None, better: str | None) -> int:
-    """+1 when lower scores are better, -1 when higher ones are."""
-    if better is not None and better not in ("lower", "higher"):
-        raise ValueError(
-            "The 'better' parameter must be one of {'lower', 'higher'}. "
-            f"Got {better!r} instead."
-        )
-    if inst is not None:
-        if better is not None and better != inst.better:
-            raise ValueError(
-                f"better={better!r} contradicts the instrument {inst.name}, for which "
-                f"{inst.better} scores are better. Fix: drop better= (the instrument decides)."
-            )
-        return inst.sign
-    if better is None:
-        raise ValueError(
-            "Without an instrument the direction of improvement is unknown. Fix: pass "
-            "instrument='...' or better='lower' / better='higher'."
-        )
-    return 1 if better == "lower" else -1
 
 
 def candidate_prior(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

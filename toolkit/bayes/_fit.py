@@ -14,7 +14,16 @@ import numpy as np
 import pandas as pd
 from scipy.special import logsumexp, ndtr
 
-from .._results import Result, warn
+from .. import _checks
+from .._results import (
+    BREAKTHROUGH_COLUMNS,
+    Direction,
+    Result,
+    base_settings,
+    check_direction,
+    keep_direction,
+    warn,
+)
 from ..data import LongScores, as_scores
 from ..errors import ToolkitWarning
 from ..instruments import Instrument
@@ -177,6 +186,19 @@ class BayesResult(Result):
     model: Any = None
     _design: Any = field(default=None, repr=False)
 
+    method_name = "Bayesian change points"
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The compiled PyMC model does not pickle; it is rebuilt from the design on load.
+        state = dict(self.__dict__)
+        state["model"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if state.get("model") is None and state.get("_design") is not None:
+            object.__setattr__(self, "model", build(state["_design"], state["settings"]["change"]))
+
     def summary(self) -> pd.DataFrame:
         """One row: clients, expected changes and breakthroughs, worst R-hat and ESS.
 
@@ -260,15 +282,51 @@ class BayesResult(Result):
             "upper": c + R * np.quantile(draw, 1 - alpha, axis=0),
         })[TRAJECTORY_COLUMNS]
 
-    def plot(self, client: Any = None, *, ax=None, **kwargs):
+    def plot(self, client: Any = None, *, ax: Any = None, **kwargs: Any) -> Any:
         """A client's scores, posterior mean trajectory with band, and change-session posterior.
 
         ``client`` defaults to the client with the highest P(breakthrough); see
-        :func:`toolkit.plots.bayes.bayes_trajectory`.
+        :func:`toolkit.plots.bayes_trajectory`.
         """
         from ..plots.bayes import bayes_trajectory
 
         return bayes_trajectory(self, client, ax=ax, **kwargs)
+
+    def breakthroughs(self, direction: Direction = "improvement", *,
+                      threshold: float = 0.5) -> pd.DataFrame:
+        """Clients whose P(breakthrough) exceeds ``threshold``, one row each.
+
+        ``session`` is the most probable change session, ``size`` the absolute posterior
+        mean jump (given a change). Only improvements have a posterior probability here, so
+        ``direction="deterioration"`` gives no rows.
+        """
+        check_direction(direction, "BayesResult.breakthroughs")
+        t = self.table
+        hit = t[t["p_breakthrough"].to_numpy(dtype=float) > threshold]
+        frame = pd.DataFrame({
+            "client": hit["client"].to_numpy(),
+            "session": hit["change_session_mode"].to_numpy(dtype=float).astype(np.int64),
+            "size": np.abs(hit["jump_mean"].to_numpy(dtype=float)),
+            "direction": "improvement", "method": self.method_name,
+        })
+        return keep_direction(frame[BREAKTHROUGH_COLUMNS], direction)
+
+    def methods_text(self) -> str:
+        """The methods paragraph for this analysis."""
+        st = self.settings
+        model = {"hierarchical": "a hierarchical (mixed-effects) change-point model in which "
+                                 "clients' baselines, slopes and jumps come from population "
+                                 "distributions",
+                 "trend": "a per-client linear trend whose level may jump and whose slope "
+                          "may change once",
+                 "mean_shift": "a per-client mean that may shift once"}[st["model"]]
+        text = (f"Each client's scores were modelled by {model} (PyMC; the change session "
+                "was marginalised exactly and recovered per draw). P(breakthrough) is the "
+                "posterior probability of a sudden improvement of at least "
+                f"{st['breakthrough']:.3g} points. Sampling: {st['chains']} chains x "
+                f"{st['draws']} draws after {st['tune']} tuning steps ({st.get('sampler_used')}, "
+                f"seed {st['seed']}); credible sets and HDIs at {st['level']:.0%}. ")
+        return text + super().methods_text()
 
     def __repr__(self) -> str:
         return (
@@ -298,7 +356,7 @@ def fit(
     target_accept: float = 0.9,
     sampler: Literal["auto", "pymc", "nutpie"] = "auto",
     seed: int | np.random.Generator | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> BayesResult:
     """Fit a Bayesian change-point model and summarise every client's change.
 
@@ -308,9 +366,9 @@ def fit(
         As in :func:`build_model`.
     breakthrough : float, optional
         Smallest improvement (score points) that counts as a breakthrough. Default: the
-        reliable-change cut-off ``1.96 * sqrt(2) * SD * sqrt(1 - r)`` with the instrument's
-        clinical SD (else the SD of the clients' first observed scores) and reliability
-        (internal consistency, else test-retest).
+        scores' reliable-change criterion (``scores.reliable_change``, the one every method
+        shares; see :mod:`toolkit.criterion`). Without any criterion P(breakthrough) is
+        missing and a warning says so.
     level : float, default 0.9
         Probability of the credible set of the change session and of the HDIs.
     draws, tune, chains : int
@@ -324,8 +382,8 @@ def fit(
         (see Notes).
     seed : int or numpy.random.Generator, optional
         Same seed, same draws (sampling and the client-level draws after it).
-    progress : bool, default True
-        Show the sampler's progress bar.
+    progress : bool, optional
+        Show the sampler's progress bar (default: the global option).
 
     Returns
     -------
@@ -410,21 +468,21 @@ def fit(
     _check_sampling(draws, tune, chains, cores, target_accept, sampler, level)
     scores = as_scores(data, client=client, session=session, score=score, instrument=instrument)
     design = make_design(scores, model=model, covariates=covariates, better=better)
-    cut, cut_source = _breakthrough_cutoff(scores, design, breakthrough, change)
+    cut, cut_source = _breakthrough_cutoff(scores, breakthrough, change)
     seed = _seed_int(seed)
     if seed is None:
         seed = int(np.random.default_rng().integers(2**31 - 1))
-    settings = {
-        **scores.roles,
-        "instrument": scores.instrument.name if scores.instrument else None,
-        "model": model, "change": change, "covariates": list(design.covariate_names),
-        "better": "lower" if design.sign == 1 else "higher",
-        "breakthrough": cut, "breakthrough_source": cut_source, "level": level,
-        "draws": draws, "tune": tune, "chains": chains, "cores": cores,
-        "target_accept": target_accept, "sampler": sampler, "seed": seed,
-        "prior_scale": design.scale, "prior_midpoint": design.mid,
-        "toolkit_version": _version(),
-    }
+    settings = base_settings(
+        scores, seed=seed, model=model, change=change,
+        covariates=list(design.covariate_names),
+        breakthrough=cut, breakthrough_source=cut_source, level=level,
+        draws=draws, tune=tune, chains=chains, cores=cores,
+        target_accept=target_accept, sampler=sampler,
+        prior_scale=design.scale, prior_midpoint=design.mid,
+    )
+    settings["better"] = "lower" if design.sign == 1 else "higher"
+    if cut_source == "per call":
+        settings.update(reliable_change_points=cut, reliable_change_source="per call")
     pm_model = build(design, change)
     used, idata, seconds = _sample(pm_model, draws=draws, tune=tune, chains=chains, cores=cores,
                                    target_accept=target_accept, sampler=sampler, seed=seed,
@@ -449,34 +507,19 @@ def _check_sampling(draws, tune, chains, cores, target_accept, sampler, level) -
         )
 
 
-def _breakthrough_cutoff(scores, design, breakthrough, change) -> tuple[float, str]:
+def _breakthrough_cutoff(scores: LongScores, breakthrough: Any, change: str
+                         ) -> tuple[float, str]:
+    """The smallest improvement that counts as a breakthrough, and where it comes from."""
     if breakthrough is not None:
-        value = float(breakthrough)
-        if not np.isfinite(value) or value < 0:
-            raise ValueError(
-                f"breakthrough is a size in score points and must be >= 0; got {breakthrough!r}."
-            )
-        return value, "given"
-    inst = scores.instrument
-    r = None if inst is None else (inst.reliability or inst.test_retest)
-    if r is None:
-        if change == "none":  # no change, no breakthrough: the cut-off is never used
-            return float("nan"), "not used"
-        what = "no instrument" if inst is None else f"no reliability for {inst.name}"
-        raise ValueError(
-            f"P(breakthrough) needs a cut-off, and with {what} the reliable-change cut-off "
-            "cannot be computed. Fix: pass breakthrough=<points>, or an instrument with a "
-            "reliability."
-        )
-    from ..reliable_change import rci_cutoff
-
-    if inst.clinical_sd is not None:
-        sd, source = inst.clinical_sd, f"reliable change ({inst.name} clinical SD)"
-    else:  # no published norm: the SD of the clients' first observed scores
-        m = design.matrix
-        first = m[np.arange(len(m)), np.argmax(~np.isnan(m), axis=1)]
-        sd, source = float(np.std(first, ddof=1)), "reliable change (SD of first scores)"
-    return float(rci_cutoff(inst, sd=sd, reliability=r)), source
+        value = _checks.number(breakthrough, "breakthrough", "bayes.fit", low=0.0)
+        return value, "per call"
+    crit = scores.reliable_change
+    if not crit.available:
+        if change != "none":
+            warn(f"P(breakthrough) not computed (missing): the reliable-change criterion is "
+                 f"{crit}", stacklevel=4)
+        return float("nan"), "none"
+    return float(crit.points), crit.source  # type: ignore[arg-type]
 
 
 def _seed_int(seed) -> int | None:
@@ -487,7 +530,12 @@ def _seed_int(seed) -> int | None:
     return int(seed)
 
 
-def _sample(model, *, draws, tune, chains, cores, target_accept, sampler, seed, progress):
+def _sample(model: Any, *, draws: int, tune: int, chains: int, cores: int | None,
+            target_accept: float, sampler: str, seed: int, progress: bool | None
+            ) -> tuple[str, Any, float]:
+    from .._options import progress_enabled
+
+    progress = progress_enabled(progress)
     used = sampler
     if sampler == "auto":  # measured faster in benchmarks/bench_bayes.py at every size
         used = "nutpie" if importlib.util.find_spec("nutpie") is not None else "pymc"
@@ -610,6 +658,7 @@ def _result(design: Design, idata, model, settings: dict) -> BayesResult:
         table=table, settings=settings, skipped=design.skipped, warnings=tuple(messages),
         population=population, diagnostics=diagnostics, change_posterior=change_posterior,
         divergences=divergences, idata=idata, model=model, _design=design,
+        scores=design.scores,
     )
 
 
@@ -880,9 +929,3 @@ def _for_loo(idata):
         return az.InferenceData(posterior=post[keep],
                                 log_likelihood=idata["log_likelihood"])
     return idata
-
-
-def _version() -> str:
-    from .. import __version__
-
-    return __version__

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -50,6 +51,7 @@ class Design:
     notes: list[str] = field(default_factory=list)  # warnings to raise
     n_breakthrough_clients: int = 0
     breakthrough_session: str | None = None  # the breakthrough table's session column used
+    breakthrough_table: pd.DataFrame | None = None  # the breakthroughs used, one per client
 
 
 def knot_name(k: float) -> str:
@@ -98,8 +100,9 @@ def build(
     # Covariates the formula refers to, with the caller's dtypes (categories and their order).
     extra_terms: list[str] = []
     n_bt = 0
+    bt_used = None
     if breakthroughs is not None:
-        post, since, n_bt, bt_notes, breakthrough_session = _breakthrough_predictors(
+        post, since, n_bt, bt_notes, breakthrough_session, bt_used = _breakthrough_predictors(
             scores, breakthroughs, breakthrough_client, breakthrough_session)
         frame["post_breakthrough"] = post
         frame["time_since_breakthrough"] = since
@@ -219,6 +222,7 @@ def build(
         session_time=session_time, clients=clients, sessions=sessions, z=z,
         random_names=names, standard_random=standard, skipped=skipped, notes=notes,
         n_breakthrough_clients=n_bt, breakthrough_session=breakthrough_session,
+        breakthrough_table=bt_used,
     )
 
 
@@ -312,9 +316,9 @@ def _check_knots(knots, scores: LongScores) -> list[float]:
 def _breakthrough_predictors(scores, table, client_col, session_col):
     """Per row: the post-breakthrough indicator and the sessions since the breakthrough."""
     notes: list[str] = []
-    if not isinstance(table, pd.DataFrame) and isinstance(getattr(table, "table", None),
-                                                           pd.DataFrame):
+    if not isinstance(table, pd.DataFrame) and callable(getattr(table, "breakthroughs", None)):
         table, notes = _breakthrough_rows(table)  # a result object: its breakthroughs
+        client_col, session_col = "client", "session"
     if not isinstance(table, pd.DataFrame):
         raise TypeError(
             "breakthroughs must be a DataFrame with a client and a session column (e.g. a "
@@ -326,14 +330,8 @@ def _breakthrough_predictors(scores, table, client_col, session_col):
             f"{list(table.columns)}. Fix: pass breakthrough_client='...'."
         )
     if session_col is None:
-        found = [c for c in ("session", "gain_session") if c in table.columns]
-        if not found:
-            raise MissingColumnError(
-                "The breakthrough table has neither a 'session' nor a 'gain_session' column. "
-                f"Columns: {list(table.columns)}. Fix: pass breakthrough_session='...'."
-            )
-        session_col = found[0]
-    elif session_col not in table.columns:
+        session_col = "session"
+    if session_col not in table.columns:
         raise MissingColumnError(
             f"The breakthrough table has no session column {session_col!r}. Columns: "
             f"{list(table.columns)}. Fix: pass breakthrough_session='...'."
@@ -342,9 +340,17 @@ def _breakthrough_predictors(scores, table, client_col, session_col):
     if (sess.isna() & table[session_col].notna()).any():
         raise DataError(f"Breakthrough column {session_col!r} must hold session numbers; some "
                         "values are not numbers.")
-    bt = pd.DataFrame({"client": table[client_col].to_numpy(), "session": sess.to_numpy()})
+    size = (pd.to_numeric(table["size"], errors="coerce").to_numpy(dtype=float)
+            if "size" in table.columns else np.full(len(table), np.nan))
+    method = table["method"].to_numpy() if "method" in table.columns else "given"
+    bt = pd.DataFrame({"client": table[client_col].to_numpy(), "session": sess.to_numpy(),
+                       "size": size, "direction": "improvement", "method": method})
     bt = bt.dropna(subset=["session"])  # NaN: no breakthrough (the client stays in)
     first = bt.groupby("client", sort=False)["session"].min()
+    used = (bt.sort_values(["client", "session"], kind="stable")
+            .drop_duplicates("client").reset_index(drop=True))
+    used = used[used["client"].isin(scores.clients)]
+    used["session"] = used["session"].astype(np.int64)
     several = bt["client"].value_counts()
     several = several[several > 1]
     if len(several):
@@ -368,24 +374,13 @@ def _breakthrough_predictors(scores, table, client_col, session_col):
     has = ~np.isnan(b)
     post = np.where(has & (session >= b), 1.0, 0.0)
     since = np.where(has, np.maximum(session - np.where(has, b, 0.0), 0.0), 0.0)
-    return post, since, int(np.sum(~np.isnan(at))), notes, session_col
+    return post, since, int(np.sum(~np.isnan(at))), notes, session_col, used
 
 
-def _breakthrough_rows(result) -> tuple[pd.DataFrame, list[str]]:
-    """The rows of a sudden-gain or change-point result that are breakthroughs, with notes.
-
-    A table passed directly is used as it is; from a result object only improvements count:
-    sudden gains (not losses) and change points flagged ``breakthrough``.
-    """
-    table, notes = result.table, []
-    if "kind" in table.columns and (table["kind"] != "gain").any():
-        table = table[table["kind"] == "gain"]
-        notes.append("Only the sudden gains of the result were used as breakthroughs (its "
-                     "sudden losses were left out).")
-    elif "breakthrough" in table.columns and not table["breakthrough"].fillna(False).all():
-        table = table[table["breakthrough"].fillna(False).astype(bool)]
-        notes.append("Only the change points flagged as breakthroughs (improvements of at "
-                     "least the reliable-change cut-off) were used.")
+def _breakthrough_rows(result: Any) -> tuple[pd.DataFrame, list[str]]:
+    """A result's breakthroughs (improvements only), through its ``breakthroughs()``."""
+    notes: list[str] = []
+    table = result.breakthroughs(direction="improvement")
     skipped = getattr(result, "skipped", None)
     if isinstance(skipped, pd.DataFrame) and len(skipped):
         notes.append(

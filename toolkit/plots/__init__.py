@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from ._style import CYCLE, PALETTE, get_axes
 from .bayes import bayes_trajectory, breakthrough_probabilities
-from .changepoint import detection_accuracy
+from .changepoint import amoc_profile, detection_accuracy
 from .changepoint import segments as changepoint_segments
 from .growth import caterpillar, fitted_trajectories
 from .reliable_change import jacobson_truax
 from .sudden_gains import around_gains, chance_histogram
 from .trajectories import client_trajectory, spaghetti
 
-__all__ = ["PALETTE", "CYCLE", "get_axes", "spaghetti", "client_trajectory", "around_gains", "chance_histogram",
-           "jacobson_truax", "changepoint_segments", "detection_accuracy",
-           "fitted_trajectories", "caterpillar",
-           "bayes_trajectory", "breakthrough_probabilities"]
+__all__ = ["PALETTE", "CYCLE", "get_axes", "spaghetti", "client_trajectory", "around_gains",
+           "chance_histogram", "jacobson_truax", "changepoint_segments", "detection_accuracy",
+           "amoc_profile", "fitted_trajectories", "caterpillar", "bayes_trajectory",
+           "breakthrough_probabilities"]

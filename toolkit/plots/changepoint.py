@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from ._style import CYCLE, PALETTE, get_axes
 
-__all__ = ["segments", "detection_accuracy"]
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+
+__all__ = ["segments", "detection_accuracy", "amoc_profile"]
 
 
 def segments(result, client=None, *, show_changes: bool = True, observed: bool = True,
@@ -160,5 +164,55 @@ def detection_accuracy(
     ax.set_ylabel(y.replace("_", " "))
     if y in ("f1", "precision", "recall"):
         ax.set_ylim(-0.02, 1.02)
+    ax.legend(frameon=False, fontsize="small")
+    return ax
+
+
+def amoc_profile(result: Any, client: Any = None, *, ax: Axes | None = None,
+                 **kwargs: Any) -> Axes:
+    """One client's at-most-one-change profile: the likelihood-ratio distance of every
+    candidate change session from the best, with the confidence set marked.
+
+    Parameters
+    ----------
+    result : AmocResult
+        From :func:`toolkit.changepoint.amoc`.
+    client : client id, optional
+        Default: the client with the smallest p-value.
+    ax : matplotlib Axes, optional
+    **kwargs
+        Passed to ``ax.plot`` for the profile line.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import toolkit
+    >>> res = toolkit.changepoint.amoc(toolkit.datasets.load_scores("sgdata"), n_boot=99,
+    ...                                seed=1)
+    >>> amoc_profile(res).get_xlabel()
+    'Session'
+    """
+    ax = get_axes(ax)
+    t = result.table
+    if len(t) == 0:
+        raise ValueError("The result tested no client.")
+    if client is None:
+        client = t.sort_values("p_value", kind="stable")["client"].iloc[0]
+    rows = result.confidence_sets[result.confidence_sets["client"] == client]
+    if rows.empty:
+        raise ValueError(f"Client {client!r} was not tested (tested clients include "
+                         f"{t['client'].tolist()[:5]}).")
+    style = {"color": PALETTE["blue"], "marker": "o", "lw": 1.5, **kwargs}
+    ax.plot(rows["session"], rows["lr"], **style)
+    inside = rows[rows["in_set"]]
+    ax.scatter(inside["session"], inside["lr"], s=80, color=PALETTE["vermillion"], zorder=3,
+               label=f"{result.settings['level']:.0%} confidence set")
+    p = float(t.loc[t["client"] == client, "p_value"].iloc[0])
+    ax.set_xlabel("Session")
+    ax.set_ylabel("Likelihood-ratio distance from the best session")
+    ax.set_title(f"Client {client}: single change, p = {p:.3g}")
     ax.legend(frameon=False, fontsize="small")
     return ax

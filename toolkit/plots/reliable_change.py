@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from ._style import PALETTE, get_axes
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
 
 __all__ = ["jacobson_truax", "CATEGORY_STYLE"]
 
@@ -29,8 +34,9 @@ _NAMES = {
 }
 
 
-def jacobson_truax(result, ax=None, *, max_points: int | None = 5000,
-                   seed: int | np.random.Generator | None = 0, band: bool = True):
+def jacobson_truax(result: Any, ax: Axes | None = None, *, max_points: int | None = 5000,
+                   seed: int | np.random.Generator | None = 0, band: bool = True,
+                   highlight: Any = None) -> Axes:
     """Pre against post score of every client, with the lines that decide their category.
 
     Draws the no-change diagonal, the band within which change is not reliable (for the
@@ -52,6 +58,8 @@ def jacobson_truax(result, ax=None, *, max_points: int | None = 5000,
         For the sample.
     band : bool, default True
         Shade the band of no reliable change.
+    highlight : client id, optional
+        Circle and label this client's point.
 
     Returns
     -------
@@ -109,6 +117,14 @@ def jacobson_truax(result, ax=None, *, max_points: int | None = 5000,
         ax.scatter(pre[pick], post[pick], s=22, color=colour, marker=marker, alpha=0.85,
                    edgecolors="none", label=f"{name} (n = {counts[name]})", zorder=2)
 
+    if highlight is not None:
+        hit = np.flatnonzero(table["client"].to_numpy() == highlight)
+        if len(hit) == 0:
+            raise ValueError(f"Client {highlight!r} is not in the result (analysed clients "
+                             f"include {table['client'].tolist()[:5]}).")
+        i = int(hit[0])
+        ax.scatter([pre[i]], [post[i]], s=140, facecolors="none", edgecolors=PALETTE["black"],
+                   lw=1.5, zorder=3, label=f"client {highlight}")
     ax.set_xlim(lims)
     ax.set_ylim(lims)
     ax.set_aspect("equal", adjustable="box")

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from ._style import CYCLE, PALETTE, get_axes, mean_ci
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
 
 __all__ = ["around_gains", "chance_histogram"]
 
 _LABELS = ["N-2", "N-1", "N", "N+1", "N+2", "N+3"]
 
 
-def around_gains(result, *, value: str = "score", kind: str | None = None, ax=None):
+def around_gains(result: Any, *, value: str = "score", kind: str | None = None,
+                 ax: Axes | None = None, **kwargs: Any) -> Axes:
     """Mean score at sessions N-2 .. N+3 around the gains, with normal 95% CIs.
 
     The gain happens between N (the pre-gain session) and N+1; the line is drawn solid
@@ -26,6 +32,8 @@ def around_gains(result, *, value: str = "score", kind: str | None = None, ax=No
     kind : {"gain", "loss"}, optional
         Needed when the result holds both.
     ax : matplotlib Axes, optional
+    **kwargs
+        Passed to ``ax.errorbar`` (e.g. ``color``).
 
     Returns
     -------
@@ -34,7 +42,7 @@ def around_gains(result, *, value: str = "score", kind: str | None = None, ax=No
     Examples
     --------
     >>> import toolkit
-    >>> sg = toolkit.sudden_gains.identify(toolkit.datasets.load_scores("sgdata"), cutoff=7)
+    >>> sg = toolkit.sudden_gains.identify(toolkit.datasets.load_scores("sgdata"), min_change=7)
     >>> ax = around_gains(sg)
     >>> [t.get_text() for t in ax.get_xticklabels()]
     ['N-2', 'N-1', 'N', 'N+1', 'N+2', 'N+3']
@@ -46,10 +54,11 @@ def around_gains(result, *, value: str = "score", kind: str | None = None, ax=No
     values = values.to_numpy(dtype=float)
     mean, half, ok = mean_ci(values)
     x = np.arange(6)
-    colour = PALETTE["blue"] if kind == "gain" else PALETTE["vermillion"]
-    ax.errorbar(x[ok], mean[ok], yerr=half[ok], color=colour, marker="o", capsize=4, lw=2,
-                label=f"mean of {len(values)} {kind}{'s' if len(values) != 1 else ''} "
-                      "(95% CI)")
+    style = {"color": PALETTE["blue"] if kind == "gain" else PALETTE["vermillion"],
+             "marker": "o", "capsize": 4, "lw": 2,
+             "label": f"mean of {len(values)} {kind}{'s' if len(values) != 1 else ''} "
+                      "(95% CI)", **kwargs}
+    ax.errorbar(x[ok], mean[ok], yerr=half[ok], **style)
     ax.axvspan(2, 3, color=PALETTE["grey"], alpha=0.15, lw=0, label=f"sudden {kind}")
     ax.set_xticks(x, _LABELS)
     ax.set_xlabel("Session relative to the pre-gain session N")
@@ -59,12 +68,17 @@ def around_gains(result, *, value: str = "score", kind: str | None = None, ax=No
     return ax
 
 
-def chance_histogram(chance, *, ax=None):
-    """Number of gains in each chance replicate, one histogram per method, observed marked."""
+def chance_histogram(chance: Any, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
+    """Number of gains in each chance replicate, one histogram per method, observed marked.
+
+    ``kwargs`` go to ``ax.hist`` (e.g. ``bins``).
+    """
     ax = get_axes(ax)
     reps = chance.replicates
     for i, (method, group) in enumerate(reps.groupby("method", sort=False)):
-        ax.hist(group["n_gains"], bins=20, alpha=0.6, color=CYCLE[i], label=f"{method} world")
+        style = {"bins": 20, "alpha": 0.6, "color": CYCLE[i], "label": f"{method} world",
+                 **kwargs}
+        ax.hist(group["n_gains"], **style)
     observed = int(chance.table["observed_gains"].iloc[0])
     ax.axvline(observed, color=PALETTE["black"], lw=2, label=f"observed ({observed})")
     ax.set_xlabel("Sudden gains found")

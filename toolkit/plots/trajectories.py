@@ -125,11 +125,11 @@ def client_trajectory(
     --------
     >>> import toolkit
     >>> scores = toolkit.datasets.load_scores("sgdata")
-    >>> sg = toolkit.sudden_gains.identify(scores, cutoff=7)
-    >>> cp = toolkit.changepoint.detect(scores, progress=False)
+    >>> sg = toolkit.sudden_gains.identify(scores, min_change=7)
+    >>> cp = toolkit.changepoint.detect(scores)
     >>> ax = client_trajectory(scores, 1, gains=sg, changepoints=cp)
     >>> ax.get_title()
-    'client 1: 2 sudden gain(s), 2 change point(s)'
+    'client 1: 2 sudden gain(s), 3 change point(s)'
     """
     if client not in scores.clients:
         raise ValueError(f"Unknown client {client!r}. Fix: pick one of scores.clients.")

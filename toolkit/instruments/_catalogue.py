@@ -1,212 +1,28 @@
-"""Facts about outcome measures: score range, direction, reliability, norms and cut-offs.
+"""The catalogue of published measures: each entry cites where its numbers come from.
 
-Every method that needs to know "is a lower score better?", "what scores are possible?" or
-"what is this measure's reliability?" asks this registry. Pass a registered name
-(case, spaces and hyphens are ignored: ``"phq9"`` finds ``"PHQ-9"``) or an
-:class:`Instrument` anywhere an instrument is accepted.
-
-Examples
---------
->>> from toolkit import instruments
->>> bdi = instruments.get("bdi-ii")
->>> bdi.min_score, bdi.max_score, bdi.better
-(0.0, 63.0, 'lower')
->>> mine = instruments.Instrument(name="MYSCALE", full_name="My scale", min_score=0,
-...                               max_score=10, better="higher", citation="In-house.")
->>> instruments.register(mine)
->>> instruments.get("myscale") is mine
-True
->>> instruments.unregister("MYSCALE")
+Keep numbers and citation together. A field is None when no single published value could be
+attributed to a source; ``notes`` says why. Clinical and functional means are kept only when
+both come from the cited source's own samples, so that cut-offs computed from them stay
+interpretable. Licensed instruments (OQ-45) carry only facts published in journal articles;
+their manuals' normative tables and proprietary algorithms are not shipped.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
-import re
-from dataclasses import dataclass
-from typing import Literal
+from ._instrument import Instrument, Threshold
 
-import pandas as pd
+__all__ = ["CATALOGUE"]
 
-from .errors import UnknownNameError
+# NHS Talking Therapies (formerly IAPT) defines reliable change and caseness on the PHQ-9 and
+# GAD-7 itself; Gyani et al. (2013) is the peer-reviewed account of those definitions.
+_NHS_TT = (
+    "National Collaborating Centre for Mental Health. The NHS Talking Therapies for Anxiety and "
+    "Depression Manual. NHS England (updated regularly); Gyani, A., Shafran, R., Layard, R., & "
+    "Clark, D. M. (2013). Enhancing recovery rates: Lessons from year one of IAPT. Behaviour "
+    "Research and Therapy, 51(9), 597-606."
+)
 
-__all__ = ["Instrument", "get", "register", "unregister", "available"]
-
-
-@dataclass(frozen=True)
-class Instrument:
-    """Published facts about one measure.
-
-    Parameters
-    ----------
-    name : str
-        Short name used as the registry key, e.g. ``"PHQ-9"``.
-    full_name : str
-        Full name of the measure.
-    min_score, max_score : float
-        Lowest and highest possible total score.
-    better : {"lower", "higher"}
-        Which direction means improvement.
-    citation : str
-        Where the facts come from (one or more references).
-    reliability : float, optional
-        Internal consistency (Cronbach's alpha) from the cited source; used by default for
-        reliable change.
-    test_retest : float, optional
-        Test-retest reliability from the cited source.
-    clinical_mean, clinical_sd : float, optional
-        Mean and SD of a clinical (treatment-seeking) sample, for reliable change and cut-offs.
-    functional_mean, functional_sd : float, optional
-        Mean and SD of a non-clinical (community) sample, for clinical-significance cut-offs.
-    cutoff : float, optional
-        Conventional clinical cut-off: a score at or beyond it (in the worse direction) counts
-        as the clinical range.
-    integer_scores : bool
-        Whether totals are whole numbers (False for mean-item scores such as CORE-OM).
-    aliases : tuple of str
-        Other names the registry accepts.
-    notes : str
-        Anything a user should know when using these facts (sample, version, scoring).
-    """
-
-    name: str
-    full_name: str
-    min_score: float
-    max_score: float
-    better: Literal["lower", "higher"]
-    citation: str
-    reliability: float | None = None
-    test_retest: float | None = None
-    clinical_mean: float | None = None
-    clinical_sd: float | None = None
-    functional_mean: float | None = None
-    functional_sd: float | None = None
-    cutoff: float | None = None
-    integer_scores: bool = True
-    aliases: tuple[str, ...] = ()
-    notes: str = ""
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "min_score", float(self.min_score))
-        object.__setattr__(self, "max_score", float(self.max_score))
-        if not self.min_score < self.max_score:
-            raise ValueError(
-                f"Instrument {self.name!r}: min_score ({self.min_score}) must be below "
-                f"max_score ({self.max_score})."
-            )
-        if self.better not in ("lower", "higher"):
-            raise ValueError(
-                f"The 'better' parameter of Instrument must be one of {{'lower', 'higher'}}. "
-                f"Got {self.better!r} instead."
-            )
-        for field in ("reliability", "test_retest"):
-            r = getattr(self, field)
-            if r is not None and not 0 < r < 1:
-                raise ValueError(f"Instrument {self.name!r}: {field} must lie in (0, 1); got {r}.")
-        for field in ("clinical_sd", "functional_sd"):
-            sd = getattr(self, field)
-            if sd is not None and not (math.isfinite(sd) and sd > 0):
-                raise ValueError(f"Instrument {self.name!r}: {field} must be positive; got {sd}.")
-
-    @property
-    def sign(self) -> int:
-        """+1 when higher scores are worse, -1 when higher scores are better.
-
-        ``sign * (pre - post)`` is positive for improvement whatever the direction.
-        """
-        return 1 if self.better == "lower" else -1
-
-    def to_dict(self) -> dict:
-        """All facts as a plain dict (for tables and reports)."""
-        return dataclasses.asdict(self)
-
-
-def _key(name: str) -> str:
-    # "PHQ-9", "phq9" and "PHQ 9" are the same measure to a user.
-    return re.sub(r"[\s\-_.()]", "", str(name)).lower()
-
-
-_REGISTRY: dict[str, Instrument] = {}
-_ALIASES: dict[str, str] = {}
-
-
-def register(instrument: Instrument, *, overwrite: bool = False) -> None:
-    """Add an instrument to the registry so that its name (and aliases) can be used anywhere.
-
-    Parameters
-    ----------
-    instrument : Instrument
-        The measure to register.
-    overwrite : bool, default False
-        Replace an instrument already registered under the same name or alias.
-
-    Raises
-    ------
-    ValueError
-        If the name or an alias is taken and ``overwrite`` is False.
-    """
-    if not isinstance(instrument, Instrument):
-        raise TypeError(f"register() takes an Instrument; got {type(instrument).__name__}.")
-    keys = [_key(instrument.name), *(_key(a) for a in instrument.aliases)]
-    taken = [k for k in keys if k in _ALIASES and _ALIASES[k] != _key(instrument.name)]
-    if _key(instrument.name) in _REGISTRY and not overwrite:
-        taken.insert(0, _key(instrument.name))
-    if taken and not overwrite:
-        raise ValueError(
-            f"Instrument name(s) already registered: {taken}. "
-            "Fix: choose another name, or pass overwrite=True to replace them."
-        )
-    _REGISTRY[keys[0]] = instrument
-    for k in keys:
-        _ALIASES[k] = keys[0]
-
-
-def unregister(name: str) -> None:
-    """Remove an instrument (and its aliases) from the registry."""
-    main = _ALIASES.get(_key(name))
-    if main is None:
-        raise UnknownNameError(f"No instrument named {name!r} is registered.")
-    del _REGISTRY[main]
-    for k in [k for k, v in _ALIASES.items() if v == main]:
-        del _ALIASES[k]
-
-
-def get(instrument: str | Instrument) -> Instrument:
-    """Return the :class:`Instrument` for a registered name, or the instrument itself.
-
-    Raises
-    ------
-    UnknownNameError
-        If the name is not registered (the message lists the registered names).
-    """
-    if isinstance(instrument, Instrument):
-        return instrument
-    main = _ALIASES.get(_key(instrument))
-    if main is None:
-        names = sorted(i.name for i in _REGISTRY.values())
-        raise UnknownNameError(
-            f"Unknown instrument {instrument!r}. Registered instruments: {names}. "
-            "Fix: use one of these names, or create an Instrument and register() it."
-        )
-    return _REGISTRY[main]
-
-
-def available() -> pd.DataFrame:
-    """All registered instruments as a tidy table, one row per instrument."""
-    rows = [i.to_dict() for i in _REGISTRY.values()]
-    # Explicit columns keep the table well-formed even when the registry is empty.
-    columns = [f.name for f in dataclasses.fields(Instrument)]
-    return pd.DataFrame(rows, columns=columns).sort_values("name", ignore_index=True)
-
-
-# --- The catalogue of published measures -------------------------------------------------
-# Each entry cites where its numbers come from; keep numbers and citation together. A field is
-# None when no single published value could be attributed to a source; ``notes`` says why.
-# Clinical and functional means are kept only when both come from the cited source's own
-# samples, so that cut-offs computed from them stay interpretable.
-
-_CATALOGUE: tuple[Instrument, ...] = (
+CATALOGUE: tuple[Instrument, ...] = (
     Instrument(
         name="PHQ-9",
         full_name="Patient Health Questionnaire-9",
@@ -216,6 +32,13 @@ _CATALOGUE: tuple[Instrument, ...] = (
         reliability=0.89,  # Kroenke et al. 2001: alpha .89 (primary care); .86 in OB-GYN study
         test_retest=0.84,  # Kroenke et al. 2001: self-report vs telephone re-rating within 48 h
         cutoff=10,  # Kroenke et al. 2001: >= 10, sensitivity 88% / specificity 88% for MDD
+        reliable_change=6,  # NHS Talking Therapies: a change of 6 or more points is reliable
+        reliable_change_citation=_NHS_TT,
+        thresholds=(
+            Threshold("NHS Talking Therapies caseness", 10, _NHS_TT,
+                      "Caseness = a score of 10 or more, the same value as Kroenke et al.'s "
+                      "cut-off."),
+        ),
         citation=(
             "Kroenke, K., Spitzer, R. L., & Williams, J. B. W. (2001). The PHQ-9: Validity of a "
             "brief depression severity measure. Journal of General Internal Medicine, 16(9), "
@@ -242,6 +65,12 @@ _CATALOGUE: tuple[Instrument, ...] = (
         reliability=0.92,  # Spitzer et al. 2006: Cronbach's alpha
         test_retest=0.83,  # Spitzer et al. 2006: intraclass correlation
         cutoff=10,  # Spitzer et al. 2006: >= 10, sensitivity 89% / specificity 82% for GAD
+        reliable_change=4,  # NHS Talking Therapies: a change of 4 or more points is reliable
+        reliable_change_citation=_NHS_TT,
+        thresholds=(
+            Threshold("NHS Talking Therapies caseness", 8, _NHS_TT,
+                      "Caseness = a score of 8 or more, below Spitzer et al.'s cut-off of 10."),
+        ),
         citation=(
             "Spitzer, R. L., Kroenke, K., Williams, J. B. W., & Löwe, B. (2006). A brief measure "
             "for assessing generalized anxiety disorder: The GAD-7. Archives of Internal "
@@ -316,20 +145,24 @@ _CATALOGUE: tuple[Instrument, ...] = (
         max_score=52,
         better="lower",
         cutoff=8,  # Zimmerman et al. 2013 bands: 0-7 no depression, 8-16 mild
+        reliability=0.789,  # Trajkovic et al. 2011 meta-analysis: pooled internal consistency
         aliases=("HAMD", "HDRS17", "HAM-D", "HRSD17"),
         citation=(
             "Hamilton, M. (1960). A rating scale for depression. Journal of Neurology, "
             "Neurosurgery, and Psychiatry, 23(1), 56-62; Zimmerman, M., Martinez, J. H., "
             "Young, D., Chelminski, I., & Dalrymple, K. (2013). Severity classification on the "
-            "Hamilton Depression Rating Scale. Journal of Affective Disorders, 150(2), 384-388."
+            "Hamilton Depression Rating Scale. Journal of Affective Disorders, 150(2), 384-388; "
+            "Trajkovic, G., Starcevic, V., Latas, M., Lestarevic, M., Ille, T., Bukumiric, Z., & "
+            "Marinkovic, J. (2011). Reliability of the Hamilton Rating Scale for Depression: A "
+            "meta-analysis over a period of 49 years. Psychiatry Research, 189(1), 1-9."
         ),
         notes=(
             "Clinician-rated. Severity bands (Zimmerman et al., 2013; 627 outpatients with major "
             "depression): 0-7 no depression, 8-16 mild, 17-23 moderate, >= 24 severe; cut-off 8 "
-            "= first score outside the 0-7 band, the usual remission boundary. Reliability, "
-            "test-retest and norms left None: published internal-consistency and retest values "
-            "vary widely across studies and no single value is attributable to the cited "
-            "sources. Supply a reliability from your own data for reliable change."
+            "= first score outside the 0-7 band, the usual remission boundary. Reliability .789 is "
+            "the pooled internal consistency of Trajkovic et al.'s (2011) meta-analysis; values "
+            "vary widely between studies, so prefer your own sample's reliability where you have "
+            "one. Test-retest and norms left None: no single value is attributable."
         ),
     ),
     Instrument(
@@ -344,6 +177,12 @@ _CATALOGUE: tuple[Instrument, ...] = (
         functional_mean=4.7,  # Connell & Barkham 2007 manual: general population, n = 535
         functional_sd=4.8,
         cutoff=11,  # Barkham et al. 2013: clinical cut-off 11.0
+        reliable_change=6,  # Barkham et al. 2013: reliable change index of 6 points
+        reliable_change_citation=(
+            "Barkham, M., et al. (2013). The CORE-10: A short measure of psychological distress "
+            "for routine use in the psychological therapies. Counselling and Psychotherapy "
+            "Research, 13(1), 3-13."
+        ),
         citation=(
             "Barkham, M., Bewick, B., Mullin, T., Gilbody, S., Connell, J., Cahill, J., "
             "Mellor-Clark, J., Richards, D., Unsworth, G., & Evans, C. (2013). The CORE-10: A "
@@ -397,7 +236,13 @@ _CATALOGUE: tuple[Instrument, ...] = (
         better="lower",
         reliability=0.93,  # Lambert et al. 1996: alpha
         test_retest=0.84,  # Lambert et al. 1996: 3-week retest, undergraduates
-        cutoff=64,  # Lambert et al. 2004 manual: 63 or below functional, 64 or above clinical
+        cutoff=64,  # Lambert et al.: 63 or below functional, 64 or above clinical
+        reliable_change=14,  # Lambert et al.: a change of 14 points is reliable
+        reliable_change_citation=(
+            "Lambert, M. J., Hansen, N. B., & Finch, A. E. (2001). Patient-focused research: "
+            "Using patient outcome data to enhance treatment effects. Journal of Consulting and "
+            "Clinical Psychology, 69(2), 159-172."
+        ),
         aliases=("OQ45.2",),
         citation=(
             "Lambert, M. J., Burlingame, G. M., Umphress, V., Hansen, N. B., Vermeersch, D. A., "
@@ -410,9 +255,11 @@ _CATALOGUE: tuple[Instrument, ...] = (
         notes=(
             "Alpha .93 and 3-week test-retest .84 from the US development samples (clinical, "
             "community and undergraduate). Clinical-significance criteria from Lambert et al.: "
-            "cut-off 63/64 (64 or more = clinical range) and reliable change of 14 points. "
-            "Clinical and functional means/SDs left None: the manual's normative values could "
-            "not be verified. Dutch norms differ (cut-off 56, reliable change 18; Timman, de "
+            "cut-off 63/64 (64 or more = clinical range) and reliable change of 14 points, as "
+            "published in journal articles (Lambert, Hansen & Finch, 2001). The OQ-45 is a "
+            "licensed instrument: the manual's normative tables and its expected-recovery "
+            "algorithms are proprietary and are not shipped; clinical and functional means/SDs "
+            "are left None. Dutch norms differ (cut-off 56, reliable change 18; Timman, de "
             "Jong & de Neve-Enthoven, 2017, Clinical Psychology & Psychotherapy, 24(1), 72-81)."
         ),
     ),
@@ -517,5 +364,3 @@ _CATALOGUE: tuple[Instrument, ...] = (
     ),
 )
 
-for _instrument in _CATALOGUE:
-    register(_instrument)
