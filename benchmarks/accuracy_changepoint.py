@@ -70,10 +70,12 @@ def methods(scores, seed):
     out["sudden_gains"] = _sudden_gains(scores)
     rng = np.random.default_rng(seed)
     sessions = scores.sessions
-    out["chance"] = pd.DataFrame({
-        "client": scores.clients.to_numpy(),
-        "session": rng.choice(sessions[3: len(sessions) - 2], size=scores.n_clients),
-    })
+    out["chance"] = pd.DataFrame(
+        {
+            "client": scores.clients.to_numpy(),
+            "session": rng.choice(sessions[3 : len(sessions) - 2], size=scores.n_clients),
+        }
+    )
     return out
 
 
@@ -87,18 +89,44 @@ def main() -> None:
     rows = []
     scenarios = list(itertools.product(EFFECT_SIZES, NOISE_SDS, LENGTHS))
     for i, (es, noise, length) in enumerate(scenarios):
-        df, truth = trajectories(args.clients, length, instrument="BDI-II", gain_share=0.5,
-                                 gain_size=(es * noise, 0.0), noise_sd=noise,
-                                 seed=args.seed * 1000 + i)
-        scores = toolkit.long_scores(df, client="client", session="session", score="score",
-                                     instrument="BDI-II", covariates=[])
+        df, truth = trajectories(
+            args.clients,
+            length,
+            instrument="BDI-II",
+            gain_share=0.5,
+            gain_size=(es * noise, 0.0),
+            noise_sd=noise,
+            seed=args.seed * 1000 + i,
+        )
+        scores = toolkit.long_scores(
+            df,
+            client="client",
+            session="session",
+            score="score",
+            instrument="BDI-II",
+            covariates=[],
+        )
         for name, found in methods(scores, seed=args.seed + i).items():
             s = detection(truth, found, tolerance=1, kinds=["gain"]).summary.iloc[0]
-            rows.append({"method": name, "effect_size": es, "noise_sd": noise,
-                         "n_sessions": length, "n_clients": args.clients, **s.to_dict()})
+            rows.append(
+                {
+                    "method": name,
+                    "effect_size": es,
+                    "noise_sd": noise,
+                    "n_sessions": length,
+                    "n_clients": args.clients,
+                    **s.to_dict(),
+                }
+            )
     table = pd.DataFrame(rows)
-    counts = ["n_true", "n_detected", "true_positives", "false_positives", "false_negatives",
-              "tolerance"]
+    counts = [
+        "n_true",
+        "n_detected",
+        "true_positives",
+        "false_positives",
+        "false_negatives",
+        "tolerance",
+    ]
     table[counts] = table[counts].astype(np.int64)
     RESULTS.mkdir(exist_ok=True)
     table.to_csv(RESULTS / "accuracy_changepoint.csv", index=False)
@@ -107,17 +135,20 @@ def main() -> None:
     pd.set_option("display.width", 120)
     for metric in ("f1", "precision", "recall"):
         print(f"\n{metric} by method and gain size (noise SDs), mean over noise and length:")
-        print(table.pivot_table(index="method", columns="effect_size", values=metric)
-              .round(2).to_string())
+        print(
+            table.pivot_table(index="method", columns="effect_size", values=metric)
+            .round(2)
+            .to_string()
+        )
     print("\nF1 by method and series length (mean over gain size and noise):")
-    print(table.pivot_table(index="method", columns="n_sessions", values="f1").round(2)
-          .to_string())
+    print(table.pivot_table(index="method", columns="n_sessions", values="f1").round(2).to_string())
     print("\nF1 by method and noise SD in BDI-II points (mean over gain size and length):")
-    print(table.pivot_table(index="method", columns="noise_sd", values="f1").round(2)
-          .to_string())
-    print(f"\n{len(scenarios)} scenarios x {args.clients} clients in "
-          f"{time.perf_counter() - start:.0f} s; full table: "
-          f"{RESULTS / 'accuracy_changepoint.csv'}")
+    print(table.pivot_table(index="method", columns="noise_sd", values="f1").round(2).to_string())
+    print(
+        f"\n{len(scenarios)} scenarios x {args.clients} clients in "
+        f"{time.perf_counter() - start:.0f} s; full table: "
+        f"{RESULTS / 'accuracy_changepoint.csv'}"
+    )
     try:
         import matplotlib
 

@@ -23,8 +23,8 @@ import warnings
 from pathlib import Path
 
 import pandas as pd
-
 from _common import timed
+
 from toolkit import bayes
 from toolkit.errors import ToolkitWarning
 from toolkit.simulate import trajectories
@@ -33,8 +33,16 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def cohort(n: int) -> pd.DataFrame:
-    scores, _ = trajectories(n, 12, instrument="BDI-II", baseline=34.0, baseline_sd=5.0,
-                             gain_share=0.3, missing=0.05, seed=n)
+    scores, _ = trajectories(
+        n,
+        12,
+        instrument="BDI-II",
+        baseline=34.0,
+        baseline_sd=5.0,
+        gain_share=0.3,
+        missing=0.05,
+        seed=n,
+    )
     return scores
 
 
@@ -44,9 +52,17 @@ def run(n: int, sampler: str) -> dict:
     def fit():
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ToolkitWarning)
-            result = bayes.fit(data, client="client", session="session", score="score",
-                               instrument="BDI-II", sampler=sampler, cores=2, seed=1,
-                               progress=False)
+            result = bayes.fit(
+                data,
+                client="client",
+                session="session",
+                score="score",
+                instrument="BDI-II",
+                sampler=sampler,
+                cores=2,
+                seed=1,
+                progress=False,
+            )
         return result, caught
 
     wall, (result, caught) = timed(fit)
@@ -77,25 +93,35 @@ def main() -> None:
         for sampler in args.samplers.split(","):
             row = run(n, sampler)
             rows.append(row)
-            print(f"{n:5d} clients  {sampler:6s}  wall {row['wall_s']:7.1f} s  "
-                  f"(sampling {row['sampling_s']:6.1f} s)  min bulk ESS {row['min_ess_bulk']:6.0f}"
-                  f"  ({row['min_ess_bulk_per_s']:6.1f}/s)  divergences {row['divergences']}  "
-                  f"max R-hat {row['max_r_hat']:.4f} ({row['worst_r_hat']})", flush=True)
+            print(
+                f"{n:5d} clients  {sampler:6s}  wall {row['wall_s']:7.1f} s  "
+                f"(sampling {row['sampling_s']:6.1f} s)  min bulk ESS {row['min_ess_bulk']:6.0f}"
+                f"  ({row['min_ess_bulk_per_s']:6.1f}/s)  divergences {row['divergences']}  "
+                f"max R-hat {row['max_r_hat']:.4f} ({row['worst_r_hat']})",
+                flush=True,
+            )
     table = pd.DataFrame(rows)
     RESULTS.mkdir(exist_ok=True)
     table.to_csv(RESULTS / "bench_bayes.csv", index=False)
     if table["sampler"].nunique() == 2:
-        wide = table.pivot(index="clients", columns="sampler", values=["wall_s",
-                                                                       "min_ess_bulk_per_s"])
+        wide = table.pivot(
+            index="clients", columns="sampler", values=["wall_s", "min_ess_bulk_per_s"]
+        )
         print("\nnutpie / PyMC, same run:")
         for n in wide.index:
-            print(f"{n:5d} clients  wall time x{wide.loc[n, ('wall_s', 'nutpie')] / wide.loc[n, ('wall_s', 'pymc')]:.2f}"
-                  f"   ESS/s x{wide.loc[n, ('min_ess_bulk_per_s', 'nutpie')] / wide.loc[n, ('min_ess_bulk_per_s', 'pymc')]:.2f}")
+            wall = wide.loc[n, ("wall_s", "nutpie")] / wide.loc[n, ("wall_s", "pymc")]
+            ess = (
+                wide.loc[n, ("min_ess_bulk_per_s", "nutpie")]
+                / wide.loc[n, ("min_ess_bulk_per_s", "pymc")]
+            )
+            print(f"{n:5d} clients  wall time x{wall:.2f}   ESS/s x{ess:.2f}")
     big = table[table["clients"] == 1000]
     for _, r in big.iterrows():
         ok = r["wall_s"] < 300 and r["max_r_hat"] <= 1.01 and r["divergences"] == 0
-        print(f"Target (1,000 clients < 5 min, R-hat <= 1.01, no divergences) with "
-              f"{r['sampler']}: {'met' if ok else 'NOT met'}")
+        print(
+            f"Target (1,000 clients < 5 min, R-hat <= 1.01, no divergences) with "
+            f"{r['sampler']}: {'met' if ok else 'NOT met'}"
+        )
 
 
 if __name__ == "__main__":

@@ -26,11 +26,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import peak_memory, timed  # noqa: E402
+from _common import peak_memory, timed
 
-import toolkit  # noqa: E402
-from toolkit.changepoint import detect  # noqa: E402
-from toolkit.simulate import trajectories  # noqa: E402
+import toolkit
+from toolkit.changepoint import detect
+from toolkit.simulate import trajectories
 
 
 def ruptures_loop(y: np.ndarray, sigma: np.ndarray, criterion: str):
@@ -75,8 +75,11 @@ def objective(y, bkps, sigma, criterion):
     edges = [0, *bkps, len(y)]
     rss = sum(((y[a:b] - y[a:b].mean()) ** 2).sum() for a, b in zip(edges, edges[1:]))
     if criterion == "MBIC":
-        return rss / sigma**2 + sum(math.log(b - a) for a, b in zip(edges, edges[1:])) \
+        return (
+            rss / sigma**2
+            + sum(math.log(b - a) for a, b in zip(edges, edges[1:]))
             + 3 * math.log(len(y)) * len(bkps)
+        )
     return rss / sigma**2 + 2 * math.log(len(y)) * len(bkps)
 
 
@@ -89,27 +92,39 @@ def main() -> None:
     warnings.simplefilter("ignore", toolkit.errors.ToolkitWarning)
 
     df, _ = trajectories(args.clients, args.sessions, instrument="BDI-II", seed=1)
-    scores = toolkit.long_scores(df, client="client", session="session", score="score",
-                                 instrument="BDI-II", covariates=[])
+    scores = toolkit.long_scores(
+        df, client="client", session="session", score="score", instrument="BDI-II", covariates=[]
+    )
     print(f"{args.clients:,} clients x {args.sessions} sessions, mean shift")
 
-    t_val, _ = timed(lambda: toolkit.long_scores(df, client="client", session="session",
-                                                 score="score", instrument="BDI-II",
-                                                 covariates=[]))
+    t_val, _ = timed(
+        lambda: toolkit.long_scores(
+            df,
+            client="client",
+            session="session",
+            score="score",
+            instrument="BDI-II",
+            covariates=[],
+        )
+    )
     rows = {}
     for criterion in ("MBIC", "BIC"):
         t, res = timed(lambda: detect(scores, penalty=criterion, progress=False), repeat=2)
         mem = peak_memory(lambda: detect(scores, penalty=criterion, progress=False))
         rows[criterion] = (t, res, mem)
-        print(f"toolkit detect, {criterion}: {t:.2f} s wall, {mem:.0f} MiB peak traced "
-              f"memory ({res.summary()['n_changes'].iloc[0]:,} changes)")
+        print(
+            f"toolkit detect, {criterion}: {t:.2f} s wall, {mem:.0f} MiB peak traced "
+            f"memory ({res.summary()['n_changes'].iloc[0]:,} changes)"
+        )
     print(f"(validating the DataFrame once with long_scores: {t_val:.2f} s)")
 
     rng = np.random.default_rng(0)
     res_mbic = rows["MBIC"][1]
-    pick = np.sort(rng.choice(len(res_mbic.clients), size=min(args.sample,
-                                                               len(res_mbic.clients)),
-                              replace=False))
+    pick = np.sort(
+        rng.choice(
+            len(res_mbic.clients), size=min(args.sample, len(res_mbic.clients)), replace=False
+        )
+    )
     clients = res_mbic.clients["client"].to_numpy()[pick]
     sigma = res_mbic.clients["sigma"].to_numpy()[pick]
     y = scores.to_wide().loc[clients].to_numpy()  # complete data: no missing sessions
@@ -121,25 +136,33 @@ def main() -> None:
         for c, s in zip(table["client"], table["session"]):
             ours[c].append(int(s) - 1)
         same = sum(ours[c] == b for c, b in zip(clients, theirs))
-        diff = [objective(row, ours[c], s, criterion) - objective(row, b, s, criterion)
-                for row, c, b, s in zip(y, clients, theirs, sigma)]
+        diff = [
+            objective(row, ours[c], s, criterion) - objective(row, b, s, criterion)
+            for row, c, b, s in zip(y, clients, theirs, sigma)
+        ]
         worse = sum(d > 1e-9 for d in diff)
         better = sum(d < -1e-9 for d in diff)
         per = secs / len(clients)
         full = per * len(res.clients)
         ours_t = rows[criterion][0]
-        print(f"ruptures Pelt ({label}, jump=1) on {len(clients):,} sampled clients: "
-              f"{per * 1e3:.2f} ms per client -> {full:.0f} s for all {len(res.clients):,}")
+        print(
+            f"ruptures Pelt ({label}, jump=1) on {len(clients):,} sampled clients: "
+            f"{per * 1e3:.2f} ms per client -> {full:.0f} s for all {len(res.clients):,}"
+        )
         ties = len(clients) - same - better - worse
-        print(f"  same change points on {same}/{len(clients)} sampled clients; where they "
-              f"differ the toolkit's objective is lower on {better} (PELT's pruning with "
-              f"min_size misses the optimum), equal on {ties} (tied segmentations of whole-"
-              f"point scores) and higher on {worse}")
+        print(
+            f"  same change points on {same}/{len(clients)} sampled clients; where they "
+            f"differ the toolkit's objective is lower on {better} (PELT's pruning with "
+            f"min_size misses the optimum), equal on {ties} (tied segmentations of whole-"
+            f"point scores) and higher on {worse}"
+        )
         print(f"  speed-up, toolkit {criterion} vs ruptures loop: {full / ours_t:.0f}x")
     t_mbic = rows["MBIC"][0]
     _, secs = ruptures_loop(y[:500], sigma[:500], "BIC")
-    print(f"speed-up, toolkit MBIC vs ruptures plain l2 loop (the issue's reference): "
-          f"{secs / 500 * len(res_mbic.clients) / t_mbic:.0f}x")
+    print(
+        f"speed-up, toolkit MBIC vs ruptures plain l2 loop (the issue's reference): "
+        f"{secs / 500 * len(res_mbic.clients) / t_mbic:.0f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -20,8 +20,8 @@ import warnings
 
 import numpy as np
 import pandas as pd
-
 from _common import peak_memory, timed
+
 from toolkit import growth
 
 N_SESSIONS = 10
@@ -34,13 +34,25 @@ def simulate(n: int, seed: int = 1) -> pd.DataFrame:
     t = np.arange(N_SESSIONS, dtype=float)
     b = rng.standard_normal((n, 2)) @ np.linalg.cholesky(COV).T
     y = 30 + b[:, [0]] + (-1.5 + b[:, [1]]) * t + rng.normal(0, SIGMA, (n, N_SESSIONS))
-    return pd.DataFrame({"client": np.repeat(np.arange(1, n + 1), N_SESSIONS),
-                         "session": np.tile(np.arange(N_SESSIONS), n), "score": y.ravel()})
+    return pd.DataFrame(
+        {
+            "client": np.repeat(np.arange(1, n + 1), N_SESSIONS),
+            "session": np.tile(np.arange(N_SESSIONS), n),
+            "score": y.ravel(),
+        }
+    )
 
 
 def toolkit_fit(df: pd.DataFrame):
-    return growth.fit(df, "score ~ time", client="client", session="session", score="score",
-                      random="slope", progress=False)
+    return growth.fit(
+        df,
+        "score ~ time",
+        client="client",
+        session="session",
+        score="score",
+        random="slope",
+        progress=False,
+    )
 
 
 def statsmodels_fit(df: pd.DataFrame):
@@ -49,8 +61,9 @@ def statsmodels_fit(df: pd.DataFrame):
     x = np.column_stack([np.ones(len(df)), df["session"].to_numpy(dtype=float)])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return MixedLM(df["score"].to_numpy(), x, groups=df["client"].to_numpy(),
-                       exog_re=x).fit(reml=True, method="lbfgs")
+        return MixedLM(df["score"].to_numpy(), x, groups=df["client"].to_numpy(), exog_re=x).fit(
+            reml=True, method="lbfgs"
+        )
 
 
 def main() -> None:
@@ -65,18 +78,30 @@ def main() -> None:
         cov = np.asarray(r.cov_re)
         theirs = np.r_[r.fe_params, cov[0, 0], cov[1, 1], cov[0, 1], r.scale]
         rel = np.max(np.abs(ours - theirs) / np.abs(theirs))
-        print(f"growth model, random intercept + slope, REML: {n:,} clients x {N_SESSIONS} "
-              f"sessions ({len(df):,} rows)")
-        print(f"  toolkit.growth.fit (fast path)    {t_fast:8.3f} s   peak {mem_fast:7.1f} MiB"
-              f"   converged={m.converged}")
-        print(f"  statsmodels MixedLM lbfgs         {t_sm:8.3f} s   peak {mem_sm:7.1f} MiB"
-              f"   converged={r.converged}")
-        print(f"  ratio statsmodels / toolkit       {t_sm / t_fast:8.1f}x time, "
-              f"{mem_sm / mem_fast:5.1f}x memory")
-        print(f"  agreement: max relative difference of estimates {rel:.1e}; "
-              f"log-likelihood toolkit - statsmodels {m.loglik - r.llf:+.2e}")
-        print(f"  lme4 reference (issue, scaled to n): ~{0.55 * n / 5000:.2f} s -> "
-              f"toolkit at {t_fast / (0.55 * n / 5000):.2f}x lme4")
+        print(
+            f"growth model, random intercept + slope, REML: {n:,} clients x {N_SESSIONS} "
+            f"sessions ({len(df):,} rows)"
+        )
+        print(
+            f"  toolkit.growth.fit (fast path)    {t_fast:8.3f} s   peak {mem_fast:7.1f} MiB"
+            f"   converged={m.converged}"
+        )
+        print(
+            f"  statsmodels MixedLM lbfgs         {t_sm:8.3f} s   peak {mem_sm:7.1f} MiB"
+            f"   converged={r.converged}"
+        )
+        print(
+            f"  ratio statsmodels / toolkit       {t_sm / t_fast:8.1f}x time, "
+            f"{mem_sm / mem_fast:5.1f}x memory"
+        )
+        print(
+            f"  agreement: max relative difference of estimates {rel:.1e}; "
+            f"log-likelihood toolkit - statsmodels {m.loglik - r.llf:+.2e}"
+        )
+        print(
+            f"  lme4 reference (issue, scaled to n): ~{0.55 * n / 5000:.2f} s -> "
+            f"toolkit at {t_fast / (0.55 * n / 5000):.2f}x lme4"
+        )
 
 
 if __name__ == "__main__":

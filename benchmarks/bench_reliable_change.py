@@ -18,8 +18,8 @@ import time
 
 import numpy as np
 import pandas as pd
-
 from _common import peak_memory, timed
+
 from toolkit.data import long_scores
 from toolkit.instruments import get
 from toolkit.reliable_change import reliable_change
@@ -45,10 +45,14 @@ def floor(scores) -> np.ndarray:
     s_diff = np.std(pre, ddof=1) * np.sqrt(2 * (1 - BDI.reliability))
     rci = (post - pre) / s_diff
     cut = (BDI.clinical_sd * BDI.functional_mean + BDI.functional_sd * BDI.clinical_mean) / (
-        BDI.clinical_sd + BDI.functional_sd)
+        BDI.clinical_sd + BDI.functional_sd
+    )
     improved, worse = rci < -1.96, rci > 1.96
-    codes = np.where(improved, np.where((pre >= cut) & (post < cut), 0, 1),
-                     np.where(worse, np.where((pre < cut) & (post >= cut), 4, 3), 2))
+    codes = np.where(
+        improved,
+        np.where((pre >= cut) & (post < cut), 0, 1),
+        np.where(worse, np.where((pre < cut) & (post >= cut), 4, 3), 2),
+    )
     return codes
 
 
@@ -56,7 +60,8 @@ def loop(data: pd.DataFrame, sd: float) -> pd.DataFrame:
     """One client at a time: first and last observed score, RCI, category (SD given)."""
     s_diff = sd * np.sqrt(2 * (1 - BDI.reliability))
     cut = (BDI.clinical_sd * BDI.functional_mean + BDI.functional_sd * BDI.clinical_mean) / (
-        BDI.clinical_sd + BDI.functional_sd)
+        BDI.clinical_sd + BDI.functional_sd
+    )
     rows = []
     for client, group in data.groupby("client", sort=True):
         observed = group.dropna(subset=["score"]).sort_values("session")
@@ -81,8 +86,11 @@ def main() -> None:
     raw, _ = trajectories(n, N_SESSIONS, instrument="BDI-II", missing=0.1, seed=1)
     raw = raw.drop(columns="true_score")
     t_simulate = time.perf_counter() - start
-    t_validate, scores = timed(lambda: long_scores(raw, client="client", session="session",
-                                                   score="score", instrument="BDI-II"))
+    t_validate, scores = timed(
+        lambda: long_scores(
+            raw, client="client", session="session", score="score", instrument="BDI-II"
+        )
+    )
     t_tool, result = timed(lambda: toolkit_run(scores), repeat=3)
     mem_tool = peak_memory(lambda: toolkit_run(scores))
     t_floor, codes = timed(lambda: floor(scores), repeat=3)
@@ -96,17 +104,26 @@ def main() -> None:
     same = result.table.set_index("client").loc[looped["client"], "category"].astype(str)
     assert (same.to_numpy() == looped["category"].to_numpy()).all()
 
-    print(f"reliable change, Jacobson-Truax + cut-off c: {n:,} clients x {N_SESSIONS} sessions, "
-          f"10% missing ({len(raw):,} rows)")
-    print(f"  (simulate {t_simulate:.1f} s, validate long_scores {t_validate:.2f} s; not timed "
-          "below)")
+    print(
+        f"reliable change, Jacobson-Truax + cut-off c: {n:,} clients x {N_SESSIONS} sessions, "
+        f"10% missing ({len(raw):,} rows)"
+    )
+    print(
+        f"  (simulate {t_simulate:.1f} s, validate long_scores {t_validate:.2f} s; not timed below)"
+    )
     print(f"  toolkit reliable_change   {t_tool:7.2f} s   peak {mem_tool:7.0f} MiB")
-    print(f"  NumPy floor               {t_floor:7.2f} s   peak {mem_floor:7.0f} MiB   "
-          f"toolkit / floor = {t_tool / t_floor:.2f}x")
-    print(f"  per-client groupby loop   {t_loop:7.0f} s   (measured on {sample:,} clients: "
-          f"{t_loop_sample:.2f} s, scaled)   loop / toolkit = {t_loop / t_tool:,.0f}x")
-    print(f"  clients analysed {len(result.table):,}, skipped {len(result.skipped):,}; "
-          f"categories: {result.summary().set_index('category')['n'].to_dict()}")
+    print(
+        f"  NumPy floor               {t_floor:7.2f} s   peak {mem_floor:7.0f} MiB   "
+        f"toolkit / floor = {t_tool / t_floor:.2f}x"
+    )
+    print(
+        f"  per-client groupby loop   {t_loop:7.0f} s   (measured on {sample:,} clients: "
+        f"{t_loop_sample:.2f} s, scaled)   loop / toolkit = {t_loop / t_tool:,.0f}x"
+    )
+    print(
+        f"  clients analysed {len(result.table):,}, skipped {len(result.skipped):,}; "
+        f"categories: {result.summary().set_index('category')['n'].to_dict()}"
+    )
 
 
 if __name__ == "__main__":

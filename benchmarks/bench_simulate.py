@@ -15,23 +15,32 @@ import sys
 
 import numpy as np
 import pandas as pd
-
 from _common import peak_memory, timed
+
 from toolkit.simulate import trajectories
 
 N_SESSIONS = 20
-OPTIONS = dict(instrument="BDI-II", gain_share=0.3, loss_share=0.1, reversal_share=0.3,
-               missing=0.1, dropout=0.02, seed=1)
+OPTIONS = dict(
+    instrument="BDI-II",
+    gain_share=0.3,
+    loss_share=0.1,
+    reversal_share=0.3,
+    missing=0.1,
+    dropout=0.02,
+    seed=1,
+)
 
 
 def floor(n: int) -> pd.DataFrame:
     rng = np.random.default_rng(1)
     values = 25 + rng.normal(0, 3.4, size=(n, N_SESSIONS))
-    return pd.DataFrame({
-        "client": np.repeat(np.arange(1, n + 1), N_SESSIONS),
-        "session": np.tile(np.arange(1, N_SESSIONS + 1), n),
-        "score": values.reshape(-1),
-    })
+    return pd.DataFrame(
+        {
+            "client": np.repeat(np.arange(1, n + 1), N_SESSIONS),
+            "session": np.tile(np.arange(1, N_SESSIONS + 1), n),
+            "score": values.reshape(-1),
+        }
+    )
 
 
 def loop(n: int) -> pd.DataFrame:
@@ -61,13 +70,23 @@ def main() -> None:
     t_loop_sample, _ = timed(lambda: loop(sample))
     t_loop = t_loop_sample * n / sample
     output_mib = scores.memory_usage(deep=True).sum() / 2**20
-    print(f"simulate.trajectories: {n:,} clients x {N_SESSIONS} sessions "
-          f"({len(scores):,} rows, {len(truth):,} true changes)")
+    print(
+        f"simulate.trajectories: {n:,} clients x {N_SESSIONS} sessions "
+        f"({len(scores):,} rows, {len(truth):,} true changes)"
+    )
     print(f"  wall time            {t_sim:8.2f} s")
-    print(f"  peak memory          {mem_sim:8.0f} MiB (the returned frame alone: {output_mib:.0f} MiB)")
-    print(f"  floor (NumPy normal draw + long frame)  {t_floor:8.2f} s  -> ratio {t_sim / t_floor:5.2f}x")
-    print(f"  per-client loop (timed on {sample:,}, scaled)  {t_loop:8.1f} s  -> "
-          f"toolkit is {t_loop / t_sim:5.0f}x faster")
+    print(
+        f"  peak memory          {mem_sim:8.0f} MiB "
+        f"(the returned frame alone: {output_mib:.0f} MiB)"
+    )
+    print(
+        f"  floor (NumPy normal draw + long frame)  {t_floor:8.2f} s  "
+        f"-> ratio {t_sim / t_floor:5.2f}x"
+    )
+    print(
+        f"  per-client loop (timed on {sample:,}, scaled)  {t_loop:8.1f} s  -> "
+        f"toolkit is {t_loop / t_sim:5.0f}x faster"
+    )
 
 
 if __name__ == "__main__":

@@ -16,9 +16,9 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from _common import peak_memory, timed
 from scipy import stats
 
-from _common import peak_memory, timed
 from toolkit.simulate import trajectories
 from toolkit.sudden_gains import identify
 
@@ -39,19 +39,25 @@ def floor(df: pd.DataFrame) -> int:
     x[rows, cols] = df["score"].to_numpy()
     t = x.shape[1]
     n_int = t - 5  # intervals with full windows inside the matrix: N = 2 .. t - 4
-    x_n, x_np1 = x[:, 2:2 + n_int], x[:, 3:3 + n_int]
+    x_n, x_np1 = x[:, 2 : 2 + n_int], x[:, 3 : 3 + n_int]
     drop = x_n - x_np1
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        pre = np.stack([x[:, i:i + n_int] for i in (0, 1, 2)])
-        post = np.stack([x[:, i:i + n_int] for i in (3, 4, 5)])
+        pre = np.stack([x[:, i : i + n_int] for i in (0, 1, 2)])
+        post = np.stack([x[:, i : i + n_int] for i in (3, 4, 5)])
         n1, n2 = (~np.isnan(pre)).sum(0), (~np.isnan(post)).sum(0)
-        sp = np.sqrt(((n1 - 1) * np.nanvar(pre, 0, ddof=1) + (n2 - 1) * np.nanvar(post, 0, ddof=1))
-                     / (n1 + n2 - 2))
+        sp = np.sqrt(
+            ((n1 - 1) * np.nanvar(pre, 0, ddof=1) + (n2 - 1) * np.nanvar(post, 0, ddof=1))
+            / (n1 + n2 - 2)
+        )
         critical = stats.t.ppf(0.975, np.arange(7) - 2.0)[n1 + n2]
-        gain = ((drop >= CUTOFF) & (drop >= 0.25 * x_n)
-                & (np.nanmean(pre, 0) - np.nanmean(post, 0) > critical * sp)
-                & (n1 >= 2) & (n2 >= 2))
+        gain = (
+            (drop >= CUTOFF)
+            & (drop >= 0.25 * x_n)
+            & (np.nanmean(pre, 0) - np.nanmean(post, 0) > critical * sp)
+            & (n1 >= 2)
+            & (n2 >= 2)
+        )
     return int(gain.sum())
 
 
@@ -61,18 +67,28 @@ def main() -> None:
     long = scores.drop(columns="true_score").sample(frac=1, random_state=1, ignore_index=True)
 
     def toolkit_path():
-        return identify(long, client="client", session="session", score="score",
-                        instrument="BDI-II", cutoff=CUTOFF).table
+        return identify(
+            long,
+            client="client",
+            session="session",
+            score="score",
+            instrument="BDI-II",
+            cutoff=CUTOFF,
+        ).table
 
     t_toolkit, table = timed(toolkit_path, repeat=2)
     t_floor, n_floor = timed(lambda: floor(long), repeat=2)
     memory = peak_memory(toolkit_path)
-    print(f"sudden_gains.identify: {n:,} clients x {N_SESSIONS} sessions, 10% missing, "
-          f"rows shuffled ({len(long):,} rows)")
+    print(
+        f"sudden_gains.identify: {n:,} clients x {N_SESSIONS} sessions, 10% missing, "
+        f"rows shuffled ({len(long):,} rows)"
+    )
     print(f"  long frame -> by-gain table  {t_toolkit:7.2f} s   ({len(table):,} gains)")
     print(f"  peak memory                  {memory:7.0f} MiB")
-    print(f"  floor (long rows -> matrix -> 3 criteria, nothing else)  {t_floor:7.2f} s "
-          f"({n_floor:,} gains)")
+    print(
+        f"  floor (long rows -> matrix -> 3 criteria, nothing else)  {t_floor:7.2f} s "
+        f"({n_floor:,} gains)"
+    )
     print(f"  ratio toolkit / floor        {t_toolkit / t_floor:7.2f}x")
 
 

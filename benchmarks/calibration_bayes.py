@@ -34,12 +34,27 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def one_cohort(seed: int, n: int) -> tuple[pd.DataFrame, dict]:
-    scores, truth = trajectories(n, 12, instrument="BDI-II", baseline=36.0, baseline_sd=5.0,
-                                 gain_share=0.5, missing=0.05, seed=seed)
+    scores, truth = trajectories(
+        n,
+        12,
+        instrument="BDI-II",
+        baseline=36.0,
+        baseline_sd=5.0,
+        gain_share=0.5,
+        missing=0.05,
+        seed=seed,
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ToolkitWarning)
-        result = bayes.fit(scores, client="client", session="session", score="score",
-                           instrument="BDI-II", seed=seed, progress=False)
+        result = bayes.fit(
+            scores,
+            client="client",
+            session="session",
+            score="score",
+            instrument="BDI-II",
+            seed=seed,
+            progress=False,
+        )
     table = result.table.set_index("client")
     gains = truth[truth["kind"] == "gain"].set_index("client")
     table["true_change"] = table.index.isin(gains.index)
@@ -48,11 +63,15 @@ def one_cohort(seed: int, n: int) -> tuple[pd.DataFrame, dict]:
     cut = result.settings["breakthrough"]
     table["true_breakthrough"] = table["true_change"] & (-table["true_jump"] >= cut)
     table["cohort"] = seed
-    info = {"seed": seed, "cutoff": cut, "divergences": result.divergences,
-            "max_r_hat": result.diagnostics["r_hat"].max(),
-            "min_ess_bulk": result.diagnostics["ess_bulk"].min(),
-            "sampling_s": result.settings["sampling_seconds"],
-            "warnings": [str(w.message) for w in caught]}
+    info = {
+        "seed": seed,
+        "cutoff": cut,
+        "divergences": result.divergences,
+        "max_r_hat": result.diagnostics["r_hat"].max(),
+        "min_ess_bulk": result.diagnostics["ess_bulk"].min(),
+        "sampling_s": result.settings["sampling_seconds"],
+        "warnings": [str(w.message) for w in caught],
+    }
     return table.reset_index(), info
 
 
@@ -62,12 +81,14 @@ def reliability(p: np.ndarray, outcome: np.ndarray) -> pd.DataFrame:
     rows = []
     for b in range(10):
         inside = bins == b
-        rows.append({
-            "bin": f"[{edges[b]:.1f}, {edges[b + 1]:.1f}{']' if b == 9 else ')'}",
-            "n": int(inside.sum()),
-            "mean_predicted": p[inside].mean() if inside.any() else np.nan,
-            "observed_rate": outcome[inside].mean() if inside.any() else np.nan,
-        })
+        rows.append(
+            {
+                "bin": f"[{edges[b]:.1f}, {edges[b + 1]:.1f}{']' if b == 9 else ')'}",
+                "n": int(inside.sum()),
+                "mean_predicted": p[inside].mean() if inside.any() else np.nan,
+                "observed_rate": outcome[inside].mean() if inside.any() else np.nan,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -79,15 +100,21 @@ def main() -> None:
         table, info = one_cohort(seed, per_cohort)
         parts.append(table)
         infos.append(info)
-        print(f"cohort {seed}: {per_cohort} clients, sampling {info['sampling_s']:.0f} s, "
-              f"max R-hat {info['max_r_hat']:.4f}, min bulk ESS {info['min_ess_bulk']:.0f}, "
-              f"divergences {info['divergences']}", flush=True)
+        print(
+            f"cohort {seed}: {per_cohort} clients, sampling {info['sampling_s']:.0f} s, "
+            f"max R-hat {info['max_r_hat']:.4f}, min bulk ESS {info['min_ess_bulk']:.0f}, "
+            f"divergences {info['divergences']}",
+            flush=True,
+        )
     t = pd.concat(parts, ignore_index=True)
     changed = t[t["true_change"]]
-    session_cover = np.mean([s in found for s, found in
-                             zip(changed["true_session"], changed["change_session_set"])])
-    jump_cover = ((changed["jump_lower"] <= changed["true_jump"])
-                  & (changed["true_jump"] <= changed["jump_upper"])).mean()
+    session_cover = np.mean(
+        [s in found for s, found in zip(changed["true_session"], changed["change_session_set"])]
+    )
+    jump_cover = (
+        (changed["jump_lower"] <= changed["true_jump"])
+        & (changed["true_jump"] <= changed["jump_upper"])
+    ).mean()
     p, y = t["p_breakthrough"].to_numpy(), t["true_breakthrough"].to_numpy().astype(float)
     brier = np.mean((p - y) ** 2)
     base_brier = np.mean((y.mean() - y) ** 2)
@@ -102,10 +129,12 @@ def main() -> None:
         f"Coverage of the 90% HDI of the jump: {jump_cover:.3f} (target [0.85, 0.95])",
         f"Brier score of P(breakthrough): {brier:.4f} (base rate alone: {base_brier:.4f})",
         f"Brier score of P(change): {p_change_brier:.4f}",
-        "Sampling: " + "; ".join(
+        "Sampling: "
+        + "; ".join(
             f"cohort {i['seed']}: max R-hat {i['max_r_hat']:.4f}, min bulk ESS "
             f"{i['min_ess_bulk']:.0f}, divergences {i['divergences']}, {i['sampling_s']:.0f} s"
-            for i in infos),
+            for i in infos
+        ),
         "",
         "Reliability of P(breakthrough) by decile of the predicted probability:",
         table.to_string(index=False, float_format=lambda v: f"{v:.3f}"),

@@ -58,8 +58,9 @@ def write_csv(df: pd.DataFrame, target: Path) -> None:
 
 def write_parquet(df: pd.DataFrame, target: Path) -> None:
     """Write ``df`` as parquet without the index (atomic replace)."""
-    _atomic(target, lambda tmp: df.to_parquet(tmp, index=False, engine="pyarrow",
-                                              compression="snappy"))
+    _atomic(
+        target, lambda tmp: df.to_parquet(tmp, index=False, engine="pyarrow", compression="snappy")
+    )
 
 
 def _atomic(target: Path, writer) -> None:
@@ -120,14 +121,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     which = parser.add_mutually_exclusive_group()
     small, large = datasets._sim_names(large=False), datasets._sim_names(large=True)
-    which.add_argument("--small", action="store_true",
-                       help="only the small committed sets: " + ", ".join(small))
-    which.add_argument("--large", action="store_true",
-                       help="only the large generated sets: " + ", ".join(large))
-    which.add_argument("--only", action="append", metavar="NAME", choices=all_names,
-                       help="only this set (repeatable); one of " + ", ".join(all_names))
-    parser.add_argument("--outdir", type=Path, default=None,
-                        help="write into this folder instead of the default places")
+    which.add_argument(
+        "--small", action="store_true", help="only the small committed sets: " + ", ".join(small)
+    )
+    which.add_argument(
+        "--large", action="store_true", help="only the large generated sets: " + ", ".join(large)
+    )
+    which.add_argument(
+        "--only",
+        action="append",
+        metavar="NAME",
+        choices=all_names,
+        help="only this set (repeatable); one of " + ", ".join(all_names),
+    )
+    parser.add_argument(
+        "--outdir",
+        type=Path,
+        default=None,
+        help="write into this folder instead of the default places",
+    )
     args = parser.parse_args(argv)
 
     if args.only:

@@ -17,10 +17,10 @@ from scipy.stats import multivariate_normal
 
 matplotlib.use("Agg")
 
-from toolkit import bayes  # noqa: E402
-from toolkit.bayes import _algebra, _design, _fit, _model  # noqa: E402
-from toolkit.data import long_scores  # noqa: E402
-from toolkit.errors import DataError, EmptyDataError, MissingColumnError, ToolkitWarning  # noqa: E402
+from toolkit import bayes
+from toolkit.bayes import _algebra, _design, _fit, _model
+from toolkit.data import long_scores
+from toolkit.errors import DataError, EmptyDataError, MissingColumnError, ToolkitWarning
 
 ROLES = {"client": "client", "session": "session", "score": "score", "instrument": "BDI-II"}
 
@@ -29,22 +29,46 @@ ROLES = {"client": "client", "session": "session", "score": "score", "instrument
 @pytest.fixture(scope="module")
 def tiny():
     """3 clients x 7 sessions, one missing score, fixed population parameters."""
-    df = pd.DataFrame({
-        "client": np.repeat([1, 2, 3], 7),
-        "session": np.tile(np.arange(1, 8), 3),
-        "score": [30, 29, 31, 18, 17, 16, 18,
-                  25, np.nan, 24, 23, 22, 23, 21,
-                  40, 38, 39, 37, 25, 26, 24],
-    })
-    scores = long_scores(df, client="client", session="session", score="score",
-                         instrument="BDI-II")
+    df = pd.DataFrame(
+        {
+            "client": np.repeat([1, 2, 3], 7),
+            "session": np.tile(np.arange(1, 8), 3),
+            "score": [
+                30,
+                29,
+                31,
+                18,
+                17,
+                16,
+                18,
+                25,
+                np.nan,
+                24,
+                23,
+                22,
+                23,
+                21,
+                40,
+                38,
+                39,
+                37,
+                25,
+                26,
+                24,
+            ],
+        }
+    )
+    scores = long_scores(df, client="client", session="session", score="score", instrument="BDI-II")
     design = _design.design(scores, model="hierarchical", covariates=None, better=None)
     # Standardised population parameters (prior means, variances, noise, share changing).
     mean = np.array([0.0, -0.05, -0.15, 0.02])
     var = np.array([0.2, 0.1, 0.15, 0.1]) ** 2
     hyper = SimpleNamespace(
-        mean=[np.full((1, 3, 1), m) for m in mean], var=[np.full((1, 1, 1), v) for v in var],
-        sigma2=np.full((1, 1, 1), 0.04**2), pi=np.full((1, 1), 0.4), n_draws=1,
+        mean=[np.full((1, 3, 1), m) for m in mean],
+        var=[np.full((1, 1, 1), v) for v in var],
+        sigma2=np.full((1, 1, 1), 0.04**2),
+        pi=np.full((1, 1), 0.4),
+        n_draws=1,
     )
     return SimpleNamespace(design=design, mean=mean, var=var, sigma=0.04, pi=0.4, hyper=hyper)
 
@@ -64,9 +88,11 @@ def brute_force(tiny):
         t = np.arange(len(u))
 
         def loglik(X):
-            cov = tiny.sigma**2 * np.eye(seen.sum()) + X[seen] @ np.diag(tiny.var[:X.shape[1]]) \
-                @ X[seen].T
-            return multivariate_normal(X[seen] @ tiny.mean[:X.shape[1]], cov).logpdf(y[seen])
+            cov = (
+                tiny.sigma**2 * np.eye(seen.sum())
+                + X[seen] @ np.diag(tiny.var[: X.shape[1]]) @ X[seen].T
+            )
+            return multivariate_normal(X[seen] @ tiny.mean[: X.shape[1]], cov).logpdf(y[seen])
 
         none = loglik(np.column_stack([np.ones_like(u), u]))
         per_k = []
@@ -88,8 +114,15 @@ def brute_force(tiny):
 
 
 def test_marginal_posterior_matches_brute_force_enumeration(tiny):
-    draws = _fit._posterior_draws(tiny.design, tiny.hyper, tiny.design.stats, "mixture", 10.0,
-                                  np.random.default_rng(0), detail=True)
+    draws = _fit._posterior_draws(
+        tiny.design,
+        tiny.hyper,
+        tiny.design.stats,
+        "mixture",
+        10.0,
+        np.random.default_rng(0),
+        detail=True,
+    )
     for i, (marginal, p_change, q) in enumerate(brute_force(tiny)):
         assert draws["loglik"][0, i] == pytest.approx(marginal, rel=1e-10)
         assert draws["w"][0, i] == pytest.approx(p_change, rel=1e-9)
@@ -103,9 +136,12 @@ def test_model_potential_equals_brute_force_total(tiny):
     """The sampled model's likelihood term (compiled kernel) equals the enumeration."""
     pm_model = _model.build(tiny.design, "mixture")
     point = {
-        "baseline_mu_std": tiny.mean[0], "pre_slope_mu_std": tiny.mean[1],
-        "jump_mu_std": tiny.mean[2], "post_slope_mu_std": tiny.mean[3],
-        "sigma_std_log__": np.log(tiny.sigma), "p_change_logodds__": np.log(0.4 / 0.6),
+        "baseline_mu_std": tiny.mean[0],
+        "pre_slope_mu_std": tiny.mean[1],
+        "jump_mu_std": tiny.mean[2],
+        "post_slope_mu_std": tiny.mean[3],
+        "sigma_std_log__": np.log(tiny.sigma),
+        "p_change_logodds__": np.log(0.4 / 0.6),
     }
     for name, v in zip(tiny.design.effects, tiny.var):
         point[f"{name}_sd_std_log__"] = 0.5 * np.log(v)
@@ -124,22 +160,28 @@ def test_kernel_value_and_gradient_match_numpy_and_finite_differences(tiny):
     var, sigma2 = tiny.var.copy(), np.full(N, 0.05**2)
 
     def ev_of(mean, var, sigma2):
-        ev, jm, jv, js = np.empty((N, K)), np.empty((N, K, J)), np.empty((N, K, J)), \
-            np.empty((N, K))
+        ev, jm, jv, js = (
+            np.empty((N, K)),
+            np.empty((N, K, J)),
+            np.empty((N, K, J)),
+            np.empty((N, K)),
+        )
         run(st.G, st.h, st.yy, st.n, mean, var, sigma2, ev, jm, jv, js)
         return ev, jm, jv, js
 
     ev, jm, jv, js = ev_of(mean, var, sigma2)
-    numpy_ev = _algebra.evidence(st.G, st.h, st.yy, st.n, [mean[:, j, None] for j in range(J)],
-                                 list(var), sigma2[:, None])
+    numpy_ev = _algebra.evidence(
+        st.G, st.h, st.yy, st.n, [mean[:, j, None] for j in range(J)], list(var), sigma2[:, None]
+    )
     np.testing.assert_allclose(ev, numpy_ev, rtol=1e-12)
     for x, jac, index in ((mean, jm, (1, 2)), (var, jv, (3,)), (sigma2, js, (0,))):
         h = 1e-6 * abs(x[index])
         up, down = x.copy(), x.copy()
         up[index] += h
         down[index] -= h
-        args = lambda z: (z, var, sigma2) if x is mean else (  # noqa: E731
-            (mean, z, sigma2) if x is var else (mean, var, z))
+        args = lambda z: (
+            (z, var, sigma2) if x is mean else ((mean, z, sigma2) if x is var else (mean, var, z))
+        )
         numeric = (ev_of(*args(up))[0] - ev_of(*args(down))[0]) / (2 * h)
         if x is mean:
             analytic = np.zeros((N, K))
@@ -155,9 +197,16 @@ def test_kernel_value_and_gradient_match_numpy_and_finite_differences(tiny):
 def test_conditional_jump_mean_matches_dense_linear_algebra(tiny):
     """Posterior mean of the effects given change at k: m + S X'(sigma^2 I + X S X')^-1 r."""
     d = tiny.design
-    _, _, theta = _algebra.evidence(d.stats.G, d.stats.h, d.stats.yy, d.stats.n,
-                                    [m[0] for m in tiny.hyper.mean], list(tiny.var),
-                                    tiny.sigma**2, moments=True)
+    _, _, theta = _algebra.evidence(
+        d.stats.G,
+        d.stats.h,
+        d.stats.yy,
+        d.stats.n,
+        [m[0] for m in tiny.hyper.mean],
+        list(tiny.var),
+        tiny.sigma**2,
+        moments=True,
+    )
     i, k = 0, 1
     y = (d.matrix[i] - d.mid) / d.scale
     X = d.rows[k][~np.isnan(y)]
@@ -176,7 +225,7 @@ def test_weighted_hdi_equals_brute_force_on_repeated_draws():
     for j in range(3):
         rep = np.sort(np.repeat(x[:, j], w[:, j].astype(int)))
         k = int(np.ceil(0.9 * len(rep)))
-        widths = rep[k - 1:] - rep[:len(rep) - k + 1]
+        widths = rep[k - 1 :] - rep[: len(rep) - k + 1]
         best = np.argmin(widths)
         assert (lower[j], upper[j]) == (rep[best], rep[best + k - 1])
         assert mean[j] == pytest.approx(rep.mean())
@@ -200,8 +249,10 @@ def test_recovery_of_change_session_and_jump(bayes_data, bayes_hierarchical):
     assert len(gains) >= 5
     in_set = [s in table.loc[c, "change_session_set"] for c, s in gains["session"].items()]
     # Jumps are signed like scores: a gain lowers BDI-II scores.
-    in_hdi = [table.loc[c, "jump_lower"] <= -m <= table.loc[c, "jump_upper"]
-              for c, m in gains["magnitude"].items()]
+    in_hdi = [
+        table.loc[c, "jump_lower"] <= -m <= table.loc[c, "jump_upper"]
+        for c, m in gains["magnitude"].items()
+    ]
     assert np.mean(in_set) >= 0.8
     assert np.mean(in_hdi) >= 0.8
     assert (table.loc[gains.index, "p_change"] > 0.5).all()
@@ -218,8 +269,11 @@ def test_probabilities_are_coherent(bayes_hierarchical):
     assert (t["p_breakthrough"] <= t["p_change"] + 1e-12).all()
     sums = r.change_posterior.groupby("client")["probability"].sum()
     np.testing.assert_allclose(sums, 1.0, atol=1e-9)
-    held = r.change_posterior[r.change_posterior["in_credible_set"]].groupby("client")[
-        "probability"].sum()
+    held = (
+        r.change_posterior[r.change_posterior["in_credible_set"]]
+        .groupby("client")["probability"]
+        .sum()
+    )
     assert (held >= r.settings["level"] - 1e-9).all()
     assert (t["change_session_lower"] <= t["change_session_mode"]).all()
     assert (t["jump_lower"] <= t["jump_mean"]).all() and (t["jump_mean"] <= t["jump_upper"]).all()
@@ -245,19 +299,50 @@ def test_mean_shift_finds_the_large_gains(bayes_data, bayes_mean_shift):
 # --- contracts ----------------------------------------------------------------------------
 def test_exact_columns(bayes_hierarchical, bayes_mean_shift, bayes_no_change):
     for r in (bayes_hierarchical[0], bayes_mean_shift, bayes_no_change):
-        assert list(r.table.columns) == bayes.TABLE_COLUMNS == [
-            "client", "n_observed", "p_change", "p_breakthrough", "change_session_mode",
-            "change_session_mean", "change_session_lower", "change_session_upper",
-            "change_session_set", "jump_mean", "jump_lower", "jump_upper", "baseline_mean",
-            "pre_slope_mean", "post_slope_mean"]
+        assert (
+            list(r.table.columns)
+            == bayes.TABLE_COLUMNS
+            == [
+                "client",
+                "n_observed",
+                "p_change",
+                "p_breakthrough",
+                "change_session_mode",
+                "change_session_mean",
+                "change_session_lower",
+                "change_session_upper",
+                "change_session_set",
+                "jump_mean",
+                "jump_lower",
+                "jump_upper",
+                "baseline_mean",
+                "pre_slope_mean",
+                "post_slope_mean",
+            ]
+        )
         assert list(r.population.columns) == ["parameter", "mean", "sd", "lower", "upper"]
-        assert list(r.diagnostics.columns) == ["parameter", "size", "r_hat", "ess_bulk",
-                                               "ess_tail", "worst_client"]
-        assert list(r.change_posterior.columns) == ["client", "session", "probability",
-                                                    "in_credible_set"]
+        assert list(r.diagnostics.columns) == [
+            "parameter",
+            "size",
+            "r_hat",
+            "ess_bulk",
+            "ess_tail",
+            "worst_client",
+        ]
+        assert list(r.change_posterior.columns) == [
+            "client",
+            "session",
+            "probability",
+            "in_credible_set",
+        ]
         assert list(r.skipped.columns) == ["client", "reason"]
-    assert list(bayes_hierarchical[0].trajectory(1).columns) == ["session", "score", "mean",
-                                                                 "lower", "upper"]
+    assert list(bayes_hierarchical[0].trajectory(1).columns) == [
+        "session",
+        "score",
+        "mean",
+        "lower",
+        "upper",
+    ]
 
 
 def test_no_change_model_reports_zero(bayes_no_change):
@@ -276,12 +361,22 @@ def test_client_with_three_scores_is_skipped_with_reason(bayes_hierarchical):
 def test_idata_groups_and_population(bayes_hierarchical):
     r = bayes_hierarchical[0]
     post = r.idata["posterior"]
-    for name in ("baseline", "pre_slope", "jump", "post_slope", "change", "change_session",
-                 "p_change", "jump_mu", "sigma"):
+    for name in (
+        "baseline",
+        "pre_slope",
+        "jump",
+        "post_slope",
+        "change",
+        "change_session",
+        "p_change",
+        "jump_mu",
+        "sigma",
+    ):
         assert name in post
     assert r.idata["log_likelihood"]["score"].shape == (2, 200, 10)
     assert {"jump_mu", "jump_sd", "p_change", "n_changes", "n_breakthroughs"} <= set(
-        r.population["parameter"])
+        r.population["parameter"]
+    )
     # Six large gains simulated: the population's share changing should cover 0.6.
     row = r.population.set_index("parameter").loc["p_change"]
     assert row["lower"] < 0.6 < row["upper"]
@@ -305,9 +400,16 @@ def test_diagnostics_and_warnings_agree(bayes_hierarchical):
 
 
 def test_warning_messages_name_parameters_and_fix():
-    dg = pd.DataFrame({"parameter": ["jump_sd", "jump"], "size": [1, 30],
-                       "r_hat": [1.05, 1.002], "ess_bulk": [120.0, 900.0],
-                       "ess_tail": [300.0, 800.0], "worst_client": [None, 17]})
+    dg = pd.DataFrame(
+        {
+            "parameter": ["jump_sd", "jump"],
+            "size": [1, 30],
+            "r_hat": [1.05, 1.002],
+            "ess_bulk": [120.0, 900.0],
+            "ess_tail": [300.0, 800.0],
+            "worst_client": [None, 17],
+        }
+    )
     with pytest.warns(ToolkitWarning) as record:
         msgs = _fit._diagnostic_warnings(dg, 3, {"tune": 500, "draws": 500})
     assert len(msgs) == 3 == len(record)
@@ -325,8 +427,16 @@ def test_settings_record_arguments_and_cutoff(bayes_hierarchical):
 def test_input_not_mutated_and_same_seed_same_result(bayes_data, bayes_mean_shift):
     df = bayes_data[0].query("client <= 4")
     before = df.copy()
-    kw = dict(model="mean_shift", seed=7, **ROLES, chains=1, tune=100, draws=100,
-              progress=False, sampler="pymc")
+    kw = dict(
+        model="mean_shift",
+        seed=7,
+        **ROLES,
+        chains=1,
+        tune=100,
+        draws=100,
+        progress=False,
+        sampler="pymc",
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ToolkitWarning)
         a = bayes.fit(df, **kw)
@@ -358,11 +468,19 @@ def test_nutpie_sampler_agrees_with_pymc(bayes_data, bayes_mean_shift):
     pytest.importorskip("nutpie")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ToolkitWarning)
-        r = bayes.fit(bayes_data[0], **ROLES, model="mean_shift", sampler="nutpie", chains=2,
-                      tune=200, draws=200, seed=7, progress=False)
+        r = bayes.fit(
+            bayes_data[0],
+            **ROLES,
+            model="mean_shift",
+            sampler="nutpie",
+            chains=2,
+            tune=200,
+            draws=200,
+            seed=7,
+            progress=False,
+        )
     assert r.settings["sampler_used"] == "nutpie"
-    np.testing.assert_allclose(r.table["p_change"], bayes_mean_shift.table["p_change"],
-                               atol=0.1)
+    np.testing.assert_allclose(r.table["p_change"], bayes_mean_shift.table["p_change"], atol=0.1)
     assert "sigma" in set(r.diagnostics["parameter"])
     assert not r.diagnostics["parameter"].str.endswith("__").any()  # no transformed copies
 

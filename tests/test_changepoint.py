@@ -10,18 +10,18 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-import toolkit  # noqa: E402
-from toolkit import changepoint as cpm  # noqa: E402
-from toolkit.changepoint import amoc, detect  # noqa: E402
-from toolkit.evaluate import detection  # noqa: E402
-from toolkit.simulate import trajectories  # noqa: E402
+import toolkit
+from toolkit import changepoint as cpm
+from toolkit.changepoint import amoc, detect
+from toolkit.evaluate import detection
+from toolkit.simulate import trajectories
 
 rpt = pytest.importorskip("ruptures")
 
@@ -32,8 +32,9 @@ def frame(matrix, sessions=None) -> pd.DataFrame:
     matrix = np.asarray(matrix, dtype=float)
     n, t = matrix.shape
     sessions = np.arange(1, t + 1) if sessions is None else np.asarray(sessions)
-    return pd.DataFrame({"c": np.repeat(np.arange(n), t), "s": np.tile(sessions, n),
-                         "y": matrix.ravel()})
+    return pd.DataFrame(
+        {"c": np.repeat(np.arange(n), t), "s": np.tile(sessions, n), "y": matrix.ravel()}
+    )
 
 
 def run(matrix, sessions=None, **kw):
@@ -53,8 +54,9 @@ def change_lists(res, n_clients):
 
 def l2_objective(y, bkps, pen):
     edges = [0, *bkps, len(y)]
-    return sum(((y[a:b] - y[a:b].mean()) ** 2).sum() for a, b in zip(edges, edges[1:])) \
-        + pen * len(bkps)
+    return sum(((y[a:b] - y[a:b].mean()) ** 2).sum() for a, b in zip(edges, edges[1:])) + pen * len(
+        bkps
+    )
 
 
 @pytest.fixture(scope="module")
@@ -75,15 +77,55 @@ def sg():
 # --- contracts -----------------------------------------------------------------------------
 def test_exact_column_sets(sg):
     assert cpm.CHANGE_COLUMNS == [
-        "client", "change", "session", "last_pre_session", "n_pre", "n_post", "pre_mean",
-        "post_mean", "pre_slope", "post_slope", "jump", "slope_change", "jump_sd",
-        "jump_rci", "p_value", "breakthrough"]
-    assert cpm.SEGMENT_COLUMNS == ["client", "segment", "first_session", "last_session", "n",
-                                   "mean", "slope", "fit_start", "fit_end"]
-    assert cpm.CLIENT_COLUMNS == ["client", "n_observed", "n_changes", "noise_sd",
-                                  "residual_sd", "objective", "p_value"]
-    assert cpm.AMOC_COLUMNS == ["client", "session", "statistic", "p_value", "pre_mean",
-                                "post_mean", "jump", "ci_lower", "ci_upper", "n_in_set"]
+        "client",
+        "change",
+        "session",
+        "last_pre_session",
+        "n_pre",
+        "n_post",
+        "pre_mean",
+        "post_mean",
+        "pre_slope",
+        "post_slope",
+        "jump",
+        "slope_change",
+        "jump_sd",
+        "jump_rci",
+        "p_value",
+        "breakthrough",
+    ]
+    assert cpm.SEGMENT_COLUMNS == [
+        "client",
+        "segment",
+        "first_session",
+        "last_session",
+        "n",
+        "mean",
+        "slope",
+        "fit_start",
+        "fit_end",
+    ]
+    assert cpm.CLIENT_COLUMNS == [
+        "client",
+        "n_observed",
+        "n_changes",
+        "noise_sd",
+        "residual_sd",
+        "objective",
+        "p_value",
+    ]
+    assert cpm.AMOC_COLUMNS == [
+        "client",
+        "session",
+        "statistic",
+        "p_value",
+        "pre_mean",
+        "post_mean",
+        "jump",
+        "ci_lower",
+        "ci_upper",
+        "n_in_set",
+    ]
     assert cpm.CONFIDENCE_SET_COLUMNS == ["client", "session", "lr", "in_set"]
     for model in cpm.MODELS:
         for kw in ({}, {"max_changes": 1}, {"test": True, "n_boot": 19}):
@@ -93,8 +135,17 @@ def test_exact_column_sets(sg):
             assert list(res.clients.columns) == cpm.CLIENT_COLUMNS
             assert list(res.skipped.columns) == ["client", "reason"]
             assert list(res.summary().columns) == [
-                "model", "penalty", "noise_sd", "n_clients", "n_skipped", "n_with_change",
-                "n_changes", "mean_changes", "n_breakthroughs", "n_clients_breakthrough"]
+                "model",
+                "penalty",
+                "noise_sd",
+                "n_clients",
+                "n_skipped",
+                "n_with_change",
+                "n_changes",
+                "mean_changes",
+                "n_breakthroughs",
+                "n_clients_breakthrough",
+            ]
         a = amoc(sg, model=model, n_boot=19, seed=0, progress=False)
         assert list(a.table.columns) == cpm.AMOC_COLUMNS
         assert list(a.confidence_sets.columns) == cpm.CONFIDENCE_SET_COLUMNS
@@ -116,8 +167,15 @@ def test_input_not_mutated(sg):
 
 def test_settings_record_every_argument(sg):
     res = detect(sg, penalty=5.0, noise_sd="unit", min_size=3, max_changes=2, progress=False)
-    for key, value in {"model": "mean", "penalty": 5.0, "noise_sd": "unit", "min_size": 3,
-                       "max_changes": 2, "test": False, "client": "id"}.items():
+    for key, value in {
+        "model": "mean",
+        "penalty": 5.0,
+        "noise_sd": "unit",
+        "min_size": 3,
+        "max_changes": 2,
+        "test": False,
+        "client": "id",
+    }.items():
         assert res.settings[key] == value
     assert "toolkit_version" in res.settings
 
@@ -199,14 +257,16 @@ def test_mbic_penalty_written_out():
     Brute force over every segmentation must agree with detect()."""
     rng = np.random.default_rng(11)
     n = 9
-    for rep in range(25):
+    for _ in range(25):
         y = rng.normal(size=n) + np.where(np.arange(n) >= rng.integers(2, 8), 2.5, 0.0)
         best, best_cp = np.inf, None
-        for m in range(0, n):
+        for m in range(n):
             for cps in itertools.combinations(range(1, n), m):
                 edges = [0, *cps, n]
-                crit = sum(((y[a:b] - y[a:b].mean()) ** 2).sum() + math.log(b - a)
-                           for a, b in zip(edges, edges[1:])) + 3 * m * math.log(n)
+                crit = sum(
+                    ((y[a:b] - y[a:b].mean()) ** 2).sum() + math.log(b - a)
+                    for a, b in zip(edges, edges[1:])
+                ) + 3 * m * math.log(n)
                 if crit < best - 1e-12:
                     best, best_cp = crit, list(cps)
         res = run([y], noise_sd="unit", penalty="MBIC", min_size=1)
@@ -214,15 +274,17 @@ def test_mbic_penalty_written_out():
         assert res.clients["objective"].iloc[0] == pytest.approx(best)
         # R's form differs from Zhang & Siegmund's published 3 m log n + sum log(n_j / n)
         # by (m + 1) log n: one more log n per change.
-        zs = sum(((y[a:b] - y[a:b].mean()) ** 2).sum() + math.log((b - a) / n)
-                 for a, b in zip([0, *best_cp], [*best_cp, n])) + 3 * len(best_cp) * math.log(n)
+        zs = sum(
+            ((y[a:b] - y[a:b].mean()) ** 2).sum() + math.log((b - a) / n)
+            for a, b in zip([0, *best_cp], [*best_cp, n])
+        ) + 3 * len(best_cp) * math.log(n)
         assert best - zs == pytest.approx((len(best_cp) + 1) * math.log(n))
 
 
 def test_bic_and_aic_penalties():
     # One change with RSS saving S is kept iff S > penalty: BIC (d+1) log n, AIC 2 (d+1).
     n = 10
-    saving = lambda h: h * h * 25 / 10  # noqa: E731 - 5 vs 5 sessions, jump h
+    saving = lambda h: h * h * 25 / 10
     for h in (1.3, 1.4, 1.7, 1.8):
         y = [[0] * 5 + [h] * 5]
         bic = run(y, noise_sd=1.0, penalty="BIC", min_size=1)
@@ -305,8 +367,13 @@ def test_missing_sessions_use_observed_scores_and_session_numbers():
     assert res.table["session"].tolist() == sessions[bk].tolist()
     assert res.table["session"].isin(sessions).all()
     # A perfect line over irregular sessions has no change: time = session number.
-    line = run([[1, 2, 3, 7, 8, 9.0]], sessions=[1, 2, 3, 7, 8, 9], model="linear", noise_sd=1.0,
-               min_size=2)
+    line = run(
+        [[1, 2, 3, 7, 8, 9.0]],
+        sessions=[1, 2, 3, 7, 8, 9],
+        model="linear",
+        noise_sd=1.0,
+        min_size=2,
+    )
     # objective: RSS 0 plus MBIC's log(segment length) for the single segment
     assert line.table.empty
     assert line.clients["objective"].iloc[0] == pytest.approx(math.log(6), abs=1e-9)
@@ -328,8 +395,9 @@ def test_unit_variance_is_not_scale_invariant():
     """R's Normal mean cost assumes SD 1: on raw BDI-II scores it finds many spurious
     changes; the default (noise SD pooled over clients) and the per-client SD do not."""
     df, truth = trajectories(200, 16, instrument="BDI-II", gain_share=0.5, seed=5)
-    kw = dict(client="client", session="session", score="score", instrument="BDI-II",
-              progress=False)
+    kw = dict(
+        client="client", session="session", score="score", instrument="BDI-II", progress=False
+    )
     unit = detect(df, noise_sd="unit", min_size=1, **kw)
     default = detect(df, **kw)
     with pytest.warns(toolkit.errors.ToolkitWarning, match="median absolute deviation"):
@@ -352,11 +420,12 @@ def test_invariance(shift, scale, seed, model):
     """Adding a constant, rescaling (default sigma) or permuting clients leaves the change
     sessions unchanged."""
     rng = np.random.default_rng(seed)
-    y = rng.normal(size=(6, 12)) + np.where(np.arange(12) >= rng.integers(3, 9, (6, 1)),
-                                            rng.normal(0, 4, (6, 1)), 0.0)
+    y = rng.normal(size=(6, 12)) + np.where(
+        np.arange(12) >= rng.integers(3, 9, (6, 1)), rng.normal(0, 4, (6, 1)), 0.0
+    )
     base = run(y, model=model)
     moved = run(y * scale + shift, model=model)
-    key = lambda r: r.table[["client", "session"]].reset_index(drop=True)  # noqa: E731
+    key = lambda r: r.table[["client", "session"]].reset_index(drop=True)
     pd.testing.assert_frame_equal(key(base), key(moved))
     perm = rng.permutation(6)
     shuffled = run(y[perm], model=model)
@@ -374,25 +443,27 @@ def test_robust_sigma_hand_worked():
     with pytest.warns(toolkit.errors.ToolkitWarning, match="mean absolute deviation"):
         res = run([[0, 0, 0, 0, 9, 9, 9, 9]], noise_sd="client")
     assert res.clients["noise_sd"].iloc[0] == pytest.approx(
-        math.sqrt(math.pi / 2) * (9 / 7) / math.sqrt(2))
+        math.sqrt(math.pi / 2) * (9 / 7) / math.sqrt(2)
+    )
     assert res.table["session"].tolist() == [5]
     pooled = run([[0, 1, 3, 2, 6, 5], [0, 2, 4, 6, 8, 11]], noise_sd="pooled")
     assert pooled.clients["noise_sd"].nunique() == 1
     # Pooled: the median of every client's |d - its median d|: 0, 1, 2, 3, 2 and, for
     # [0, 2, 4, 6, 8, 11] (d = 2, 2, 2, 2, 3; median 2), 0, 0, 0, 0, 1 -> median 0.5.
-    assert pooled.settings["noise_sd_value"] == pytest.approx(1.4826 * 0.5 / math.sqrt(2),
-                                                              rel=1e-4)
+    assert pooled.settings["noise_sd_value"] == pytest.approx(1.4826 * 0.5 / math.sqrt(2), rel=1e-4)
 
 
 # --- skipped clients and bad arguments ------------------------------------------------------
 def test_skipped_clients_have_reasons():
-    y = np.array([
-        [5, 5, 5, 5, 5, 5],                          # constant
-        [np.nan] * 6,                                # all missing
-        [1, 2, 3, np.nan, np.nan, np.nan],           # 3 observed < 2 * 2
-        [1, 2, 3, 4, 5, 6],                          # no noise: equal differences
-        [3, 1, 4, 1, 5, 9],                          # fine
-    ])
+    y = np.array(
+        [
+            [5, 5, 5, 5, 5, 5],  # constant
+            [np.nan] * 6,  # all missing
+            [1, 2, 3, np.nan, np.nan, np.nan],  # 3 observed < 2 * 2
+            [1, 2, 3, 4, 5, 6],  # no noise: equal differences
+            [3, 1, 4, 1, 5, 9],  # fine
+        ]
+    )
     res = run(y, noise_sd="client")
     reasons = dict(zip(res.skipped["client"], res.skipped["reason"]))
     assert set(reasons) == {0, 1, 2, 3}
@@ -407,18 +478,21 @@ def test_skipped_clients_have_reasons():
     assert set(a.skipped["client"]) == {0, 1, 2}
 
 
-@pytest.mark.parametrize("kw, match", [
-    ({"model": "quadratic"}, "'model' parameter of detect must be one of"),
-    ({"penalty": "HQ"}, "'penalty' parameter of detect must be one of"),
-    ({"penalty": -1}, "'penalty' parameter of detect must be a number in"),
-    ({"noise_sd": "sd"}, "'noise_sd' parameter of detect must be one of"),
-    ({"noise_sd": 0}, "'noise_sd' parameter of detect must be a number in"),
-    ({"min_size": 0}, "'min_size' parameter of detect must be a whole number"),
-    ({"model": "linear", "min_size": 1}, "needs min_size >= 2"),
-    ({"max_changes": -1}, "'max_changes' parameter of detect must be a whole number"),
-    ({"n_boot": 0}, "'n_boot' parameter of detect must be a whole number"),
-    ({"n_boot": True}, "'n_boot' parameter of detect must be a whole number"),
-])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        ({"model": "quadratic"}, "'model' parameter of detect must be one of"),
+        ({"penalty": "HQ"}, "'penalty' parameter of detect must be one of"),
+        ({"penalty": -1}, "'penalty' parameter of detect must be a number in"),
+        ({"noise_sd": "sd"}, "'noise_sd' parameter of detect must be one of"),
+        ({"noise_sd": 0}, "'noise_sd' parameter of detect must be a number in"),
+        ({"min_size": 0}, "'min_size' parameter of detect must be a whole number"),
+        ({"model": "linear", "min_size": 1}, "needs min_size >= 2"),
+        ({"max_changes": -1}, "'max_changes' parameter of detect must be a whole number"),
+        ({"n_boot": 0}, "'n_boot' parameter of detect must be a whole number"),
+        ({"n_boot": True}, "'n_boot' parameter of detect must be a whole number"),
+    ],
+)
 def test_bad_arguments(sg, kw, match):
     with pytest.raises(ValueError, match=match):
         detect(sg, progress=False, **kw)
@@ -442,16 +516,44 @@ def test_breakthrough_uses_direction_and_reliable_change_cutoff():
     from toolkit.reliable_change import rci_cutoff
 
     assert cutoff == pytest.approx(rci_cutoff("BDI-II"))
-    assert cutoff == pytest.approx(toolkit.criterion.resolve(None, toolkit.instruments.get(
-        "BDI-II")).points)
-    rows = [[30, 31, 29, 30, 31, 30, 30 - cutoff - 2, 30 - cutoff - 1, 30 - cutoff - 2,
-             30 - cutoff - 1, 30 - cutoff - 2, 30 - cutoff - 1],     # big improvement
-            [30, 31, 29, 30, 31, 30, 30 - cutoff + 3, 30 - cutoff + 4, 30 - cutoff + 3,
-             30 - cutoff + 4, 30 - cutoff + 3, 30 - cutoff + 4],     # improvement < cut-off
-            [10, 11, 9, 10, 11, 10, 40, 41, 40, 41, 40, 41]]         # big worsening
+    assert cutoff == pytest.approx(
+        toolkit.criterion.resolve(None, toolkit.instruments.get("BDI-II")).points
+    )
+    rows = [
+        [
+            30,
+            31,
+            29,
+            30,
+            31,
+            30,
+            30 - cutoff - 2,
+            30 - cutoff - 1,
+            30 - cutoff - 2,
+            30 - cutoff - 1,
+            30 - cutoff - 2,
+            30 - cutoff - 1,
+        ],  # big improvement
+        [
+            30,
+            31,
+            29,
+            30,
+            31,
+            30,
+            30 - cutoff + 3,
+            30 - cutoff + 4,
+            30 - cutoff + 3,
+            30 - cutoff + 4,
+            30 - cutoff + 3,
+            30 - cutoff + 4,
+        ],  # improvement < cut-off
+        [10, 11, 9, 10, 11, 10, 40, 41, 40, 41, 40, 41],
+    ]  # big worsening
     df = frame(rows)
-    res = detect(df, client="c", session="s", score="y", instrument="BDI-II", noise_sd=1.0,
-                 progress=False)
+    res = detect(
+        df, client="c", session="s", score="y", instrument="BDI-II", noise_sd=1.0, progress=False
+    )
     t = res.table.set_index("client")
     assert t.loc[0, "breakthrough"] and not t.loc[1, "breakthrough"]
     assert not t.loc[2, "breakthrough"]
@@ -462,13 +564,30 @@ def test_breakthrough_uses_direction_and_reliable_change_cutoff():
     assert plain.table["breakthrough"].isna().all() and plain.table["jump_rci"].isna().all()
     # a measure where higher is better: the increase is the improvement
     up_is_good = toolkit.instruments.Instrument(
-        name="UPGOOD", full_name="Higher is better", min_score=0, max_score=100,
-        better="higher", reliability=0.9, clinical_sd=5.0, citation="test")
+        name="UPGOOD",
+        full_name="Higher is better",
+        min_score=0,
+        max_score=100,
+        better="higher",
+        reliability=0.9,
+        clinical_sd=5.0,
+        citation="test",
+    )
     cut = 1.959964 * math.sqrt(2) * 5.0 * math.sqrt(0.1)
-    up = detect(frame([[40, 41, 40, 41, 40, 41, 60, 61, 60, 61, 60, 61],
-                       [60, 61, 60, 61, 60, 61, 40, 41, 40, 41, 40, 41]]),
-                client="c", session="s", score="y", instrument=up_is_good, noise_sd=1.0,
-                progress=False)
+    up = detect(
+        frame(
+            [
+                [40, 41, 40, 41, 40, 41, 60, 61, 60, 61, 60, 61],
+                [60, 61, 60, 61, 60, 61, 40, 41, 40, 41, 40, 41],
+            ]
+        ),
+        client="c",
+        session="s",
+        score="y",
+        instrument=up_is_good,
+        noise_sd=1.0,
+        progress=False,
+    )
     assert up.table["breakthrough"].tolist() == [True, False]
     assert up.table["jump_rci"].tolist() == pytest.approx([20 / cut, -20 / cut])
 
@@ -488,12 +607,24 @@ def test_recovers_simulated_gains():
     """Single gains of 4 noise SDs, no gradual change: recall is high; the per-client
     robust SD (from ~15 integer differences) is noisy, so precision is lower than with the
     pooled SD."""
-    df, truth = trajectories(300, 16, instrument="BDI-II", gain_share=0.5, gradual=0.0,
-                             gradual_sd=0.0, gain_size=(4 * 3.37, 0.0), seed=21)
-    kw = dict(client="client", session="session", score="score", instrument="BDI-II",
-              progress=False)
-    expected = {("mean", "client"): (0.95, 0.65), ("mean", "pooled"): (0.95, 0.88),
-                ("linear", "pooled"): (0.7, 0.8)}
+    df, truth = trajectories(
+        300,
+        16,
+        instrument="BDI-II",
+        gain_share=0.5,
+        gradual=0.0,
+        gradual_sd=0.0,
+        gain_size=(4 * 3.37, 0.0),
+        seed=21,
+    )
+    kw = dict(
+        client="client", session="session", score="score", instrument="BDI-II", progress=False
+    )
+    expected = {
+        ("mean", "client"): (0.95, 0.65),
+        ("mean", "pooled"): (0.95, 0.88),
+        ("linear", "pooled"): (0.7, 0.8),
+    }
     for (model, sigma), (recall, precision) in expected.items():
         with pytest.warns(toolkit.errors.ToolkitWarning) if sigma == "client" else nullcontext():
             res = detect(df, model=model, noise_sd=sigma, **kw)
@@ -507,25 +638,36 @@ def test_amoc_statistic_hand_worked():
     y = np.array([4.0, 6, 5, 5, 12, 10, 11, 11])
     a = amoc(frame([y]), client="c", session="s", score="y", n_boot=19, seed=0, progress=False)
     rss0 = ((y - y.mean()) ** 2).sum()
-    rss1 = [((y[:k] - y[:k].mean()) ** 2).sum() + ((y[k:] - y[k:].mean()) ** 2).sum()
-            for k in range(2, 7)]
+    rss1 = [
+        ((y[:k] - y[:k].mean()) ** 2).sum() + ((y[k:] - y[k:].mean()) ** 2).sum()
+        for k in range(2, 7)
+    ]
     assert a.table["statistic"].iloc[0] == pytest.approx(1 - min(rss1) / rss0)
     assert a.table["session"].iloc[0] == 5
     assert a.table["jump"].iloc[0] == pytest.approx(11 - 5)
 
 
-@pytest.mark.parametrize("model, method", [("mean", "bootstrap"), ("mean", "permutation"),
-                                           ("linear", "bootstrap")])
+@pytest.mark.parametrize(
+    "model, method", [("mean", "bootstrap"), ("mean", "permutation"), ("linear", "bootstrap")]
+)
 def test_amoc_null_calibration(model, method):
     """Under no change, P(p <= 0.05) is 0.05 (Monte Carlo tests are exact)."""
     rng = np.random.default_rng(17)
-    y = 20 + rng.normal(0, 3, size=(1500, 10)) + (0.8 * np.arange(10) if model == "linear"
-                                                   else 0.0)
+    y = 20 + rng.normal(0, 3, size=(1500, 10)) + (0.8 * np.arange(10) if model == "linear" else 0.0)
     missing = rng.random(y.shape) < 0.1
     missing[:, 0] = False
     y[missing] = np.nan
-    a = amoc(frame(y), client="c", session="s", score="y", model=model, method=method,
-             n_boot=299, seed=3, progress=False)
+    a = amoc(
+        frame(y),
+        client="c",
+        session="s",
+        score="y",
+        model=model,
+        method=method,
+        n_boot=299,
+        seed=3,
+        progress=False,
+    )
     assert 0.025 < (a.table["p_value"] <= 0.05).mean() < 0.08
     assert 0.07 < (a.table["p_value"] <= 0.10).mean() < 0.14
 
@@ -536,8 +678,16 @@ def test_amoc_power_and_confidence_set_coverage():
     k = rng.integers(4, 9, n)
     for jump, least in ((3.0, 0.9), (1.5, 0.83)):
         y = rng.normal(size=(n, t)) + np.where(np.arange(t)[None] >= k[:, None], jump, 0.0)
-        a = amoc(frame(y), client="c", session="s", score="y", n_boot=199, level=0.95,
-                 seed=2, progress=False)
+        a = amoc(
+            frame(y),
+            client="c",
+            session="s",
+            score="y",
+            n_boot=199,
+            level=0.95,
+            seed=2,
+            progress=False,
+        )
         sets = a.confidence_sets
         truth = pd.DataFrame({"client": np.arange(n), "session": k + 1})
         covered = truth.merge(sets, on=["client", "session"], how="left")["in_set"]
@@ -586,8 +736,13 @@ def test_segments_plot_skipped_client_names_reason():
 def test_detection_accuracy_plot():
     from toolkit.plots.changepoint import detection_accuracy
 
-    t = pd.DataFrame({"method": ["a", "a", "b", "b", "b", "b"],
-                      "effect_size": [1, 2, 1, 2, 1, 2], "f1": [0.2, 0.6, 0.4, 0.8, 0.6, 1.0]})
+    t = pd.DataFrame(
+        {
+            "method": ["a", "a", "b", "b", "b", "b"],
+            "effect_size": [1, 2, 1, 2, 1, 2],
+            "f1": [0.2, 0.6, 0.4, 0.8, 0.6, 1.0],
+        }
+    )
     fig, ax = plt.subplots()
     assert detection_accuracy(t, ax=ax) is ax
     lines = ax.get_lines()
@@ -603,8 +758,9 @@ def test_detection_accuracy_colours_follow_the_given_order():
 
     from toolkit.plots import CYCLE, detection_accuracy
 
-    t = pd.DataFrame({"method": ["b", "b", "a", "a"], "effect_size": [1, 2, 1, 2],
-                      "f1": [0.4, 0.9, 0.2, 0.6]})
+    t = pd.DataFrame(
+        {"method": ["b", "b", "a", "a"], "effect_size": [1, 2, 1, 2], "f1": [0.4, 0.9, 0.2, 0.6]}
+    )
     fig, ax = plt.subplots()
     detection_accuracy(t, order=["a", "b"], ax=ax)
     assert [line.get_label() for line in ax.lines] == ["a", "b"]

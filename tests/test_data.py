@@ -60,8 +60,9 @@ def test_matrix_rows_are_clients_columns_are_sessions_nan_for_missing():
     assert scores.clients.tolist() == [1, 2, 3]
     assert scores.sessions.tolist() == [0, 1, 2, 3, 4]
     nan = np.nan
-    expected = np.array([[20, nan, nan, nan, 10], [nan, nan, nan, nan, 15],
-                         [nan, nan, 18, nan, nan]])
+    expected = np.array(
+        [[20, nan, nan, nan, 10], [nan, nan, nan, nan, 15], [nan, nan, 18, nan, nan]]
+    )
     np.testing.assert_array_equal(scores.to_matrix(), expected)
     assert scores.n_observed().tolist() == [2, 1, 1]
 
@@ -79,7 +80,10 @@ def test_covariates_default_keeps_all_columns_and_can_be_limited():
     df = small().assign(site=1)
     assert list(long_scores(df, **ROLES).data.columns)[3:] == ["arm", "site"]
     assert list(long_scores(df, **ROLES, covariates=[]).data.columns) == [
-        "client", "session", "score"]
+        "client",
+        "session",
+        "score",
+    ]
     assert list(long_scores(df, **ROLES, covariates=["site"]).data.columns)[3:] == ["site"]
 
 
@@ -90,12 +94,15 @@ def test_covariate_matrix_for_a_process_measure():
 
 
 def test_dates_become_session_order_within_client_and_are_kept():
-    df = pd.DataFrame({
-        "id": [1, 1, 1, 2, 2],
-        "when": pd.to_datetime(["2024-03-10", "2024-02-01", "2024-02-20", "2024-05-01",
-                                "2024-04-01"]),
-        "phq": [5, 15, 10, 8, 12],
-    })
+    df = pd.DataFrame(
+        {
+            "id": [1, 1, 1, 2, 2],
+            "when": pd.to_datetime(
+                ["2024-03-10", "2024-02-01", "2024-02-20", "2024-05-01", "2024-04-01"]
+            ),
+            "phq": [5, 15, 10, 8, 12],
+        }
+    )
     scores = long_scores(df, client="id", session="when", score="phq")
     assert scores.data["session"].tolist() == [1, 2, 3, 1, 2]
     assert scores.data["score"].tolist() == [15, 10, 5, 12, 8]
@@ -137,10 +144,22 @@ def test_to_wide_and_from_wide_round_trip():
 
 
 def test_from_wide_several_measures_and_client_columns():
-    wide = pd.DataFrame({"id": [1, 2], "arm": ["a", "b"], "bdi_s0": [30, 20], "bdi_s1": [25, 18],
-                         "rq_s0": [5, 6], "rq_s1": [4, np.nan]})
-    long = from_wide(wide, client="id", columns={"bdi": ["bdi_s0", "bdi_s1"],
-                                                  "rq": ["rq_s0", "rq_s1"]}, sessions=[0, 1])
+    wide = pd.DataFrame(
+        {
+            "id": [1, 2],
+            "arm": ["a", "b"],
+            "bdi_s0": [30, 20],
+            "bdi_s1": [25, 18],
+            "rq_s0": [5, 6],
+            "rq_s1": [4, np.nan],
+        }
+    )
+    long = from_wide(
+        wide,
+        client="id",
+        columns={"bdi": ["bdi_s0", "bdi_s1"], "rq": ["rq_s0", "rq_s1"]},
+        sessions=[0, 1],
+    )
     assert long.columns.tolist() == ["id", "arm", "session", "bdi", "rq"]
     assert long["bdi"].tolist() == [30, 25, 20, 18]
     assert long["arm"].tolist() == ["a", "a", "b", "b"]
@@ -163,7 +182,9 @@ def test_empty_input():
 
 
 def test_missing_column_names_it_and_suggests():
-    with pytest.raises(MissingColumnError, match=r"score column: no column 'phq9'.*Did you mean \['phq'\]"):
+    with pytest.raises(
+        MissingColumnError, match=r"score column: no column 'phq9'.*Did you mean \['phq'\]"
+    ):
         long_scores(small(), client="id", session="week", score="phq9")
 
 
@@ -175,9 +196,11 @@ def test_missing_covariate_column():
 def test_non_numeric_score_shows_value_client_and_row():
     df = small().astype({"phq": object})
     df.loc[13, "phq"] = "twelve"
-    with pytest.raises(NonNumericError,
-                       match=r"Column 'phq': 1 row\(s\) with a non-numeric score: row 13 "
-                             r"\(client 'b', value 'twelve'\)"):
+    with pytest.raises(
+        NonNumericError,
+        match=r"Column 'phq': 1 row\(s\) with a non-numeric score: row 13 "
+        r"\(client 'b', value 'twelve'\)",
+    ):
         long_scores(df, **ROLES)
 
 
@@ -190,9 +213,11 @@ def test_infinite_score():
 
 def test_duplicate_client_session_names_pair_and_rows():
     df = pd.concat([small(), small().loc[[12]].rename(index={12: 99})])
-    with pytest.raises(DuplicateSessionError,
-                       match=r"Column 'week': 1 \(client, session\) pair\(s\) occur more than "
-                             r"once: client 'a', session 1 \(rows 12, 99\)"):
+    with pytest.raises(
+        DuplicateSessionError,
+        match=r"Column 'week': 1 \(client, session\) pair\(s\) occur more than "
+        r"once: client 'a', session 1 \(rows 12, 99\)",
+    ):
         long_scores(df, **ROLES)
 
 
@@ -221,14 +246,18 @@ def test_missing_session():
     df = small()
     df["week"] = df["week"].astype(float)
     df.loc[15, "week"] = np.nan
-    with pytest.raises(SessionError, match=r"Column 'week': 1 row\(s\) with a missing session: row 15"):
+    with pytest.raises(
+        SessionError, match=r"Column 'week': 1 row\(s\) with a missing session: row 15"
+    ):
         long_scores(df, **ROLES)
 
 
 def test_text_session():
     df = small().astype({"week": object})
     df.loc[15, "week"] = "second"
-    with pytest.raises(SessionError, match=r"not a number: row 15 \(client 'b', value 'second'\).*to_datetime"):
+    with pytest.raises(
+        SessionError, match=r"not a number: row 15 \(client 'b', value 'second'\).*to_datetime"
+    ):
         long_scores(df, **ROLES)
 
 
@@ -241,15 +270,19 @@ def test_boolean_session():
 def test_missing_client_id():
     df = small()
     df.loc[12, "id"] = None
-    with pytest.raises(SessionError, match=r"Column 'id': 1 row\(s\) with missing client id: row 12"):
+    with pytest.raises(
+        SessionError, match=r"Column 'id': 1 row\(s\) with missing client id: row 12"
+    ):
         long_scores(df, **ROLES)
 
 
 def test_score_outside_instrument_range():
     df = small()
     df.loc[11, "phq"] = 28  # PHQ-9 totals are 0-27
-    with pytest.raises(ScoreRangeError,
-                       match=r"outside the PHQ-9 range \[0, 27\]: row 11 \(client 'a', value 28.0\)"):
+    with pytest.raises(
+        ScoreRangeError,
+        match=r"outside the PHQ-9 range \[0, 27\]: row 11 \(client 'a', value 28.0\)",
+    ):
         long_scores(df, **ROLES, instrument="PHQ-9")
 
 
@@ -279,8 +312,15 @@ def test_not_a_dataframe():
 
 
 def test_every_data_error_is_a_value_error():
-    for error in (DuplicateSessionError, EmptyDataError, MissingColumnError, NonNumericError,
-                  ScoreRangeError, SessionError, UnknownNameError):
+    for error in (
+        DuplicateSessionError,
+        EmptyDataError,
+        MissingColumnError,
+        NonNumericError,
+        ScoreRangeError,
+        SessionError,
+        UnknownNameError,
+    ):
         assert issubclass(error, DataError) and issubclass(error, ValueError)
 
 
@@ -300,8 +340,11 @@ def test_exclude_mode_reports_every_invalid_row_with_reason():
     ex = scores.excluded.sort_values("row", ignore_index=True)
     assert ex["row"].tolist() == [11, 13, 14, 20]
     assert ex["reason"].tolist() == [
-        "a score outside the PHQ-9 range [0, 27]", "a non-numeric score",
-        "duplicate (client, session)", "duplicate (client, session)"]
+        "a score outside the PHQ-9 range [0, 27]",
+        "a non-numeric score",
+        "duplicate (client, session)",
+        "duplicate (client, session)",
+    ]
     assert ex["value"].tolist()[:2] == [40, "n/a text"]
     # 7 input rows = 3 kept + 4 excluded: nothing disappears.
     assert len(scores.data) + len(scores.excluded) == len(df)
@@ -321,15 +364,20 @@ def test_exclude_mode_with_every_row_invalid_raises():
 def long_frames(draw):
     n_clients = draw(st.integers(1, 6))
     n_sessions = draw(st.integers(1, 6))
-    ids = draw(st.lists(st.integers(0, 1000), min_size=n_clients, max_size=n_clients,
-                        unique=True))
+    ids = draw(st.lists(st.integers(0, 1000), min_size=n_clients, max_size=n_clients, unique=True))
     cells = [(c, s) for c in ids for s in range(n_sessions)]
     keep = draw(st.lists(st.booleans(), min_size=len(cells), max_size=len(cells)))
     cells = [cell for cell, k in zip(cells, keep) if k] or cells[:1]
-    values = draw(st.lists(st.one_of(st.none(), st.integers(0, 27)), min_size=len(cells),
-                           max_size=len(cells)))
-    return pd.DataFrame({"id": [c for c, _ in cells], "week": [s for _, s in cells],
-                         "phq": [np.nan if v is None else float(v) for v in values]})
+    values = draw(
+        st.lists(st.one_of(st.none(), st.integers(0, 27)), min_size=len(cells), max_size=len(cells))
+    )
+    return pd.DataFrame(
+        {
+            "id": [c for c, _ in cells],
+            "week": [s for _, s in cells],
+            "phq": [np.nan if v is None else float(v) for v in values],
+        }
+    )
 
 
 @settings(max_examples=60, deadline=None)
@@ -366,8 +414,10 @@ def test_large_integer_ids_and_mixed_id_types():
 
 def test_repr_and_html():
     scores = long_scores(small(), **ROLES, instrument="PHQ-9")
-    assert repr(scores) == ("<LongScores PHQ-9: 2 clients x 3 sessions, 6 rows, 1 missing "
-                            "scores, 0 excluded rows; reliable change: 6 points (published)>")
+    assert repr(scores) == (
+        "<LongScores PHQ-9: 2 clients x 3 sessions, 6 rows, 1 missing "
+        "scores, 0 excluded rows; reliable change: 6 points (published)>"
+    )
     assert "<table" in scores._repr_html_()
     assert isinstance(scores, LongScores)
 

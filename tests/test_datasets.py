@@ -30,7 +30,9 @@ LAYOUT = {
     "btheb": (["subject", "drug", "length", "treatment", "bdi_pre", "time", "bdi"], 400, 100),
     "sleepstudy": (["subject", "days", "reaction"], 180, 18),
     "claus2020": (
-        ["id", "age", "sex", "treatment", "time", "bdi", "shaps", "who", "hamd"], 172, 43
+        ["id", "age", "sex", "treatment", "time", "bdi", "shaps", "who", "hamd"],
+        172,
+        43,
     ),
     "jacobson1989": (["subject", "session", "time", "das", "gds"], 60, 30),
     "sim_small": (["client", "session", "score", "true_score"], 4000, 200),
@@ -102,7 +104,8 @@ def test_factor_levels():
     assert list(c["treatment"].cat.categories) == ["TAU", "PA"]
     assert c.drop_duplicates("id")["treatment"].value_counts().to_dict() == {"PA": 23, "TAU": 20}
     assert b.drop_duplicates("subject")["treatment"].value_counts().to_dict() == {
-        "BtheB": 52, "TAU": 48
+        "BtheB": 52,
+        "TAU": 48,
     }
 
 
@@ -129,7 +132,10 @@ def test_missing_btheb():
     assert int(df["bdi"].isna().sum()) == in_source
     assert int(df["bdi_pre"].isna().sum()) == 0
     assert df.groupby("time")["bdi"].apply(lambda s: int(s.isna().sum())).to_dict() == {
-        2: 3, 3: 27, 5: 42, 8: 48
+        2: 3,
+        3: 27,
+        5: 42,
+        8: 48,
     }
 
 
@@ -194,7 +200,9 @@ def test_btheb_matches_source_and_hsaur3_long_format():
         assert got.subject == int(want["subject"])
         assert got.time == int(want["time"])
         assert (got.drug, got.length, got.treatment) == (
-            want["drug"], want["length"], want["treatment"]
+            want["drug"],
+            want["length"],
+            want["treatment"],
         )
         assert got.bdi_pre == cell(want["bdi.pre"])
         assert same(got.bdi, cell(want["bdi"]))
@@ -230,8 +238,14 @@ def test_jacobson_matches_source():
 def test_shipped_files_are_the_originals():
     # The data files are copies of the exports recorded in PROVENANCE.md, never rewritten.
     provenance = (DATA / "PROVENANCE.md").read_text(encoding="utf-8")
-    for filename in ("sgdata.csv", "BtheB.csv", "BtheB_long.csv", "sleepstudy.csv",
-                     "claus_2020.csv", "jacobson_1989.csv"):
+    for filename in (
+        "sgdata.csv",
+        "BtheB.csv",
+        "BtheB_long.csv",
+        "sleepstudy.csv",
+        "claus_2020.csv",
+        "jacobson_1989.csv",
+    ):
         assert f"`{filename}`" in provenance
         assert (DATA / filename).read_bytes().startswith(b'"')  # R write.csv quotes the header
 
@@ -251,7 +265,10 @@ def test_roles_name_columns(name):
 
 def test_roles_values():
     assert datasets.roles("sgdata") == {
-        "client": "id", "session": "session", "score": "bdi", "instrument": "BDI-II"
+        "client": "id",
+        "session": "session",
+        "score": "bdi",
+        "instrument": "BDI-II",
     }
     assert datasets.roles("btheb")["session"] == "time"
     assert datasets.roles("btheb")["score"] == "bdi"
@@ -274,15 +291,39 @@ def test_registered_instruments_exist():
 
 
 CARD_FACTS = {
-    "sgdata": ("MIT", ["Wiedemann", "2020", "e964e74ef00883fed881583ca1392dbf323c7946",
-                       "sgdata_bad"]),
-    "btheb": ("GPL-2", ["Proudfoot", "2003", "2004", "Hothorn", "Everitt", "1.0-13",
-                        "Beck Depression Inventory II"]),
+    "sgdata": (
+        "MIT",
+        ["Wiedemann", "2020", "e964e74ef00883fed881583ca1392dbf323c7946", "sgdata_bad"],
+    ),
+    "btheb": (
+        "GPL-2",
+        [
+            "Proudfoot",
+            "2003",
+            "2004",
+            "Hothorn",
+            "Everitt",
+            "1.0-13",
+            "Beck Depression Inventory II",
+        ],
+    ),
     "sleepstudy": ("GPL (>= 2)", ["Belenky", "2003", "lme4", "1.1-31", "milliseconds"]),
-    "claus2020": ("GPL (>= 3)", ["Claus", "2020", "cacaca1642773596b5daf94ddc1a5ffbef618cce",
-                                 "BDI-II", "SHAPS", "WHO-Five", "Hamilton"]),
-    "jacobson1989": ("GPL (>= 3)", ["Jacobson", "1989", "Truax", "1991",
-                                    "Dyadic Adjustment Scale", "Global Distress Scale"]),
+    "claus2020": (
+        "GPL (>= 3)",
+        [
+            "Claus",
+            "2020",
+            "cacaca1642773596b5daf94ddc1a5ffbef618cce",
+            "BDI-II",
+            "SHAPS",
+            "WHO-Five",
+            "Hamilton",
+        ],
+    ),
+    "jacobson1989": (
+        "GPL (>= 3)",
+        ["Jacobson", "1989", "Truax", "1991", "Dyadic Adjustment Scale", "Global Distress Scale"],
+    ),
     "sim_small": ("BSD-3-Clause", ["Tang", "1999", "20240101"]),
     "sim_losses": ("BSD-3-Clause", ["Tang", "1999", "20240102"]),
     "sim_large": ("BSD-3-Clause", ["make datasets", "20240103"]),
@@ -314,8 +355,18 @@ def test_list_has_one_row_per_dataset():
     table = datasets.list()
     assert table["name"].tolist() == list(datasets.names())
     assert set(REAL + SMALL_SIM + LARGE_SIM) == set(datasets.names())
-    assert {"name", "title", "n_clients", "n_rows", "instrument", "licence", "client",
-            "session", "score", "description"} <= set(table.columns)
+    assert {
+        "name",
+        "title",
+        "n_clients",
+        "n_rows",
+        "instrument",
+        "licence",
+        "client",
+        "session",
+        "score",
+        "description",
+    } <= set(table.columns)
     indexed = table.set_index("name")
     for name in REAL + SMALL_SIM:
         df = datasets.load(name)

@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 import toolkit
-
 from toolkit.evaluate import MATCH_COLUMNS, SUMMARY_COLUMNS, detection
 from toolkit.simulate import trajectories
 
@@ -22,9 +21,19 @@ def tables(true_rows, found_rows, session="session"):
 
 def test_exact_columns():
     assert SUMMARY_COLUMNS == [
-        "n_true", "n_detected", "true_positives", "false_positives", "false_negatives",
-        "precision", "recall", "f1", "mean_abs_error", "mean_error", "exact_share",
-        "tolerance"]
+        "n_true",
+        "n_detected",
+        "true_positives",
+        "false_positives",
+        "false_negatives",
+        "precision",
+        "recall",
+        "f1",
+        "mean_abs_error",
+        "mean_error",
+        "exact_share",
+        "tolerance",
+    ]
     assert MATCH_COLUMNS == ["client", "true_session", "detected_session", "error"]
     res = detection(*tables([(1, 5)], [(1, 5)]))
     assert list(res.summary().columns) == SUMMARY_COLUMNS and len(res.summary()) == 1
@@ -39,8 +48,13 @@ def test_hand_worked_counts():
     # client 3: nothing true, found 4 (FP); client 4: truth 3, found 6 (too far: FN + FP).
     truth, found = tables([(1, 5), (2, 7), (4, 3)], [(1, 6), (3, 4), (4, 6)])
     s = detection(truth, found, tolerance=1).summary().iloc[0]
-    assert (s.n_true, s.n_detected, s.true_positives, s.false_positives,
-            s.false_negatives) == (3, 3, 1, 2, 2)
+    assert (s.n_true, s.n_detected, s.true_positives, s.false_positives, s.false_negatives) == (
+        3,
+        3,
+        1,
+        2,
+        2,
+    )
     assert s.precision == pytest.approx(1 / 3) and s.recall == pytest.approx(1 / 3)
     assert s.f1 == pytest.approx(2 * 1 / (3 + 3))
     assert (s.mean_abs_error, s.mean_error, s.exact_share) == (1.0, 1.0, 0.0)
@@ -101,12 +115,14 @@ def test_against_brute_force_oracle():
 
 
 def test_kinds_filter_and_session_columns():
-    truth = pd.DataFrame({"client": [1, 1, 2], "kind": ["gain", "loss", "gain"],
-                          "session": [4, 9, 6]})
+    truth = pd.DataFrame(
+        {"client": [1, 1, 2], "kind": ["gain", "loss", "gain"], "session": [4, 9, 6]}
+    )
     found = pd.DataFrame({"client": [1, 1, 2], "gain_session": [4, 9, 6]})
     all_kinds = detection(truth, found, detected_session="gain_session").summary().iloc[0]
-    gains = detection(truth, found, detected_session="gain_session",
-                      kinds=["gain"]).summary().iloc[0]
+    gains = (
+        detection(truth, found, detected_session="gain_session", kinds=["gain"]).summary().iloc[0]
+    )
     assert (all_kinds.true_positives, all_kinds.false_positives) == (3, 0)
     assert (gains.n_true, gains.true_positives, gains.false_positives) == (2, 2, 1)
 
@@ -144,10 +160,19 @@ def test_errors():
 
 
 def test_a_result_is_scored_through_its_breakthroughs():
-    df, truth = trajectories(120, 14, instrument="BDI-II", gain_share=0.5, gradual=0.0,
-                             gradual_sd=0.0, gain_size=(18.0, 1.0), seed=4)
-    scores = toolkit.long_scores(df, client="client", session="session", score="score",
-                                 instrument="BDI-II")
+    df, truth = trajectories(
+        120,
+        14,
+        instrument="BDI-II",
+        gain_share=0.5,
+        gradual=0.0,
+        gradual_sd=0.0,
+        gain_size=(18.0, 1.0),
+        seed=4,
+    )
+    scores = toolkit.long_scores(
+        df, client="client", session="session", score="score", instrument="BDI-II"
+    )
     sg = toolkit.sudden_gains.identify(scores)
     by_result = detection(truth, sg, kinds=["gain"])
     by_table = detection(truth, sg.breakthroughs(), kinds=["gain"])

@@ -7,17 +7,17 @@ import warnings
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
 
-import toolkit  # noqa: E402
-from toolkit import growth  # noqa: E402
-from toolkit.errors import DataError, MissingColumnError, ToolkitWarning  # noqa: E402
-from toolkit.growth import _engines, _fastpath  # noqa: E402
-from toolkit.plots.growth import caterpillar, fitted_trajectories  # noqa: E402
-from toolkit.simulate import trajectories  # noqa: E402
+import toolkit
+from toolkit import growth
+from toolkit.errors import DataError, MissingColumnError, ToolkitWarning
+from toolkit.growth import _engines, _fastpath
+from toolkit.plots.growth import caterpillar, fitted_trajectories
+from toolkit.simulate import trajectories
 
 SLEEP = dict(client="subject", session="days", score="reaction")
 BTHEB = dict(client="subject", session="time", score="bdi")
@@ -28,8 +28,17 @@ def sig3(x: float) -> float:
     return float(f"{x:.3g}")
 
 
-def simulate(n, s, *, seed, missing=0.0, cov=((16.0, -1.0), (-1.0, 0.5)), sigma=3.0,
-             beta=(20.0, -1.0, 2.0, -0.3, 1.5), return_effects=False):
+def simulate(
+    n,
+    s,
+    *,
+    seed,
+    missing=0.0,
+    cov=((16.0, -1.0), (-1.0, 0.5)),
+    sigma=3.0,
+    beta=(20.0, -1.0, 2.0, -0.3, 1.5),
+    return_effects=False,
+):
     """Gaussian growth data with known truth: arm, baseline covariate, random intercept+slope.
 
     score = b0 + b2*arm + b4*base + (b1 + b3*arm + u1) * session + u0 + e, session 0..s-1,
@@ -40,17 +49,26 @@ def simulate(n, s, *, seed, missing=0.0, cov=((16.0, -1.0), (-1.0, 0.5)), sigma=
     base = rng.normal(0, 1, n)
     u = rng.multivariate_normal([0, 0], cov, size=n)
     t = np.arange(s, dtype=float)
-    mu = (beta[0] + beta[2] * arm[:, None] + beta[4] * base[:, None] + u[:, [0]]
-          + (beta[1] + beta[3] * arm[:, None] + u[:, [1]]) * t)
+    mu = (
+        beta[0]
+        + beta[2] * arm[:, None]
+        + beta[4] * base[:, None]
+        + u[:, [0]]
+        + (beta[1] + beta[3] * arm[:, None] + u[:, [1]]) * t
+    )
     y = mu + rng.normal(0, sigma, (n, s))
     gone = rng.random((n, s)) < missing
     gone[:, 0] = False
     y[gone] = np.nan
-    df = pd.DataFrame({
-        "client": np.repeat(np.arange(1, n + 1), s), "session": np.tile(np.arange(s), n),
-        "score": y.ravel(), "arm": np.repeat(np.where(arm == 1, "cbt", "tau"), s),
-        "base": np.repeat(base, s),
-    })
+    df = pd.DataFrame(
+        {
+            "client": np.repeat(np.arange(1, n + 1), s),
+            "session": np.tile(np.arange(s), n),
+            "score": y.ravel(),
+            "arm": np.repeat(np.where(arm == 1, "cbt", "tau"), s),
+            "base": np.repeat(base, s),
+        }
+    )
     return (df, u) if return_effects else df
 
 
@@ -60,8 +78,13 @@ def simulate_issue(n, s=10, seed=1):
     t = np.arange(s, dtype=float)
     b = rng.standard_normal((n, 2)) @ np.linalg.cholesky(np.array([[25.0, -1.0], [-1.0, 1.0]])).T
     y = 30 + b[:, [0]] + (-1.5 + b[:, [1]]) * t + rng.normal(0, 3, (n, s))
-    return pd.DataFrame({"client": np.repeat(np.arange(1, n + 1), s),
-                         "session": np.tile(np.arange(s), n), "score": y.ravel()})
+    return pd.DataFrame(
+        {
+            "client": np.repeat(np.arange(1, n + 1), s),
+            "session": np.tile(np.arange(s), n),
+            "score": y.ravel(),
+        }
+    )
 
 
 ROLES = dict(client="client", session="session", score="score")
@@ -75,15 +98,18 @@ def quiet_fit(*args, **kwargs):
 
 @pytest.fixture(scope="module")
 def sleep_fit():
-    return growth.fit(toolkit.datasets.load("sleepstudy"), "reaction ~ time", random="slope",
-                      **SLEEP)
+    return growth.fit(
+        toolkit.datasets.load("sleepstudy"), "reaction ~ time", random="slope", **SLEEP
+    )
 
 
 @pytest.fixture(scope="module")
 def btheb_ml():
     bt = toolkit.datasets.load("btheb")
-    return (growth.fit(bt, BTHEB_FORMULA, random="intercept", method="ml", **BTHEB),
-            growth.fit(bt, BTHEB_FORMULA, random="slope", method="ml", **BTHEB))
+    return (
+        growth.fit(bt, BTHEB_FORMULA, random="intercept", method="ml", **BTHEB),
+        growth.fit(bt, BTHEB_FORMULA, random="slope", method="ml", **BTHEB),
+    )
 
 
 # --- Published results ----------------------------------------------------------------------
@@ -114,19 +140,31 @@ def test_sleepstudy_statsmodels_engine_and_custom_random_formula_agree(sleep_fit
     assert sleep_fit.sm_result is None
     for other in (sm, custom):
         np.testing.assert_allclose(other.table["estimate"], sleep_fit.table["estimate"], rtol=1e-5)
-        np.testing.assert_allclose(other.variance_components["variance"],
-                                   sleep_fit.variance_components["variance"], rtol=5e-4)
+        np.testing.assert_allclose(
+            other.variance_components["variance"],
+            sleep_fit.variance_components["variance"],
+            rtol=5e-4,
+        )
         assert other.converged
     # BLUPs: lme4's ranef() of this fit, as widely printed (e.g. in lme4 tutorials):
     # 308 (2.2585654, 9.1989719), 309 (-40.3985770, -8.6197032), 335 (-0.3336959, -10.7521591).
     re = sleep_fit.random_effects.set_index(["client", "effect"])["estimate"]
-    lme4 = {(308, "intercept"): 2.2585654, (308, "time"): 9.1989719,
-            (309, "intercept"): -40.3985770, (309, "time"): -8.6197032,
-            (335, "intercept"): -0.3336959, (335, "time"): -10.7521591}
+    lme4 = {
+        (308, "intercept"): 2.2585654,
+        (308, "time"): 9.1989719,
+        (309, "intercept"): -40.3985770,
+        (309, "time"): -8.6197032,
+        (335, "intercept"): -0.3336959,
+        (335, "time"): -10.7521591,
+    }
     for key, value in lme4.items():
         assert sig3(re[key]) == sig3(value), key
-    np.testing.assert_allclose(custom.random_effects["estimate"],
-                               sleep_fit.random_effects["estimate"], rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(
+        custom.random_effects["estimate"],
+        sleep_fit.random_effects["estimate"],
+        rtol=1e-3,
+        atol=1e-3,
+    )
 
 
 def test_btheb_ml_matches_hsaur_table(btheb_ml):
@@ -135,11 +173,20 @@ def test_btheb_ml_matches_hsaur_table(btheb_ml):
     # drug + length + (1 | subject), REML = FALSE). Output stored with the package:
     # cran/HSAUR2, tests/Ch_analysing_longitudinal_dataI.Rout.save.
     m1, m2 = btheb_ml
-    published = pd.DataFrame({
-        "estimate": [5.59244, 0.63967, -0.70477, -2.32912, -2.82497, 0.19712],
-        "se": [2.24232, 0.07789, 0.14639, 1.67026, 1.72674, 1.63823],
-    }, index=["Intercept", "bdi_pre", "time", "treatment[T.BtheB]", "drug[T.Yes]",
-              "length[T.>6m]"])
+    published = pd.DataFrame(
+        {
+            "estimate": [5.59244, 0.63967, -0.70477, -2.32912, -2.82497, 0.19712],
+            "se": [2.24232, 0.07789, 0.14639, 1.67026, 1.72674, 1.63823],
+        },
+        index=[
+            "Intercept",
+            "bdi_pre",
+            "time",
+            "treatment[T.BtheB]",
+            "drug[T.Yes]",
+            "length[T.>6m]",
+        ],
+    )
     ours = m1.table.set_index("term").loc[published.index]
     for col in ("estimate", "se"):
         assert [sig3(v) for v in ours[col]] == [sig3(v) for v in published[col]], col
@@ -170,9 +217,16 @@ def test_btheb_reml_equals_closed_form_gls_at_its_variance_components():
     m = growth.fit(bt, BTHEB_FORMULA, random="intercept", **BTHEB)
     vc = m.variance_components.set_index("component")["variance"]
     d = bt.dropna(subset=["bdi"])
-    x = np.column_stack([np.ones(len(d)), d["bdi_pre"], d["time"],
-                         (d["treatment"] == "BtheB"), (d["drug"] == "Yes"),
-                         (d["length"] == ">6m")]).astype(float)
+    x = np.column_stack(
+        [
+            np.ones(len(d)),
+            d["bdi_pre"],
+            d["time"],
+            (d["treatment"] == "BtheB"),
+            (d["drug"] == "Yes"),
+            (d["length"] == ">6m"),
+        ]
+    ).astype(float)
     xtvx = np.zeros((6, 6))
     xtvy = np.zeros(6)
     for _, rows in d.groupby("subject").groups.items():
@@ -195,16 +249,25 @@ def test_fast_path_equals_statsmodels_optimum(missing, random, method):
 
     for seed in range(3):
         df = simulate(120, 8, seed=seed, missing=missing)
-        m = growth.fit(df, "score ~ time * arm + base", random=random, method=method,
-                       engine="fast", **ROLES)
+        m = growth.fit(
+            df, "score ~ time * arm + base", random=random, method=method, engine="fast", **ROLES
+        )
         d = df.dropna(subset=["score"])
-        x = np.column_stack([np.ones(len(d)), d["session"], d["arm"] == "tau", d["base"],
-                             d["session"] * (d["arm"] == "tau")]).astype(float)
+        x = np.column_stack(
+            [
+                np.ones(len(d)),
+                d["session"],
+                d["arm"] == "tau",
+                d["base"],
+                d["session"] * (d["arm"] == "tau"),
+            ]
+        ).astype(float)
         z = x[:, :1] if random == "intercept" else x[:, :2]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            r = MixedLM(d["score"].to_numpy(), x, groups=d["client"].to_numpy(),
-                        exog_re=z).fit(reml=method == "reml", method="lbfgs")
+            r = MixedLM(d["score"].to_numpy(), x, groups=d["client"].to_numpy(), exog_re=z).fit(
+                reml=method == "reml", method="lbfgs"
+            )
         cov = np.asarray(r.cov_re)
         theirs = np.r_[r.fe_params, np.diag(cov), cov[0, 1:], r.scale]
         ours = np.r_[m.table["estimate"], m.variance_components["variance"]]
@@ -222,8 +285,13 @@ def test_recovers_fixed_effects_and_variance_components():
     df, u = simulate(4000, 8, seed=11, missing=0.2, return_effects=True)
     m = growth.fit(df, "score ~ time * arm + base", **ROLES)
     # Reference level of arm is "cbt" (alphabetical): the "tau" contrasts flip sign.
-    truth = {"Intercept": 22.0, "time": -1.3, "arm[T.tau]": -2.0, "base": 1.5,
-             "time:arm[T.tau]": 0.3}
+    truth = {
+        "Intercept": 22.0,
+        "time": -1.3,
+        "arm[T.tau]": -2.0,
+        "base": 1.5,
+        "time:arm[T.tau]": 0.3,
+    }
     est = m.table.set_index("term")
     for term, value in truth.items():
         assert abs(est.loc[term, "estimate"] - value) < 4 * est.loc[term, "se"], term
@@ -257,31 +325,72 @@ def test_time_codings_log_quadratic_and_time_zero():
     u = rng.normal(0, 2, (n, 1))
     y_log = 30 + u - 4 * np.log(sess) + rng.normal(0, 1, (n, s))
     y_quad = 30 + u - 2 * sess + 0.1 * sess**2 + rng.normal(0, 1, (n, s))
-    df = pd.DataFrame({"client": np.repeat(np.arange(n), s), "session": np.tile(sess, n),
-                       "log_y": y_log.ravel(), "quad_y": y_quad.ravel()})
-    m = growth.fit(df, "score ~ time", time="log", random="intercept",
-                   client="client", session="session", score="log_y")
+    df = pd.DataFrame(
+        {
+            "client": np.repeat(np.arange(n), s),
+            "session": np.tile(sess, n),
+            "log_y": y_log.ravel(),
+            "quad_y": y_quad.ravel(),
+        }
+    )
+    m = growth.fit(
+        df,
+        "score ~ time",
+        time="log",
+        random="intercept",
+        client="client",
+        session="session",
+        score="log_y",
+    )
     assert m.table.set_index("term").loc["time", "estimate"] == pytest.approx(-4, abs=0.1)
-    q = growth.fit(df, "quad_y ~ time", time="quadratic", random="intercept",
-                   client="client", session="session", score="quad_y")
+    q = growth.fit(
+        df,
+        "quad_y ~ time",
+        time="quadratic",
+        random="intercept",
+        client="client",
+        session="session",
+        score="quad_y",
+    )
     est = q.table.set_index("term")["estimate"]
     assert list(est.index) == ["Intercept", "time", "time_sq"]
     assert est["time"] == pytest.approx(-2, abs=0.05)
     assert est["time_sq"] == pytest.approx(0.1, abs=0.005)
     # Moving time zero moves the intercept along the line and leaves the slope alone.
-    lin0 = growth.fit(df, "quad_y ~ time", random="intercept", client="client",
-                      session="session", score="quad_y")
-    lin5 = growth.fit(df, "quad_y ~ time", random="intercept", time_zero=5, client="client",
-                      session="session", score="quad_y")
+    lin0 = growth.fit(
+        df, "quad_y ~ time", random="intercept", client="client", session="session", score="quad_y"
+    )
+    lin5 = growth.fit(
+        df,
+        "quad_y ~ time",
+        random="intercept",
+        time_zero=5,
+        client="client",
+        session="session",
+        score="quad_y",
+    )
     e0, e5 = (x.table.set_index("term")["estimate"] for x in (lin0, lin5))
     assert e5["time"] == pytest.approx(e0["time"], rel=1e-8)
     assert e5["Intercept"] == pytest.approx(e0["Intercept"] + 5 * e0["time"], rel=1e-8)
     # Interactions with time get their quadratic copies.
     df["arm"] = np.repeat(rng.integers(0, 2, n), s)
-    qa = growth.fit(df, "quad_y ~ time * arm", time="quadratic", random="intercept",
-                    client="client", session="session", score="quad_y")
-    assert set(qa.table["term"]) == {"Intercept", "time", "arm", "time_sq", "time:arm",
-                                     "time_sq:arm"}
+    qa = growth.fit(
+        df,
+        "quad_y ~ time * arm",
+        time="quadratic",
+        random="intercept",
+        client="client",
+        session="session",
+        score="quad_y",
+    )
+    assert set(qa.table["term"]) == {
+        "Intercept",
+        "time",
+        "arm",
+        "time_sq",
+        "time:arm",
+        "time_sq:arm",
+    }
 
 
 def test_log_time_needs_sessions_after_time_zero():
@@ -293,10 +402,16 @@ def test_piecewise_growth_recovers_the_change_in_slope_at_a_knot():
     rng = np.random.default_rng(8)
     n, s = 300, 12
     sess = np.arange(1, s + 1)
-    y = (25 + rng.normal(0, 3, (n, 1)) - 1.0 * sess + 0.8 * np.maximum(sess - 6, 0)
-         + rng.normal(0, 1.5, (n, s)))
-    df = pd.DataFrame({"client": np.repeat(np.arange(n), s), "session": np.tile(sess, n),
-                       "score": y.ravel()})
+    y = (
+        25
+        + rng.normal(0, 3, (n, 1))
+        - 1.0 * sess
+        + 0.8 * np.maximum(sess - 6, 0)
+        + rng.normal(0, 1.5, (n, s))
+    )
+    df = pd.DataFrame(
+        {"client": np.repeat(np.arange(n), s), "session": np.tile(sess, n), "score": y.ravel()}
+    )
     m = growth.fit(df, knots=[6], random="intercept", **ROLES)
     est = m.table.set_index("term")
     assert list(est.index) == ["Intercept", "time", "time_after_6"]
@@ -307,9 +422,17 @@ def test_piecewise_growth_recovers_the_change_in_slope_at_a_knot():
 # --- Discontinuous growth around each client's own breakthrough -----------------------------
 def test_discontinuous_model_recovers_the_jump_at_each_clients_own_gain():
     # Baseline well above the floor, so that no step is clipped at 0.
-    scores, truth = trajectories(500, 12, instrument="BDI-II", gain_share=0.5, baseline=40,
-                                 baseline_sd=6, nonresponder_share=0.0, round_scores=False,
-                                 seed=21)
+    scores, truth = trajectories(
+        500,
+        12,
+        instrument="BDI-II",
+        gain_share=0.5,
+        baseline=40,
+        baseline_sd=6,
+        nonresponder_share=0.0,
+        round_scores=False,
+        seed=21,
+    )
     gains = truth[truth["kind"] == "gain"]
     assert gains["session"].nunique() > 3  # breakthroughs at clients' own, different sessions
     m = growth.fit(scores, breakthroughs=gains, **ROLES)
@@ -338,30 +461,50 @@ def test_breakthrough_predictors_from_a_sudden_gains_style_table():
     at[::3] = np.nan  # a third without a breakthrough
     post = np.where(sess[None, :] >= at[:, None], 1.0, 0.0)
     since = np.where(np.isnan(at)[:, None], 0.0, np.maximum(sess[None, :] - at[:, None], 0))
-    y = (20 + rng.normal(0, 2, (n, 1)) - 0.5 * sess - 6 * post - 0.7 * since
-         + rng.normal(0, 0.01, (n, s)))
-    df = pd.DataFrame({"client": np.repeat(np.arange(n), s), "session": np.tile(sess, n),
-                       "score": y.ravel()})
+    y = (
+        20
+        + rng.normal(0, 2, (n, 1))
+        - 0.5 * sess
+        - 6 * post
+        - 0.7 * since
+        + rng.normal(0, 0.01, (n, s))
+    )
+    df = pd.DataFrame(
+        {"client": np.repeat(np.arange(n), s), "session": np.tile(sess, n), "score": y.ravel()}
+    )
     table = pd.DataFrame({"client": np.arange(n), "gain_session": at})  # NaN: no gain
     with pytest.raises(toolkit.errors.MissingColumnError, match="no session column 'session'"):
         growth.fit(df, breakthroughs=table, random="intercept", **ROLES)  # no guessing
-    m = growth.fit(df, breakthroughs=table, breakthrough_session="gain_session",
-                   random="intercept", **ROLES)
+    m = growth.fit(
+        df, breakthroughs=table, breakthrough_session="gain_session", random="intercept", **ROLES
+    )
     est = m.table.set_index("term")["estimate"]
-    np.testing.assert_allclose(est[["time", "post_breakthrough", "time_since_breakthrough"]],
-                               [-0.5, -6.0, -0.7], atol=0.01)
+    np.testing.assert_allclose(
+        est[["time", "post_breakthrough", "time_since_breakthrough"]], [-0.5, -6.0, -0.7], atol=0.01
+    )
     assert m.settings["n_breakthrough_clients"] == int(np.sum(~np.isnan(at)))
     # Several breakthroughs per client: the first counts, and the user is told.
     extra = pd.DataFrame({"client": [1, 2], "gain_session": [7.0, 8.0]})
     with pytest.warns(ToolkitWarning, match="more than one breakthrough"):
-        m2 = growth.fit(df, breakthroughs=pd.concat([table, extra]), random="intercept",
-                        breakthrough_session="gain_session", **ROLES)
+        m2 = growth.fit(
+            df,
+            breakthroughs=pd.concat([table, extra]),
+            random="intercept",
+            breakthrough_session="gain_session",
+            **ROLES,
+        )
     np.testing.assert_allclose(m2.table["estimate"], m.table["estimate"], rtol=1e-10)
     # Clients unknown to the scores are ignored, with a warning.
     with pytest.warns(ToolkitWarning, match="not in the scores"):
-        growth.fit(df, breakthroughs=pd.concat([table, pd.DataFrame(
-            {"client": [999], "gain_session": [4.0]})]), random="intercept",
-            breakthrough_session="gain_session", **ROLES)
+        growth.fit(
+            df,
+            breakthroughs=pd.concat(
+                [table, pd.DataFrame({"client": [999], "gain_session": [4.0]})]
+            ),
+            random="intercept",
+            breakthrough_session="gain_session",
+            **ROLES,
+        )
 
 
 def test_sudden_gains_result_as_breakthrough_table():
@@ -386,8 +529,12 @@ def test_sudden_gains_result_as_breakthrough_table():
 def test_formula_transforms_and_contrasts():
     df = simulate(200, 6, seed=9)
     a = growth.fit(df, "score ~ time * arm + base", random="intercept", **ROLES)
-    b = growth.fit(df, "score ~ time * C(arm, contr.treatment('tau')) + center(base)",
-                   random="intercept", **ROLES)
+    b = growth.fit(
+        df,
+        "score ~ time * C(arm, contr.treatment('tau')) + center(base)",
+        random="intercept",
+        **ROLES,
+    )
     ea, eb = (m.table.set_index("term")["estimate"] for m in (a, b))
     assert eb.filter(like="C(arm").iloc[0] == pytest.approx(-ea["arm[T.tau]"], rel=1e-8)
     assert eb["center(base)"] == pytest.approx(ea["base"], rel=1e-8)
@@ -404,8 +551,7 @@ def test_breakthrough_table_errors():
         growth.fit(df, breakthroughs=[(1, 3)], **ROLES)
     # A breakthrough after every client's last session: the jump cannot be estimated.
     with pytest.raises(DataError, match="post_breakthrough"):
-        growth.fit(df, breakthroughs=pd.DataFrame({"client": [1, 2], "session": [99, 99]}),
-                   **ROLES)
+        growth.fit(df, breakthroughs=pd.DataFrame({"client": [1, 2], "session": [99, 99]}), **ROLES)
 
 
 # --- Honest optimum --------------------------------------------------------------------------
@@ -421,16 +567,17 @@ def test_honest_optimum_on_5000_clients_x_10_sessions():
     # statsmodels engine: lbfgs from its default start, then from the exact optimum.
     sm = growth.fit(df, engine="statsmodels", progress=False, **ROLES)
     assert sm.converged and sm.loglik == pytest.approx(fast.loglik, abs=1e-3)
-    np.testing.assert_allclose(sm.variance_components["variance"],
-                               fast.variance_components["variance"], rtol=5e-4)
+    np.testing.assert_allclose(
+        sm.variance_components["variance"], fast.variance_components["variance"], rtol=5e-4
+    )
     # No better log-likelihood elsewhere: statsmodels' own likelihood at the toolkit's
     # estimates is at least that of its own optimum.
     model = sm.sm_result.model
     vc = fast.variance_components.set_index("component")["variance"]
-    cov_re = np.array([[vc["intercept"], vc["intercept:time"]],
-                       [vc["intercept:time"], vc["time"]]])
-    params = MixedLMParams.from_components(fe_params=fast.table["estimate"].to_numpy(),
-                                           cov_re=cov_re / vc["residual"])
+    cov_re = np.array([[vc["intercept"], vc["intercept:time"]], [vc["intercept:time"], vc["time"]]])
+    params = MixedLMParams.from_components(
+        fe_params=fast.table["estimate"].to_numpy(), cov_re=cov_re / vc["residual"]
+    )
     assert isinstance(model, MixedLM)
     assert model.loglike(params, profile_fe=True) >= sm.sm_result.llf - 1e-6
     # And the truth is recovered.
@@ -449,8 +596,9 @@ def test_a_worse_optimum_claiming_convergence_is_never_returned(monkeypatch):
     x = np.column_stack([np.ones(len(df)), df["session"].to_numpy(float)])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        trapped = MixedLM(df["score"].to_numpy(), x, groups=df["client"].to_numpy(),
-                          exog_re=x).fit()
+        trapped = MixedLM(
+            df["score"].to_numpy(), x, groups=df["client"].to_numpy(), exog_re=x
+        ).fit()
     assert trapped.converged and trapped.llf < best - 50
     # Put bfgs first in the toolkit's order to walk into the trap on purpose.
     monkeypatch.setattr(_engines, "SM_OPTIMIZERS", ("bfgs", "lbfgs", "cg", "powell", "nm"))
@@ -484,8 +632,13 @@ def test_singular_fit_is_reported_in_plain_words():
     rng = np.random.default_rng(3)
     n, s = 200, 6
     y = 10 + rng.normal(0, 2, (n, 1)) + 0.5 * np.arange(s) + rng.normal(0, 1, (n, s))
-    df = pd.DataFrame({"client": np.repeat(np.arange(n), s), "session": np.tile(np.arange(s), n),
-                       "score": y.ravel()})
+    df = pd.DataFrame(
+        {
+            "client": np.repeat(np.arange(n), s),
+            "session": np.tile(np.arange(s), n),
+            "score": y.ravel(),
+        }
+    )
     with pytest.warns(ToolkitWarning, match=r"Singular \(boundary\) fit.*random='intercept'"):
         m = growth.fit(df, **ROLES)
     assert m.singular and m.converged
@@ -510,8 +663,9 @@ def test_compare_refits_by_ml_when_fixed_effects_differ():
 
 
 def test_compare_random_slope_uses_reml_and_the_boundary_mixture(sleep_fit):
-    m0 = growth.fit(toolkit.datasets.load("sleepstudy"), "reaction ~ time", random="intercept",
-                    **SLEEP)
+    m0 = growth.fit(
+        toolkit.datasets.load("sleepstudy"), "reaction ~ time", random="intercept", **SLEEP
+    )
     cmp = growth.compare(m0, sleep_fit)
     assert not cmp["refit_ml"].any() and list(cmp["method"]) == ["reml", "reml"]
     chisq = cmp.loc[1, "chisq"]
@@ -519,7 +673,8 @@ def test_compare_random_slope_uses_reml_and_the_boundary_mixture(sleep_fit):
     from scipy import stats
 
     assert cmp.loc[1, "p_value_boundary"] == pytest.approx(
-        0.5 * stats.chi2.sf(chisq, 1) + 0.5 * stats.chi2.sf(chisq, 2))
+        0.5 * stats.chi2.sf(chisq, 1) + 0.5 * stats.chi2.sf(chisq, 2)
+    )
     assert cmp.loc[1, "p_value_boundary"] < cmp.loc[1, "p_value"]
 
 
@@ -539,21 +694,53 @@ def test_compare_errors(sleep_fit):
 
 # --- Contract ---------------------------------------------------------------------------------
 def test_exact_columns_of_every_output(sleep_fit):
-    assert list(sleep_fit.table.columns) == growth.FIXED_COLUMNS == [
-        "term", "estimate", "se", "ci_lower", "ci_upper", "p_value"]
+    assert (
+        list(sleep_fit.table.columns)
+        == growth.FIXED_COLUMNS
+        == ["term", "estimate", "se", "ci_lower", "ci_upper", "p_value"]
+    )
     assert list(sleep_fit.variance_components.columns) == ["component", "variance", "sd", "corr"]
     assert list(sleep_fit.random_effects.columns) == ["client", "effect", "estimate", "se"]
-    assert list(sleep_fit.fitted.columns) == ["client", "session", "time", "score", "fitted",
-                                              "fitted_fixed", "residual"]
+    assert list(sleep_fit.fitted.columns) == [
+        "client",
+        "session",
+        "time",
+        "score",
+        "fitted",
+        "fitted_fixed",
+        "residual",
+    ]
     assert list(sleep_fit.optimizer_log.columns) == [
-        "engine", "optimizer", "start", "loglik", "max_gradient", "optimizer_converged",
-        "reached_best", "chosen", "seconds", "message"]
-    assert list(sleep_fit.summary().columns) == ["part", "term", "estimate", "se", "ci_lower",
-                                                 "ci_upper", "p_value"]
+        "engine",
+        "optimizer",
+        "start",
+        "loglik",
+        "max_gradient",
+        "optimizer_converged",
+        "reached_best",
+        "chosen",
+        "seconds",
+        "message",
+    ]
+    assert list(sleep_fit.summary().columns) == [
+        "part",
+        "term",
+        "estimate",
+        "se",
+        "ci_lower",
+        "ci_upper",
+        "p_value",
+    ]
     assert list(sleep_fit.skipped.columns) == ["client", "reason"]
     # Same columns whatever the options.
-    m = growth.fit(toolkit.datasets.load("sleepstudy"), random="intercept", method="ml",
-                   engine="statsmodels", progress=False, **SLEEP)
+    m = growth.fit(
+        toolkit.datasets.load("sleepstudy"),
+        random="intercept",
+        method="ml",
+        engine="statsmodels",
+        progress=False,
+        **SLEEP,
+    )
     for name in ("table", "variance_components", "random_effects", "fitted", "optimizer_log"):
         assert list(getattr(m, name).columns) == list(getattr(sleep_fit, name).columns)
     assert len(sleep_fit.random_effects) == 36 and len(sleep_fit.fitted) == 180
@@ -568,8 +755,10 @@ def test_fitted_values_and_residuals_add_up(sleep_fit):
     np.testing.assert_allclose(f["fitted_fixed"], est[0] + est[1] * f["time"])
     re = sleep_fit.random_effects.pivot(index="client", columns="effect", values="estimate")
     one = f[f["client"] == 308]
-    np.testing.assert_allclose(one["fitted"], one["fitted_fixed"] + re.loc[308, "intercept"]
-                               + re.loc[308, "time"] * one["time"])
+    np.testing.assert_allclose(
+        one["fitted"],
+        one["fitted_fixed"] + re.loc[308, "intercept"] + re.loc[308, "time"] * one["time"],
+    )
 
 
 def test_input_not_mutated_and_categorical_levels_kept():
@@ -596,26 +785,35 @@ def test_missing_covariates_leave_rows_out_with_a_warning():
 def test_longscores_input_and_score_column_name_in_formula():
     scores = toolkit.datasets.load_scores("sgdata")
     a = quiet_fit(scores, "score ~ time", random="intercept")
-    b = quiet_fit(toolkit.datasets.load("sgdata"), "bdi ~ session", random="intercept",
-                  client="id", session="session", score="bdi")
+    b = quiet_fit(
+        toolkit.datasets.load("sgdata"),
+        "bdi ~ session",
+        random="intercept",
+        client="id",
+        session="session",
+        score="bdi",
+    )
     np.testing.assert_allclose(a.table["estimate"], b.table["estimate"])
     assert a.scores.score_label == "BDI-II"
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    (dict(time="cubic"), ValueError, r"'time' parameter of growth.fit must be one of"),
-    (dict(random="slopes"), ValueError, r"'random' parameter"),
-    (dict(method="REML"), ValueError, r"'method' parameter"),
-    (dict(engine="lme4"), ValueError, r"'engine' parameter"),
-    (dict(level=95), ValueError, r"'level' parameter of growth.fit must be a number in"),
-    (dict(formula="reaction ~ time + (time | subject)"), ValueError, r"Random effects are not"),
-    (dict(formula="rt ~ time"), ValueError, r"left-hand side .* must be the score"),
-    (dict(formula="reaction time"), ValueError, r"one '~'"),
-    (dict(formula="reaction ~ tme"), MissingColumnError, r"'tme'.*Did you mean"),
-    (dict(random="~ time", engine="fast"), ValueError, r"engine='statsmodels'"),
-    (dict(knots=[9]), ValueError, r"Knot 9 is not inside the sessions \(0 to 9\)"),
-    (dict(knots=[3, 3]), ValueError, r"distinct"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(time="cubic"), ValueError, r"'time' parameter of growth.fit must be one of"),
+        (dict(random="slopes"), ValueError, r"'random' parameter"),
+        (dict(method="REML"), ValueError, r"'method' parameter"),
+        (dict(engine="lme4"), ValueError, r"'engine' parameter"),
+        (dict(level=95), ValueError, r"'level' parameter of growth.fit must be a number in"),
+        (dict(formula="reaction ~ time + (time | subject)"), ValueError, r"Random effects are not"),
+        (dict(formula="rt ~ time"), ValueError, r"left-hand side .* must be the score"),
+        (dict(formula="reaction time"), ValueError, r"one '~'"),
+        (dict(formula="reaction ~ tme"), MissingColumnError, r"'tme'.*Did you mean"),
+        (dict(random="~ time", engine="fast"), ValueError, r"engine='statsmodels'"),
+        (dict(knots=[9]), ValueError, r"Knot 9 is not inside the sessions \(0 to 9\)"),
+        (dict(knots=[3, 3]), ValueError, r"distinct"),
+    ],
+)
 def test_argument_errors_name_the_problem_and_the_fix(kwargs, error, match):
     with pytest.raises(error, match=match):
         growth.fit(toolkit.datasets.load("sleepstudy"), **{**SLEEP, **kwargs})
@@ -658,7 +856,8 @@ def test_repr_summary_and_html(sleep_fit):
     summary = sleep_fit.summary()
     assert list(summary["part"].unique()) == ["fixed", "random", "fit"]
     assert summary.set_index("term").loc["corr(intercept, time)", "estimate"] == pytest.approx(
-        0.0656, abs=1e-3)
+        0.0656, abs=1e-3
+    )
     assert "<table" in sleep_fit._repr_html_()
     assert sleep_fit.n_params == 6
 
@@ -669,10 +868,10 @@ def test_validated_scores_and_dataframe_give_the_same_fit():
     raw = toolkit.datasets.load("btheb")
     roles = toolkit.datasets.roles("btheb")
     formula = "bdi ~ bdi_pre + time + treatment + drug + length"
-    from_frame = growth.fit(raw, formula, **roles, random="intercept", method="ml",
-                            progress=False)
-    from_scores = growth.fit(toolkit.long_scores(raw, **roles), formula, random="intercept",
-                             method="ml", progress=False)
+    from_frame = growth.fit(raw, formula, **roles, random="intercept", method="ml", progress=False)
+    from_scores = growth.fit(
+        toolkit.long_scores(raw, **roles), formula, random="intercept", method="ml", progress=False
+    )
     pd.testing.assert_frame_equal(from_frame.table, from_scores.table)
     assert "treatment[T.BtheB]" in set(from_scores.table["term"])
 
@@ -681,14 +880,17 @@ def test_breakthroughs_from_a_result_use_improvements_only_and_say_so():
     scores = toolkit.datasets.load_scores("sgdata")
     both = toolkit.sudden_gains.identify(scores, min_change=7, kind="both")
     gains = toolkit.sudden_gains.identify(scores, min_change=7)
-    assert set(both.breakthroughs(direction="both")["direction"]) == {"improvement",
-                                                                      "deterioration"}
+    assert set(both.breakthroughs(direction="both")["direction"]) == {
+        "improvement",
+        "deterioration",
+    }
     with pytest.warns(ToolkitWarning) as record:
         from_both = growth.fit(scores, breakthroughs=both, progress=False)
     messages = " ".join(str(w.message) for w in record)
     assert "could not be examined for breakthroughs" in messages  # skipped clients
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ToolkitWarning)
-        from_gains = growth.fit(scores, breakthroughs=gains.gains,
-                                breakthrough_session="gain_session", progress=False)
+        from_gains = growth.fit(
+            scores, breakthroughs=gains.gains, breakthrough_session="gain_session", progress=False
+        )
     pd.testing.assert_frame_equal(from_both.table, from_gains.table)

@@ -28,7 +28,7 @@ REQUIRED = (
     "WHO-5",
 )
 
-from toolkit.instruments import CATALOGUE  # noqa: E402
+from toolkit.instruments import CATALOGUE
 
 
 def _make(**overrides) -> Instrument:
@@ -278,9 +278,9 @@ def test_jacobson_truax_criteria_from_bdi2_facts():
     rci = 1.96 * math.sqrt(2) * inst.clinical_sd * math.sqrt(1 - inst.reliability)
     assert rci == pytest.approx(9.996, abs=1e-9)
     # Criterion c: (9.93 * 22.45 + 12.75 * 12.56) / (9.93 + 12.75) = 383.0685 / 22.68 = 16.890
-    c = (
-        inst.functional_sd * inst.clinical_mean + inst.clinical_sd * inst.functional_mean
-    ) / (inst.functional_sd + inst.clinical_sd)
+    c = (inst.functional_sd * inst.clinical_mean + inst.clinical_sd * inst.functional_mean) / (
+        inst.functional_sd + inst.clinical_sd
+    )
     assert c == pytest.approx(16.8901, abs=1e-4)
 
 

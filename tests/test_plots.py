@@ -5,12 +5,12 @@ from __future__ import annotations
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
 
-import toolkit  # noqa: E402
-from toolkit.plots import PALETTE, spaghetti  # noqa: E402
+import toolkit
+from toolkit.plots import PALETTE, spaghetti
 
 
 @pytest.fixture
@@ -93,7 +93,8 @@ def test_client_trajectory_alone_and_unknown_client(scores, ax):
 
     client_trajectory(scores, 2, ax=ax)
     assert [line.get_label() for line in ax.lines] == ["observed"]
-    np.testing.assert_array_equal(ax.lines[0].get_ydata(),
-                                  scores.data.query("client == 2")["score"].dropna())
+    np.testing.assert_array_equal(
+        ax.lines[0].get_ydata(), scores.data.query("client == 2")["score"].dropna()
+    )
     with pytest.raises(ValueError, match="Unknown client 999"):
         client_trajectory(scores, 999, ax=ax)

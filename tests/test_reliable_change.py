@@ -9,16 +9,14 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-from scipy.stats import norm  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import norm
 
-from toolkit import datasets, instruments  # noqa: E402
-from toolkit.errors import ToolkitWarning as toolkit_warning  # noqa: E402
-from toolkit.data import long_scores  # noqa: E402
-from toolkit.errors import (  # noqa: E402
+from toolkit import datasets, instruments
+from toolkit.errors import (
     DuplicateSessionError,
     EmptyDataError,
     MissingColumnError,
@@ -27,7 +25,8 @@ from toolkit.errors import (  # noqa: E402
     SessionError,
     UnknownNameError,
 )
-from toolkit.reliable_change import (  # noqa: E402
+from toolkit.errors import ToolkitWarning as toolkit_warning
+from toolkit.reliable_change import (
     CATEGORIES,
     COEFFICIENT_COLUMNS,
     METHODS,
@@ -38,15 +37,13 @@ from toolkit.reliable_change import (  # noqa: E402
     rci_cutoff,
     reliable_change,
 )
-from toolkit.simulate import trajectories  # noqa: E402
+from toolkit.simulate import trajectories
 
 # Three clients, two sessions, with round sample statistics (lower is better):
 #   pre  = 20, 30, 40  -> M1 = 30, s1 = 10
 #   post = 30, 10, 38  -> M2 = 26, s2^2 = (16 + 256 + 144) / 2 = 208, cov = (-40 + 0 + 120)/2 = 40
-HAND = pd.DataFrame({"id": [1, 1, 2, 2, 3, 3], "t": [1, 2] * 3,
-                     "y": [20.0, 30, 30, 10, 40, 38]})
-HAND_ARGS = dict(client="id", session="t", score="y", better="lower", reliability=0.8,
-                 cutoff=None)
+HAND = pd.DataFrame({"id": [1, 1, 2, 2, 3, 3], "t": [1, 2] * 3, "y": [20.0, 30, 30, 10, 40, 38]})
+HAND_ARGS = dict(client="id", session="t", score="y", better="lower", reliability=0.8, cutoff=None)
 
 
 def hand_rci(method: str, **options) -> np.ndarray:
@@ -80,17 +77,21 @@ def test_jacobson_truax_with_a_given_sd_and_critical_band():
 
 def test_gulliksen_lord_novick_by_hand():
     # Hsu (1989, 1995): RCI = [(x2 - M1) - r (x1 - M1)] / (s1 sqrt(1 - r^2)); s1 sqrt(.36) = 6.
-    expected = [((30 - 30) - 0.8 * (20 - 30)) / 6,   # 8/6   = 1.33333
-                ((10 - 30) - 0.8 * (30 - 30)) / 6,   # -20/6 = -3.33333
-                ((38 - 30) - 0.8 * (40 - 30)) / 6]   # 0
+    expected = [
+        ((30 - 30) - 0.8 * (20 - 30)) / 6,  # 8/6   = 1.33333
+        ((10 - 30) - 0.8 * (30 - 30)) / 6,  # -20/6 = -3.33333
+        ((38 - 30) - 0.8 * (40 - 30)) / 6,
+    ]  # 0
     np.testing.assert_allclose(hand_rci("gulliksen_lord_novick"), expected, atol=1e-12)
 
 
 def test_hsu_linn_lord_by_hand():
     # Hsu (1989): RCI = [(x2 - M2) - r (x1 - M1)] / (s1 sqrt(1 - r^2)), M2 = 26.
-    expected = [((30 - 26) - 0.8 * (20 - 30)) / 6,   # 12/6 = 2
-                ((10 - 26) - 0.8 * (30 - 30)) / 6,   # -16/6 = -2.66667
-                ((38 - 26) - 0.8 * (40 - 30)) / 6]   # 4/6 = 0.66667
+    expected = [
+        ((30 - 26) - 0.8 * (20 - 30)) / 6,  # 12/6 = 2
+        ((10 - 26) - 0.8 * (30 - 30)) / 6,  # -16/6 = -2.66667
+        ((38 - 26) - 0.8 * (40 - 30)) / 6,
+    ]  # 4/6 = 0.66667
     np.testing.assert_allclose(hand_rci("HLL"), expected, atol=1e-12)
 
 
@@ -113,8 +114,9 @@ def test_nunnally_kotsch_by_hand():
     # r1 = .8, r2 = .7: sqrt(0.64 * 100 * 0.2 + 100 * 0.3) = sqrt(42.8) = 6.54217.
     d = math.sqrt(0.64 * 100 * 0.2 + 100 * 0.3)
     expected = [(30 - 22) / d, (10 - 30) / d, 0.0]  # 1.22284, -3.05709, 0
-    np.testing.assert_allclose(hand_rci("nunnally_kotsch", reliability_post=0.7), expected,
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        hand_rci("nunnally_kotsch", reliability_post=0.7), expected, atol=1e-12
+    )
     # Without reliability_post the post reliability equals the pre reliability.
     d_same = math.sqrt(0.64 * 100 * 0.2 + 100 * 0.2)
     np.testing.assert_allclose(hand_rci("NK")[0], 8 / d_same)
@@ -126,9 +128,11 @@ def test_hageman_arrindell_by_hand():
     #                           = (80 + 188 - 80) / 228 = 0.824561.
     r_dd = 188 / 228
     denom = math.sqrt(r_dd) * math.sqrt(2 * 20)  # 0.908054 * 6.324555 = 5.743030
-    expected = [(10 * r_dd + (26 - 30) * (1 - r_dd)) / denom,    # 7.543860 / 5.743030 = 1.31357
-                (-20 * r_dd + (26 - 30) * (1 - r_dd)) / denom,   # -17.192982 / 5.743030 = -2.99371
-                (-2 * r_dd + (26 - 30) * (1 - r_dd)) / denom]
+    expected = [
+        (10 * r_dd + (26 - 30) * (1 - r_dd)) / denom,  # 7.543860 / 5.743030 = 1.31357
+        (-20 * r_dd + (26 - 30) * (1 - r_dd)) / denom,  # -17.192982 / 5.743030 = -2.99371
+        (-2 * r_dd + (26 - 30) * (1 - r_dd)) / denom,
+    ]
     result = reliable_change(HAND, method="hageman_arrindell", **HAND_ARGS)
     np.testing.assert_allclose(result.table["rci"], expected, atol=1e-12)
     np.testing.assert_allclose(expected[:2], [1.313567, -2.993710], atol=1e-5)
@@ -145,7 +149,8 @@ def test_rci_cutoff_by_hand():
     # Explicit numbers override the registry: 1.959964 * sqrt(2) * 7.5 * sqrt(.19) = 9.0615
     # (1.959964 = the 97.5% normal quantile that "1.96" rounds).
     assert rci_cutoff(sd=7.5, reliability=0.81) == pytest.approx(
-        1.959964 * math.sqrt(2) * 7.5 * math.sqrt(0.19))
+        1.959964 * math.sqrt(2) * 7.5 * math.sqrt(0.19)
+    )
     assert rci_cutoff("BDI-II", z=1.645) == pytest.approx(9.996 * 1.645 / 1.96, abs=1e-3)
 
 
@@ -186,12 +191,19 @@ def test_cutoffs_by_hand_and_direction():
 # and HLM counts are printed in articles/distribution-based-approach.html (commit 44aa6260).
 CLAUS = dict(client="id", session="time", pre_session=1, post_session=4)
 R_DISTRIBUTION = {  # improved, unchanged, deteriorated
-    "JT": (29, 10, 1), "EN": (32, 5, 3), "HLL": (12, 16, 12), "GLN": (29, 10, 1),
-    "NK": (28, 11, 1), "HA": (32, 7, 1),
+    "JT": (29, 10, 1),
+    "EN": (32, 5, 3),
+    "HLL": (12, 16, 12),
+    "GLN": (29, 10, 1),
+    "NK": (28, 11, 1),
+    "HA": (32, 7, 1),
 }
 R_COMBINED = {  # recovered, improved, unchanged, deteriorated, harmed
-    "JT": (26, 3, 10, 1, 0), "EN": (26, 6, 5, 3, 0), "HLL": (12, 0, 16, 11, 1),
-    "GLN": (26, 3, 10, 1, 0), "NK": (26, 2, 11, 1, 0),
+    "JT": (26, 3, 10, 1, 0),
+    "EN": (26, 6, 5, 3, 0),
+    "HLL": (12, 0, 16, 11, 1),
+    "GLN": (26, 3, 10, 1, 0),
+    "NK": (26, 2, 11, 1, 0),
 }
 
 
@@ -203,9 +215,16 @@ def claus() -> pd.DataFrame:
 @pytest.mark.parametrize("method", list(R_DISTRIBUTION))
 def test_claus2020_hamd_matches_clinicalsignificance(claus, method):
     result = reliable_change(
-        claus, score="hamd", better="lower", method=method, reliability=0.8,
-        reliability_post=0.5 if method == "NK" else None, clinical="sample",
-        functional=(8, 8), cutoff="c", **CLAUS,
+        claus,
+        score="hamd",
+        better="lower",
+        method=method,
+        reliability=0.8,
+        reliability_post=0.5 if method == "NK" else None,
+        clinical="sample",
+        functional=(8, 8),
+        cutoff="c",
+        **CLAUS,
     )
     t = result.table
     assert len(t) == 40 and len(result.skipped) == 3  # "43 ... of which 40 (93%)"
@@ -226,19 +245,43 @@ def test_claus2020_bdi_matches_clinicalsignificance_summary(claus):
     # post 4, reliability .8, clinical = sample (M 35.48, SD 8.16), cut-off a = 19.16 and
     # c (functional 8/8) = 21.6: 10/8/22/0/0 both.
     for cut, value in (("a", 19.16), ("c", 21.6)):
-        result = reliable_change(claus, score="bdi", instrument="BDI-II", reliability=0.8,
-                                 clinical="sample", functional=(8, 8), cutoff=cut, **CLAUS)
-        assert result.parameters["clinical"] == (pytest.approx(35.475), pytest.approx(8.1586,
-                                                                                      abs=1e-4))
+        result = reliable_change(
+            claus,
+            score="bdi",
+            instrument="BDI-II",
+            reliability=0.8,
+            clinical="sample",
+            functional=(8, 8),
+            cutoff=cut,
+            **CLAUS,
+        )
+        assert result.parameters["clinical"] == (
+            pytest.approx(35.475),
+            pytest.approx(8.1586, abs=1e-4),
+        )
         assert result.parameters["cutoff"] == pytest.approx(value, abs=0.005)
         assert tuple(result.summary()["n"]) == (10, 8, 22, 0, 0)
     # README.md (commit 3ecc58ac9d066443c909b9c173b4958382cdc807): reliability .81, cut-off c.
-    readme = reliable_change(claus, score="bdi", instrument="BDI-II", reliability=0.81,
-                             clinical="sample", functional=(8, 8), **CLAUS)
+    readme = reliable_change(
+        claus,
+        score="bdi",
+        instrument="BDI-II",
+        reliability=0.81,
+        clinical="sample",
+        functional=(8, 8),
+        **CLAUS,
+    )
     assert tuple(readme.summary()["n"]) == (10, 9, 21, 0, 0)
     # The same snapshot, grouped by treatment: TAU 3/2/14/0/0, PA 7/6/8/0/0.
-    grouped = reliable_change(claus, score="bdi", instrument="BDI-II", reliability=0.8,
-                              clinical="sample", cutoff="a", **CLAUS)
+    grouped = reliable_change(
+        claus,
+        score="bdi",
+        instrument="BDI-II",
+        reliability=0.8,
+        clinical="sample",
+        cutoff="a",
+        **CLAUS,
+    )
     arm = claus.groupby("id")["treatment"].first()
     by = grouped.summary_by(arm)
     assert list(by.columns) == ["group", "category", "n", "share"]
@@ -249,23 +292,41 @@ def test_claus2020_bdi_matches_clinicalsignificance_summary(claus):
 def test_claus2020_who_higher_is_better_matches_clinicalsignificance(claus):
     # articles/distribution-based-approach.html: WHO-5, reliability .85, better_is = "higher":
     # improved 21, unchanged 18, deteriorated 1.
-    result = reliable_change(claus, score="who", instrument="WHO-5", reliability=0.85,
-                             cutoff=None, **CLAUS)
+    result = reliable_change(
+        claus, score="who", instrument="WHO-5", reliability=0.85, cutoff=None, **CLAUS
+    )
     t = result.table
-    assert (int(t["reliable_improvement"].sum()), int((t["category"] == "unchanged").sum()),
-            int(t["reliable_deterioration"].sum())) == (21, 18, 1)
+    assert (
+        int(t["reliable_improvement"].sum()),
+        int((t["category"] == "unchanged").sum()),
+        int(t["reliable_deterioration"].sum()),
+    ) == (21, 18, 1)
 
 
-@pytest.mark.parametrize("method, expected", [
-    ("JT", (10, 4, 12, 0, 0)), ("GLN", (12, 4, 10, 0, 0)), ("HLL", (7, 0, 11, 8, 0)),
-    ("EN", (12, 5, 9, 0, 0)), ("NK", (12, 4, 10, 0, 0)),
-])
+@pytest.mark.parametrize(
+    "method, expected",
+    [
+        ("JT", (10, 4, 12, 0, 0)),
+        ("GLN", (12, 4, 10, 0, 0)),
+        ("HLL", (7, 0, 11, 8, 0)),
+        ("EN", (12, 5, 9, 0, 0)),
+        ("NK", (12, 4, 10, 0, 0)),
+    ],
+)
 def test_jacobson1989_gds_matches_clinicalsignificance(method, expected):
     # tests/testthat/_snaps/clinical_significance.md (commit 471b20bb...): jacobson_1989, gds,
     # reliability .8, pre = "pre"; cut-off a from the sample (26 couples with both scores).
-    result = reliable_change(datasets.load("jacobson1989"), client="subject", session="session",
-                             score="gds", better="lower", method=method, reliability=0.8,
-                             clinical="sample", cutoff="a")
+    result = reliable_change(
+        datasets.load("jacobson1989"),
+        client="subject",
+        session="session",
+        score="gds",
+        better="lower",
+        method=method,
+        reliability=0.8,
+        clinical="sample",
+        cutoff="a",
+    )
     assert len(result.table) == 26
     assert sorted(result.skipped["client"]) == [27, 28, 29, 30]
     assert tuple(result.summary()["n"]) == expected
@@ -274,9 +335,16 @@ def test_jacobson1989_gds_matches_clinicalsignificance(method, expected):
 def test_jacobson1989_gds_hageman_arrindell_reliable_change_matches():
     # Same snapshot, HA: 7 recovered + 10 improved = 17 reliably improved, none deteriorated
     # (its recovered/improved split uses HA's own cut-off, which is not implemented here).
-    result = reliable_change(datasets.load("jacobson1989"), client="subject", session="session",
-                             score="gds", better="lower", method="HA", reliability=0.8,
-                             cutoff=None)
+    result = reliable_change(
+        datasets.load("jacobson1989"),
+        client="subject",
+        session="session",
+        score="gds",
+        better="lower",
+        method="HA",
+        reliability=0.8,
+        cutoff=None,
+    )
     assert int(result.table["reliable_improvement"].sum()) == 17
     assert int(result.table["reliable_deterioration"].sum()) == 0
 
@@ -288,8 +356,15 @@ def test_jacobson1989_das_independent_check():
     pre, post = wide[1].to_numpy(), wide[2].to_numpy()
     s_diff = np.std(pre, ddof=1) * math.sqrt(2 * (1 - 0.9))
     rci = (post - pre) / s_diff
-    result = reliable_change(raw, client="subject", session="session", score="das",
-                             better="higher", reliability=0.9, cutoff=None)
+    result = reliable_change(
+        raw,
+        client="subject",
+        session="session",
+        score="das",
+        better="higher",
+        reliability=0.9,
+        cutoff=None,
+    )
     np.testing.assert_allclose(result.table["rci"], rci)
     assert int(result.table["reliable_improvement"].sum()) == int((rci > 1.959964).sum())
     assert int(result.table["reliable_deterioration"].sum()) == int((rci < -1.959964).sum())
@@ -307,21 +382,46 @@ def test_hlm_deviation_reproduces_clinicalsignificance(claus_complete):
     # _snaps/cs_distribution.md: HLM on claus_2020 hamd (the package keeps the 40 patients with
     # all four measurements): improved 11, unchanged 20, deteriorated 9. That package tests
     # the random-slope deviation, hlm_slope="deviation".
-    result = reliable_change(claus_complete, score="hamd", client="id", session="time",
-                             better="lower", method="HLM", hlm_slope="deviation", cutoff=None)
+    result = reliable_change(
+        claus_complete,
+        score="hamd",
+        client="id",
+        session="time",
+        better="lower",
+        method="HLM",
+        hlm_slope="deviation",
+        cutoff=None,
+    )
     t = result.table
-    assert (int(t["reliable_improvement"].sum()), int((t["category"] == "unchanged").sum()),
-            int(t["reliable_deterioration"].sum())) == (11, 20, 9)
+    assert (
+        int(t["reliable_improvement"].sum()),
+        int((t["category"] == "unchanged").sum()),
+        int(t["reliable_deterioration"].sum()),
+    ) == (11, 20, 9)
     # Testing the client's own slope instead: nobody deteriorates in this improving sample.
-    total = reliable_change(claus_complete, score="hamd", client="id", session="time",
-                            better="lower", method="HLM", cutoff=None)
+    total = reliable_change(
+        claus_complete,
+        score="hamd",
+        client="id",
+        session="time",
+        better="lower",
+        method="HLM",
+        cutoff=None,
+    )
     assert int(total.table["reliable_deterioration"].sum()) == 0
     assert int(total.table["reliable_improvement"].sum()) > 11
 
 
 def test_hlm_empirical_bayes_matches_statsmodels_and_mixed_model_equations(claus_complete):
-    result = reliable_change(claus_complete, score="hamd", client="id", session="time",
-                             better="lower", method="HLM", cutoff=None)
+    result = reliable_change(
+        claus_complete,
+        score="hamd",
+        client="id",
+        session="time",
+        better="lower",
+        method="HLM",
+        cutoff=None,
+    )
     fit = result.sm_result
     coef = result.coefficients
     assert list(coef.columns) == COEFFICIENT_COLUMNS
@@ -344,8 +444,9 @@ def test_hlm_empirical_bayes_matches_statsmodels_and_mixed_model_equations(claus
     z[np.arange(n), 2 * ids + 1] = t
     g = np.asarray(fit.cov_re)
     s2 = fit.scale
-    lhs = np.block([[x.T @ x, x.T @ z], [z.T @ x, z.T @ z + s2 * np.kron(np.eye(q),
-                                                                          np.linalg.inv(g))]])
+    lhs = np.block(
+        [[x.T @ x, x.T @ z], [z.T @ x, z.T @ z + s2 * np.kron(np.eye(q), np.linalg.inv(g))]]
+    )
     c = np.linalg.inv(lhs) * s2
     sel = np.zeros((q, 2 + 2 * q))
     sel[:, 1] = 1
@@ -358,12 +459,26 @@ def test_hlm_empirical_bayes_matches_statsmodels_and_mixed_model_equations(claus
 def test_hlm_recovers_simulated_change():
     # Half the clients improve by 2 clinical SDs over 8 sessions, half not at all: the HLM
     # index should flag most true improvers and few of the others.
-    scores, _ = trajectories(160, 8, instrument="BDI-II", gain_share=0.0, nonresponder_share=0.5,
-                             gradual=25.0, gradual_sd=2.0, seed=11)
+    scores, _ = trajectories(
+        160,
+        8,
+        instrument="BDI-II",
+        gain_share=0.0,
+        nonresponder_share=0.5,
+        gradual=25.0,
+        gradual_sd=2.0,
+        seed=11,
+    )
     true_change = scores.groupby("client")["true_score"].agg(lambda s: s.iloc[0] - s.iloc[-1])
-    result = reliable_change(scores.drop(columns="true_score"), client="client",
-                             session="session", score="score", instrument="BDI-II",
-                             method="hlm", cutoff=None)
+    result = reliable_change(
+        scores.drop(columns="true_score"),
+        client="client",
+        session="session",
+        score="score",
+        instrument="BDI-II",
+        method="hlm",
+        cutoff=None,
+    )
     flagged = result.table.set_index("client")["reliable_improvement"]
     large = true_change.reindex(flagged.index) > 15
     assert flagged[large].mean() > 0.9
@@ -372,23 +487,42 @@ def test_hlm_recovers_simulated_change():
 
 
 def test_hlm_needs_three_observed_scores():
-    df = pd.DataFrame({"id": [1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4],
-                       "t": [1, 2, 3] * 4,
-                       "y": [30, 25, 20, 28, np.nan, 18, 31, 30, 29, 26, 20, 15.0]})
-    result = reliable_change(df, client="id", session="t", score="y", instrument="BDI-II",
-                             method="hlm", cutoff=None)
+    df = pd.DataFrame(
+        {
+            "id": [1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4],
+            "t": [1, 2, 3] * 4,
+            "y": [30, 25, 20, 28, np.nan, 18, 31, 30, 29, 26, 20, 15.0],
+        }
+    )
+    result = reliable_change(
+        df, client="id", session="t", score="y", instrument="BDI-II", method="hlm", cutoff=None
+    )
     assert result.skipped["client"].tolist() == [2]
     assert "HLM method needs at least 3" in result.skipped["reason"].iloc[0]
     with pytest.raises(ValueError, match="HLM method fits a growth curve"):
-        from_prepost(pd.DataFrame({"c": [1], "a": [1.0], "b": [2.0]}), client="c", pre="a",
-                     post="b", instrument="BDI-II", method="hlm")
+        from_prepost(
+            pd.DataFrame({"c": [1], "a": [1.0], "b": [2.0]}),
+            client="c",
+            pre="a",
+            post="b",
+            instrument="BDI-II",
+            method="hlm",
+        )
 
 
 # --- direction, alpha, pre/post choice -----------------------------------------------------
 MIRROR = instruments.Instrument(
-    name="TEST-BDI-MIRROR", full_name="BDI-II scored upside down", min_score=0, max_score=63,
-    better="higher", reliability=0.92, clinical_mean=63 - 22.45, clinical_sd=12.75,
-    functional_mean=63 - 12.56, functional_sd=9.93, citation="Test fixture.",
+    name="TEST-BDI-MIRROR",
+    full_name="BDI-II scored upside down",
+    min_score=0,
+    max_score=63,
+    better="higher",
+    reliability=0.92,
+    clinical_mean=63 - 22.45,
+    clinical_sd=12.75,
+    functional_mean=63 - 12.56,
+    functional_sd=9.93,
+    citation="Test fixture.",
 )
 
 
@@ -422,32 +556,49 @@ def test_alpha_sets_the_critical_value(claus):
 
 
 def test_default_pre_post_are_first_and_last_observed():
-    df = pd.DataFrame({"id": [1, 1, 1, 1, 2, 2, 2, 3, 3],
-                       "t": [0, 1, 2, 3, 1, 2, 3, 0, 3],
-                       "y": [np.nan, 30, 20, np.nan, 28, np.nan, 27, 40, np.nan]})
-    result = reliable_change(df, client="id", session="t", score="y", instrument="BDI-II",
-                             cutoff=None)
+    df = pd.DataFrame(
+        {
+            "id": [1, 1, 1, 1, 2, 2, 2, 3, 3],
+            "t": [0, 1, 2, 3, 1, 2, 3, 0, 3],
+            "y": [np.nan, 30, 20, np.nan, 28, np.nan, 27, 40, np.nan],
+        }
+    )
+    result = reliable_change(
+        df, client="id", session="t", score="y", instrument="BDI-II", cutoff=None
+    )
     t = result.table
     assert t[["client", "pre_session", "post_session", "pre", "post"]].values.tolist() == [
-        [1, 1, 2, 30.0, 20.0], [2, 1, 3, 28.0, 27.0]]
+        [1, 1, 2, 30.0, 20.0],
+        [2, 1, 3, 28.0, 27.0],
+    ]
     assert result.skipped.to_dict("list") == {
-        "client": [3], "reason": ["1 observed score(s); reliable change needs at least 2"]}
+        "client": [3],
+        "reason": ["1 observed score(s); reliable change needs at least 2"],
+    }
 
 
 def test_chosen_sessions_skip_clients_without_them_with_the_reason():
-    df = pd.DataFrame({"id": [1, 1, 1, 2, 2, 3, 3, 3],
-                       "t": [1, 2, 3, 2, 3, 1, 2, 3],
-                       "y": [30, 25, 20, 28, 22, 31, 29, np.nan]})
+    df = pd.DataFrame(
+        {
+            "id": [1, 1, 1, 2, 2, 3, 3, 3],
+            "t": [1, 2, 3, 2, 3, 1, 2, 3],
+            "y": [30, 25, 20, 28, 22, 31, 29, np.nan],
+        }
+    )
     kw = dict(client="id", session="t", score="y", instrument="BDI-II", cutoff=None, sd=10.0)
     result = reliable_change(df, pre_session=1, post_session=3, **kw)
     assert result.table["client"].tolist() == [1]
     assert dict(zip(result.skipped["client"], result.skipped["reason"])) == {
-        2: "no observed score at pre_session 1", 3: "no observed score at post_session 3"}
+        2: "no observed score at pre_session 1",
+        3: "no observed score at post_session 3",
+    }
     # Only pre given: post is the last observed session after it.
     later = reliable_change(df, pre_session=2, **kw)
     assert later.table["post_session"].tolist() == [3, 3]
     assert later.skipped.to_dict("list") == {
-        "client": [3], "reason": ["no observed score after pre_session 2"]}
+        "client": [3],
+        "reason": ["no observed score after pre_session 2"],
+    }
     with pytest.raises(SessionError, match=r"pre_session=7 is not a session.*\[1, 2, 3\]"):
         reliable_change(df, pre_session=7, **kw)
     with pytest.raises(ValueError, match="must come before post_session"):
@@ -485,8 +636,9 @@ def test_categories_follow_their_definitions(claus):
     assert ((t["category"] == "harmed") == harmed).all()
     improved_only = t["reliable_improvement"] & ~recovered
     assert ((t["category"] == "reliably improved") == improved_only).all()
-    assert ((t["category"] == "unchanged") == ~(t["reliable_improvement"]
-                                                 | t["reliable_deterioration"])).all()
+    assert (
+        (t["category"] == "unchanged") == ~(t["reliable_improvement"] | t["reliable_deterioration"])
+    ).all()
     # A client who starts well and ends reliably worse in the clinical range is harmed.
     df = pd.DataFrame({"id": [1, 1, 2, 2, 3, 3], "t": [1, 2] * 3, "y": [5.0, 30, 30, 10, 22, 21]})
     harm = reliable_change(df, client="id", session="t", score="y", instrument="BDI-II", sd=5.0)
@@ -532,8 +684,9 @@ def test_from_prepost_bad_input():
 def test_bad_input_messages(claus):
     phq = claus[["id", "time", "bdi"]].rename(columns={"bdi": "y"}).assign(y=lambda d: d.y / 3)
     kw = dict(client="id", session="time", score="y")
-    no_r = instruments.Instrument(name="NORELIAB", full_name="x", min_score=0, max_score=30,
-                                  better="lower", citation="test")
+    no_r = instruments.Instrument(
+        name="NORELIAB", full_name="x", min_score=0, max_score=30, better="lower", citation="test"
+    )
     # Without any criterion the default says "not computed" (missing, never 0) ...
     with pytest.warns(toolkit_warning, match="not computed.*no published criterion"):
         nothing = reliable_change(phq, instrument=no_r, cutoff=None, **kw)
@@ -547,8 +700,11 @@ def test_bad_input_messages(claus):
         reliable_change(phq, instrument=no_r, method="GLN", cutoff=None, **kw)
     with pytest.raises(ValueError, match=r"no instrument was given for 'y'.*reliability="):
         reliable_change(phq, better="lower", method="EN", cutoff=None, **kw)
-    with pytest.raises(UnknownNameError, match=r"Unknown reliable change method 'JTX'.*"
-                                               r"'jacobson_truax'.*'hlm'"):
+    with pytest.raises(
+        UnknownNameError,
+        match=r"Unknown reliable change method 'JTX'.*"
+        r"'jacobson_truax'.*'hlm'",
+    ):
         reliable_change(phq, instrument="PHQ-9", method="JTX", **kw)
     with pytest.raises(ValueError, match=r"Which direction is improvement\?.*better='lower'"):
         reliable_change(phq, reliability=0.8, cutoff=None, **kw)
@@ -607,20 +763,27 @@ def test_plot_draws_the_jacobson_truax_elements(claus):
     assert sum(len(c.get_offsets()) for c in ax.collections[1:]) == len(result.table)
     # The band edges: post = pre +/- 1.96 * S_diff.
     half = result.parameters["band"][2]
-    edges = [line.get_ydata() - line.get_xdata() for line in ax.lines
-             if line.get_linestyle() == ":"]
+    edges = [
+        line.get_ydata() - line.get_xdata() for line in ax.lines if line.get_linestyle() == ":"
+    ]
     np.testing.assert_allclose(sorted(e[0] for e in edges), [-half, half])
     plt.close(fig)
 
 
 def test_plot_samples_large_cohorts_but_counts_everyone():
     scores, _ = trajectories(3000, 6, seed=2)
-    result = reliable_change(scores, client="client", session="session", score="score",
-                             instrument="BDI-II")
+    result = reliable_change(
+        scores, client="client", session="session", score="score", instrument="BDI-II"
+    )
     fig, ax = plt.subplots()
     result.plot(ax=ax, max_points=500)
-    drawn = sum(len(c.get_offsets()) for c in ax.collections if hasattr(c, "get_offsets")
-                and len(c.get_offsets()) and c.get_label() != "no reliable change")
+    drawn = sum(
+        len(c.get_offsets())
+        for c in ax.collections
+        if hasattr(c, "get_offsets")
+        and len(c.get_offsets())
+        and c.get_label() != "no reliable change"
+    )
     assert drawn == 500
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     total = sum(int(lab.split("n = ")[1].rstrip(")")) for lab in labels if "n = " in lab)

@@ -6,19 +6,18 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
 
-import toolkit  # noqa: E402
-from toolkit import datasets, instruments  # noqa: E402
-from toolkit.data import long_scores  # noqa: E402
-from toolkit.report import Report, analyse  # noqa: E402
-from toolkit.report.sections import SECTIONS  # noqa: E402
-from toolkit.report.sections.bayes import bayes_section  # noqa: E402
-from toolkit.report.sections.changepoint import changepoint_section  # noqa: E402
-from toolkit.report.sections.growth import growth_section  # noqa: E402
-from toolkit.report.sections.reliable_change import reliable_change_section  # noqa: E402
+from toolkit import datasets, instruments
+from toolkit.data import long_scores
+from toolkit.report import Report, analyse
+from toolkit.report.sections import SECTIONS
+from toolkit.report.sections.bayes import bayes_section
+from toolkit.report.sections.changepoint import changepoint_section
+from toolkit.report.sections.growth import growth_section
+from toolkit.report.sections.reliable_change import reliable_change_section
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +39,17 @@ def test_reliable_change_section_adds_table_and_figure(sg):
 
 
 def test_reliable_change_section_says_not_computed_without_a_criterion():
-    mine = instruments.Instrument(name="NORELIABILITY", full_name="x", min_score=0,
-                                  max_score=60, better="lower", citation="test")
-    no_r = long_scores(datasets.load("claus2020"), client="id", session="time", score="hamd",
-                       instrument=mine)
+    mine = instruments.Instrument(
+        name="NORELIABILITY",
+        full_name="x",
+        min_score=0,
+        max_score=60,
+        better="lower",
+        citation="test",
+    )
+    no_r = long_scores(
+        datasets.load("claus2020"), client="id", session="time", score="hamd", instrument=mine
+    )
     report = Report("test")
     reliable_change_section(report, no_r)  # the section's warnings become its text
     assert report.blocks[1].kind == "text" and "Not computed" in report.blocks[1].content
@@ -79,8 +85,7 @@ def test_growth_section_adds_tables_and_a_figure(sg):
 @pytest.mark.slow
 def test_bayes_section_adds_table_and_figure(bayes_data):
     df = bayes_data[0].query("client <= 6")
-    scores = long_scores(df, client="client", session="session", score="score",
-                         instrument="BDI-II")
+    scores = long_scores(df, client="client", session="session", score="score", instrument="BDI-II")
     report = Report("test")
     bayes_section(report, scores)
     kinds = [b.kind for b in report.blocks]
@@ -99,9 +104,15 @@ def test_every_section_states_the_one_criterion(sg):
 
 
 def test_sections_are_listed_in_order():
-    assert [name for name, _ in SECTIONS] == ["data", "trajectories", "reliable change",
-                                             "sudden gains", "change points", "growth model",
-                                             "bayes"]
+    assert [name for name, _ in SECTIONS] == [
+        "data",
+        "trajectories",
+        "reliable change",
+        "sudden gains",
+        "change points",
+        "growth model",
+        "bayes",
+    ]
     with pytest.raises(ValueError, match="Unknown report section"):
         analyse(datasets.load_scores("sgdata"), skip=["nope"], progress=False)
 

@@ -38,8 +38,7 @@ def test_sudden_gains_on_dask_equal_in_memory(cohort):
     table, skipped = run.compute()
     keys = ["client", "gain_session", "kind"]
     pd.testing.assert_frame_equal(sort(table, keys), sort(expected.table, keys))
-    pd.testing.assert_frame_equal(skipped, sort(expected.skipped, ["client"]),
-                                  check_dtype=False)
+    pd.testing.assert_frame_equal(skipped, sort(expected.skipped, ["client"]), check_dtype=False)
     assert run.settings["reliable_change_points"] == expected.settings["reliable_change_points"]
     assert len(table) > 50
 
@@ -47,14 +46,20 @@ def test_sudden_gains_on_dask_equal_in_memory(cohort):
 def test_changepoint_pooled_noise_and_seeded_tests_on_dask_equal_in_memory(cohort):
     # The pooled noise SD comes from a first pass over every partition, and the seeded
     # at-most-one-change p-values are keyed by client: both equal the in-memory run.
-    expected = changepoint.detect(cohort, **ROLES, test=True, n_boot=99, seed=5,
-                                  progress=False)
-    run = by_client(dd.from_pandas(cohort, npartitions=4, sort=False), "changepoint", **ROLES,
-                    test=True, n_boot=99, seed=5)
+    expected = changepoint.detect(cohort, **ROLES, test=True, n_boot=99, seed=5, progress=False)
+    run = by_client(
+        dd.from_pandas(cohort, npartitions=4, sort=False),
+        "changepoint",
+        **ROLES,
+        test=True,
+        n_boot=99,
+        seed=5,
+    )
     table, _ = run.compute()
     assert run.settings["pooled_noise_sd"] == expected.settings["noise_sd_value"]
-    pd.testing.assert_frame_equal(sort(table, ["client", "session"]),
-                                  sort(expected.table, ["client", "session"]))
+    pd.testing.assert_frame_equal(
+        sort(table, ["client", "session"]), sort(expected.table, ["client", "session"])
+    )
 
 
 def test_per_client_noise_on_dask_equal_in_memory(cohort):
@@ -62,10 +67,15 @@ def test_per_client_noise_on_dask_equal_in_memory(cohort):
     with pytest.warns(ToolkitWarning, match="median absolute deviation of 0"):
         expected = changepoint.detect(cohort, **ROLES, noise_sd="client", progress=False)
     with pytest.warns(ToolkitWarning, match="median absolute deviation of 0"):
-        table, _ = by_client(dd.from_pandas(cohort, npartitions=3, sort=False), "changepoint",
-                             **ROLES, noise_sd="client").compute()
-    pd.testing.assert_frame_equal(sort(table, ["client", "session"]),
-                                  sort(expected.table, ["client", "session"]))
+        table, _ = by_client(
+            dd.from_pandas(cohort, npartitions=3, sort=False),
+            "changepoint",
+            **ROLES,
+            noise_sd="client",
+        ).compute()
+    pd.testing.assert_frame_equal(
+        sort(table, ["client", "session"]), sort(expected.table, ["client", "session"])
+    )
 
 
 def test_sample_criterion_is_resolved_once_for_all_partitions(cohort):
@@ -75,8 +85,9 @@ def test_sample_criterion_is_resolved_once_for_all_partitions(cohort):
     with pytest.warns(ToolkitWarning, match="sample: first observed score"):
         whole = long_scores(cohort, **roles)
     with pytest.warns(ToolkitWarning, match="sample: first observed score") as caught:
-        run = by_client(dd.from_pandas(cohort, npartitions=6, sort=False), "reliable_change",
-                        **roles)
+        run = by_client(
+            dd.from_pandas(cohort, npartitions=6, sort=False), "reliable_change", **roles
+        )
     assert len([w for w in caught if "sample" in str(w.message)]) == 1  # announced once
     assert run.settings["reliable_change_points"] == whole.reliable_change.points
     table, _ = run.compute()

@@ -14,8 +14,14 @@ from toolkit.simulate import TRUTH_COLUMNS, trajectories
 EXACT = dict(noise_sd=0.0, gradual=0.0, gradual_sd=0.0, round_scores=False, baseline_sd=0.0)
 
 WELLBEING = instruments.Instrument(
-    name="TEST-WB", full_name="A higher-is-better test scale", min_score=0, max_score=100,
-    better="higher", clinical_mean=30, clinical_sd=10, reliability=0.9,
+    name="TEST-WB",
+    full_name="A higher-is-better test scale",
+    min_score=0,
+    max_score=100,
+    better="higher",
+    clinical_mean=30,
+    clinical_sd=10,
+    reliability=0.9,
     citation="Test fixture (2024).",
 )
 
@@ -33,8 +39,9 @@ def test_layout_and_columns():
     assert scores["client"].tolist()[:10] == [1] * 9 + [2]
     assert scores["session"].tolist()[:9] == list(range(1, 10))
     # Ready for the validator, as promised.
-    validated = long_scores(scores, client="client", session="session", score="score",
-                            instrument="BDI-II")
+    validated = long_scores(
+        scores, client="client", session="session", score="score", instrument="BDI-II"
+    )
     assert validated.n_clients == 7 and validated.n_sessions == 9
 
 
@@ -46,8 +53,9 @@ def test_same_seed_same_data_and_other_seed_other_data():
     pd.testing.assert_frame_equal(a[1], b[1])
     assert not a[0]["score"].equals(c[0]["score"])
     # A Generator is accepted in place of a seed.
-    d = trajectories(50, 12, seed=np.random.default_rng(42), loss_share=0.2,
-                     reversal_share=0.5, missing=0.1)
+    d = trajectories(
+        50, 12, seed=np.random.default_rng(42), loss_share=0.2, reversal_share=0.5, missing=0.1
+    )
     pd.testing.assert_frame_equal(a[0], d[0])
 
 
@@ -70,9 +78,18 @@ def test_gain_step_equals_its_magnitude_without_noise():
 
 
 def test_loss_and_reversal_steps_without_noise():
-    scores, truth = trajectories(400, 15, seed=2, gain_share=0.6, loss_share=0.3,
-                                 reversal_share=0.7, baseline=31.5, gain_size=(8, 2),
-                                 loss_size=(8, 2), **EXACT)
+    scores, truth = trajectories(
+        400,
+        15,
+        seed=2,
+        gain_share=0.6,
+        loss_share=0.3,
+        reversal_share=0.7,
+        baseline=31.5,
+        gain_size=(8, 2),
+        loss_size=(8, 2),
+        **EXACT,
+    )
     true = matrix(scores, "true_score")
     worsening = true[:, 1:] - true[:, :-1]
     expected = np.zeros_like(worsening)
@@ -92,22 +109,34 @@ def test_observed_drop_at_gain_is_about_the_magnitude_with_noise():
     # With gradual change and noise switched on, the average observed drop across the gain
     # session is the average magnitude plus one session of gradual change.
     # Baseline high enough that the floor (0) never clips a step.
-    scores, truth = trajectories(4000, 12, seed=3, gain_share=1.0, nonresponder_share=0.0,
-                                 baseline=42)
+    scores, truth = trajectories(
+        4000, 12, seed=3, gain_share=1.0, nonresponder_share=0.0, baseline=42
+    )
     obs = matrix(scores)
-    drop = obs[truth["client"] - 1, truth["session"] - 2] - obs[truth["client"] - 1,
-                                                                truth["session"] - 1]
+    drop = (
+        obs[truth["client"] - 1, truth["session"] - 2]
+        - obs[truth["client"] - 1, truth["session"] - 1]
+    )
     bdi = instruments.get("BDI-II")
     one_session_of_gradual = 0.5 * bdi.clinical_sd / 11
-    assert drop.mean() == pytest.approx(truth["magnitude"].mean() + one_session_of_gradual,
-                                        abs=0.25)
+    assert drop.mean() == pytest.approx(
+        truth["magnitude"].mean() + one_session_of_gradual, abs=0.25
+    )
     assert truth["magnitude"].mean() == pytest.approx(0.9 * bdi.clinical_sd, rel=0.03)
     assert truth["magnitude"].std() == pytest.approx(0.3 * bdi.clinical_sd, rel=0.06)
 
 
 def test_noise_sd_is_the_standard_error_of_measurement():
-    scores, _ = trajectories(5000, 10, seed=4, round_scores=False, baseline=31.5,
-                             baseline_sd=1.0, gradual=0.0, gain_share=0.0)
+    scores, _ = trajectories(
+        5000,
+        10,
+        seed=4,
+        round_scores=False,
+        baseline=31.5,
+        baseline_sd=1.0,
+        gradual=0.0,
+        gain_share=0.0,
+    )
     resid = scores["score"] - scores["true_score"]
     bdi = instruments.get("BDI-II")
     sem = bdi.clinical_sd * np.sqrt(1 - bdi.test_retest)  # Jacobson & Truax (1991), eq. SE
@@ -116,8 +145,17 @@ def test_noise_sd_is_the_standard_error_of_measurement():
 
 
 def test_gradual_change_linear_and_log_shapes():
-    common = dict(seed=6, noise_sd=0.0, round_scores=False, gain_share=0.0, baseline_sd=0.0,
-                  nonresponder_share=0.0, gradual=8.0, gradual_sd=0.0, baseline=30.0)
+    common = dict(
+        seed=6,
+        noise_sd=0.0,
+        round_scores=False,
+        gain_share=0.0,
+        baseline_sd=0.0,
+        nonresponder_share=0.0,
+        gradual=8.0,
+        gradual_sd=0.0,
+        baseline=30.0,
+    )
     lin = matrix(trajectories(3, 11, shape="linear", **common)[0], "true_score")
     log = matrix(trajectories(3, 11, shape="log", **common)[0], "true_score")
     np.testing.assert_allclose(lin[0], 30 - 8 * np.arange(11) / 10)
@@ -125,19 +163,21 @@ def test_gradual_change_linear_and_log_shapes():
 
 
 def test_nonresponders_have_no_gradual_change():
-    scores, _ = trajectories(5000, 6, seed=7, nonresponder_share=0.25, gain_share=0.0,
-                             noise_sd=0.0, round_scores=False)
+    scores, _ = trajectories(
+        5000, 6, seed=7, nonresponder_share=0.25, gain_share=0.0, noise_sd=0.0, round_scores=False
+    )
     true = matrix(scores, "true_score")
     flat = np.isclose(true[:, 0], true[:, -1])
     assert flat.mean() == pytest.approx(0.25, abs=0.02)
 
 
 def test_higher_is_better_gains_raise_scores():
-    scores, truth = trajectories(200, 10, instrument=WELLBEING, seed=8, gain_share=1.0,
-                                 **EXACT)
+    scores, truth = trajectories(200, 10, instrument=WELLBEING, seed=8, gain_share=1.0, **EXACT)
     true = matrix(scores, "true_score")
-    rise = true[truth["client"] - 1, truth["session"] - 1] - true[truth["client"] - 1,
-                                                                  truth["session"] - 2]
+    rise = (
+        true[truth["client"] - 1, truth["session"] - 1]
+        - true[truth["client"] - 1, truth["session"] - 2]
+    )
     np.testing.assert_allclose(rise, truth["magnitude"])
     assert true[:, 0].mean() == pytest.approx(30)
 
@@ -150,8 +190,7 @@ def test_default_change_window_leaves_three_sessions_each_side():
 
 
 def test_several_gains_per_client_at_distinct_sessions():
-    _, truth = trajectories(300, 20, seed=10, gain_share=1.0, gains_per_client=3,
-                            loss_share=0.5)
+    _, truth = trajectories(300, 20, seed=10, gain_share=1.0, gains_per_client=3, loss_share=0.5)
     per_client = truth[truth["kind"] == "gain"].groupby("client")["session"]
     assert (per_client.size() == 3).all()
     assert not truth.duplicated(["client", "session"]).any()
@@ -194,8 +233,7 @@ def test_no_changes_gives_an_empty_truth_table_with_columns():
         (dict(n_clients=5, n_sessions=1), "n_sessions must be a whole number >= 2"),
         (dict(n_clients=5, n_sessions=5, gain_share=1.5), "gain_share is a share"),
         (dict(n_clients=5, n_sessions=5, shape="cubic"), "must be one of {'linear', 'log'}"),
-        (dict(n_clients=5, n_sessions=8, gain_share=1.0, gains_per_client=4),
-         "Only 3 session"),
+        (dict(n_clients=5, n_sessions=8, gain_share=1.0, gains_per_client=4), "Only 3 session"),
         (dict(n_clients=5, n_sessions=8, change_sessions=(1, 3)), "must lie within sessions"),
         (dict(n_clients=5, n_sessions=8, gain_size=(-1, 1)), "gain_size is \\(mean, sd\\)"),
         (dict(n_clients=5, n_sessions=8, reversal_fraction=(0.8, 0.2)), "reversal_fraction"),

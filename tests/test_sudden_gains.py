@@ -33,8 +33,13 @@ NAN = np.nan
 
 def one_client(values, first_session=1, instrument=None):
     """Long frame of one client's scores at consecutive sessions."""
-    return pd.DataFrame({"id": 1, "s": np.arange(first_session, first_session + len(values)),
-                         "x": np.asarray(values, dtype=float)})
+    return pd.DataFrame(
+        {
+            "id": 1,
+            "s": np.arange(first_session, first_session + len(values)),
+            "x": np.asarray(values, dtype=float),
+        }
+    )
 
 
 def interval(result, pre_session, kind="gain"):
@@ -51,10 +56,12 @@ ROLES = dict(client="id", session="s", score="x", better="lower")
 def test_critical_values_of_lutz_2013_and_the_r_tutorial():
     # Two-sided t at .05 with 4, 3, 2 df: 2.776, 3.182, 4.303 (Lutz et al., 2013); at .01
     # with 4 and 2 df: 4.604 and 9.925 (suddengains tutorial, check_interval output).
-    np.testing.assert_allclose(critical_value(np.array([6, 5, 4])), [2.776, 3.182, 4.303],
-                               atol=5e-4)
-    np.testing.assert_allclose(critical_value(np.array([6, 4]), alpha=0.01), [4.604, 9.925],
-                               atol=5e-4)
+    np.testing.assert_allclose(
+        critical_value(np.array([6, 5, 4])), [2.776, 3.182, 4.303], atol=5e-4
+    )
+    np.testing.assert_allclose(
+        critical_value(np.array([6, 4]), alpha=0.01), [4.604, 9.925], atol=5e-4
+    )
     assert np.isnan(critical_value(2))  # no degrees of freedom left
 
 
@@ -75,8 +82,13 @@ def test_tutorial_example_complete_windows():
 def test_tutorial_example_missing_values_only_criterion_3():
     # pre (NA, 31, 33), post (5, NA, 7), only criterion 3 at alpha .01: critical 9.925,
     # SDs 1.414; a gain.
-    r = identify(one_client([40, NAN, 31, 33, 5, NAN, 7, 8]), **ROLES, min_change=None,
-                 proportion=None, alpha=0.01)
+    r = identify(
+        one_client([40, NAN, 31, 33, 5, NAN, 7, 8]),
+        **ROLES,
+        min_change=None,
+        proportion=None,
+        alpha=0.01,
+    )
     row = interval(r, 4)
     assert row["critical_value"] == pytest.approx(9.925, abs=5e-4)
     assert row["pooled_sd"] == pytest.approx(np.sqrt(2))
@@ -115,8 +127,17 @@ def test_five_values_use_3182(post_mean, expected):
     assert bool(row["crit3"]) is expected
     assert bool(row["sudden"]) is expected
     # Without the adjustment, 2.776 is used and both pass (ratio 3.18 > 2.776).
-    assert bool(interval(identify(five_values(post_mean), **ROLES, min_change=5,
-                                  adjust_critical_value=False), 4)["sudden"]) is True
+    assert (
+        bool(
+            interval(
+                identify(
+                    five_values(post_mean), **ROLES, min_change=5, adjust_critical_value=False
+                ),
+                4,
+            )["sudden"]
+        )
+        is True
+    )
 
 
 def four_values(post_mean):
@@ -137,10 +158,24 @@ def test_four_values_use_4303(post_mean, expected):
 def test_six_values_use_2776():
     # pre (11, 9, 10) -> mean 10, ss 2; post (x-1, x, x+1) -> ss 2: pooled SD 1, threshold
     # 2.776: x = 7.22 passes (diff 2.78), x = 7.23 fails (diff 2.77).
-    passes = interval(identify(one_client([12, 11, 9, 10, 6.22, 7.22, 8.22, 7]), **ROLES,
-                               min_change=None, proportion=None), 4)
-    fails = interval(identify(one_client([12, 11, 9, 10, 6.23, 7.23, 8.23, 7]), **ROLES,
-                              min_change=None, proportion=None), 4)
+    passes = interval(
+        identify(
+            one_client([12, 11, 9, 10, 6.22, 7.22, 8.22, 7]),
+            **ROLES,
+            min_change=None,
+            proportion=None,
+        ),
+        4,
+    )
+    fails = interval(
+        identify(
+            one_client([12, 11, 9, 10, 6.23, 7.23, 8.23, 7]),
+            **ROLES,
+            min_change=None,
+            proportion=None,
+        ),
+        4,
+    )
     assert passes["critical_value"] == pytest.approx(2.776, abs=5e-4)
     assert bool(passes["sudden"]) and not bool(fails["sudden"])
 
@@ -150,14 +185,26 @@ def test_failing_criterion_with_a_missing_one_is_missing_not_false():
     # Interval 2 -> 3: criterion 1 fails (drop 2 < 7) but the pre window has one value, so
     # criterion 3 is missing and the interval is missing (as the reference implementation's
     # product of criteria gives NA).
-    r = identify(one_client([NAN, 20, 18, 17, 16, 15, 14], first_session=1), **ROLES, min_change=7,
-                 first_interval=True)
+    r = identify(
+        one_client([NAN, 20, 18, 17, 16, 15, 14], first_session=1),
+        **ROLES,
+        min_change=7,
+        first_interval=True,
+    )
     row = interval(r, 2)
     assert row["crit1"] == False  # noqa: E712
     assert pd.isna(row["crit3"]) and pd.isna(row["sudden"])
     # With criterion 3 switched off the same interval is a plain "no".
-    row = interval(identify(one_client([NAN, 20, 18, 17, 16, 15, 14]), **ROLES, min_change=7,
-                            crit3=False, first_interval=True), 2)
+    row = interval(
+        identify(
+            one_client([NAN, 20, 18, 17, 16, 15, 14]),
+            **ROLES,
+            min_change=7,
+            crit3=False,
+            first_interval=True,
+        ),
+        2,
+    )
     assert row["sudden"] == False  # noqa: E712
 
 
@@ -174,8 +221,9 @@ def test_first_and_last_intervals_are_not_examined_by_default():
     r = identify(one_client(values), **ROLES, min_change=7, crit3=False)
     pre = r.intervals()["pre_session"].tolist()
     assert pre == [2, 3, 4, 5, 6]
-    examined_first = identify(one_client(values), **ROLES, min_change=7, crit3=False,
-                              first_interval=True)
+    examined_first = identify(
+        one_client(values), **ROLES, min_change=7, crit3=False, first_interval=True
+    )
     assert examined_first.intervals()["pre_session"].tolist() == [1, 2, 3, 4, 5, 6]
     assert examined_first.table["gain_session"].tolist() == [2]
 
@@ -189,8 +237,12 @@ def test_sequence_is_each_clients_own():
 
 
 def test_clients_with_no_evaluable_interval_are_skipped_with_reason():
-    df = pd.concat([one_client([30, 29, 20, 18, 17, 16, 15]),
-                    one_client([30, NAN, NAN, 20, NAN, NAN, 10]).assign(id=2)])
+    df = pd.concat(
+        [
+            one_client([30, 29, 20, 18, 17, 16, 15]),
+            one_client([30, NAN, NAN, 20, NAN, NAN, 10]).assign(id=2),
+        ]
+    )
     r = identify(df, **ROLES, min_change=7)
     assert r.skipped["client"].tolist() == [2]
     assert "no interval can be evaluated with 3 observed score(s)" in r.skipped["reason"][0]
@@ -206,19 +258,32 @@ def test_loss_criterion_2_published_and_reference():
     # loss version of criterion 2 holds for every worsening.
     values = [40, 41, 39, 40, 47, 48, 47, 48]
     published = identify(one_client(values), **ROLES, min_change=5, kind="losses")
-    reference = identify(one_client(values), **ROLES, min_change=5, kind="losses",
-                         loss_criterion2="reference")
+    reference = identify(
+        one_client(values), **ROLES, min_change=5, kind="losses", loss_criterion2="reference"
+    )
     assert published.table.empty
     assert reference.table["gain_session"].tolist() == [5]
 
 
 def test_higher_is_better_instrument_mirrors_the_criteria():
-    wellbeing = instruments.Instrument(name="TEST-UP", full_name="t", min_score=0, max_score=63,
-                                       better="higher", citation="Test fixture (2024).")
+    wellbeing = instruments.Instrument(
+        name="TEST-UP",
+        full_name="t",
+        min_score=0,
+        max_score=63,
+        better="higher",
+        citation="Test fixture (2024).",
+    )
     lower = toolkit.datasets.load_scores("sgdata")
     mirrored = lower.data.assign(score=63 - lower.data["score"])
-    higher = toolkit.long_scores(mirrored, client="client", session="session", score="score",
-                                 instrument=wellbeing, covariates=[])
+    higher = toolkit.long_scores(
+        mirrored,
+        client="client",
+        session="session",
+        score="score",
+        instrument=wellbeing,
+        covariates=[],
+    )
     a = identify(lower, min_change=7, proportion=None)
     b = identify(higher, min_change=7, proportion=None)
     cols = ["client", "pre_session", "gain_session", "magnitude", "reversal", "change_total"]
@@ -228,10 +293,21 @@ def test_higher_is_better_instrument_mirrors_the_criteria():
 def test_flipping_direction_turns_gains_into_losses():
     scores = toolkit.datasets.load_scores("sgdata")
     flipped_instrument = instruments.Instrument(
-        name="BDI-FLIP", full_name="BDI-II read as higher-is-better", min_score=0,
-        max_score=63, better="higher", citation="Test fixture (2024).")
-    flipped = toolkit.long_scores(scores.data, client="client", session="session",
-                                  score="score", instrument=flipped_instrument, covariates=[])
+        name="BDI-FLIP",
+        full_name="BDI-II read as higher-is-better",
+        min_score=0,
+        max_score=63,
+        better="higher",
+        citation="Test fixture (2024).",
+    )
+    flipped = toolkit.long_scores(
+        scores.data,
+        client="client",
+        session="session",
+        score="score",
+        instrument=flipped_instrument,
+        covariates=[],
+    )
     gains = identify(scores, min_change=7)
     losses = identify(flipped, min_change=7, kind="losses")
     cols = ["client", "pre_session", "gain_session", "magnitude", "reversal_value", "reversal"]
@@ -244,8 +320,9 @@ def test_flipping_direction_turns_gains_into_losses():
 def sgdata_1_to_12():
     # The tutorial uses sessions 1..12 (bdi_s1 ... bdi_s12), cut-off 7, defaults otherwise.
     raw = toolkit.datasets.load("sgdata")
-    return toolkit.long_scores(raw[raw["session"] >= 1], client="id", session="session",
-                               score="bdi", instrument="BDI-II")
+    return toolkit.long_scores(
+        raw[raw["session"] >= 1], client="id", session="session", score="bdi", instrument="BDI-II"
+    )
 
 
 def test_reference_describe_bysg(sgdata_1_to_12):
@@ -281,8 +358,13 @@ def test_reference_count_intervals(sgdata_1_to_12):
     # pattern selection leaves out.
     r = identify(sgdata_1_to_12, min_change=7)
     counts = r.interval_counts().iloc[0]
-    assert (counts["n_clients"], counts["n_intervals"], counts["n_examined"],
-            counts["n_available"], counts["n_not_available"]) == (39, 429, 351, 298, 53)
+    assert (
+        counts["n_clients"],
+        counts["n_intervals"],
+        counts["n_examined"],
+        counts["n_available"],
+        counts["n_not_available"],
+    ) == (39, 429, 351, 298, 53)
     assert len(r.skipped) == 4
 
 
@@ -304,7 +386,13 @@ def test_by_gain_values_for_client_1_by_hand(sgdata_1_to_12):
     g = r.table[(r.table["client"] == 1)].iloc[0]
     assert (g["pre_session"], g["gain_session"], g["magnitude"]) == (3, 4, 11)
     assert [g[f"score_{o}"] for o in ("nm2", "nm1", "n", "np1", "np2", "np3")] == [
-        35, 37, 34, 23, 24, 21]
+        35,
+        37,
+        34,
+        23,
+        24,
+        21,
+    ]
     assert g["change_total"] == 35 - 7
     assert g["change_proportion"] == pytest.approx(11 / 28)
     assert g["reversal_value"] == 28.5  # 23 + 11 / 2
@@ -321,8 +409,10 @@ def test_values_of_another_measure_around_gains(sgdata_1_to_12):
     raw = toolkit.datasets.load("sgdata").set_index(["id", "session"])["rq"]
     g = r.table.iloc[0]
     expected = [raw.get((g["client"], g["pre_session"] + o), np.nan) for o in range(-2, 4)]
-    np.testing.assert_array_equal(rq.iloc[0][["nm2", "nm1", "n", "np1", "np2", "np3"]]
-                                  .to_numpy(dtype=float), np.asarray(expected, dtype=float))
+    np.testing.assert_array_equal(
+        rq.iloc[0][["nm2", "nm1", "n", "np1", "np2", "np3"]].to_numpy(dtype=float),
+        np.asarray(expected, dtype=float),
+    )
 
 
 # --- selection of one gain per client ------------------------------------------------------
@@ -332,8 +422,10 @@ def test_by_client_selection_and_ties():
     values = [50, 50, 50, 42, 42, 42, 32, 32, 32, 24, 24, 24]
     r = identify(one_client(values), **ROLES, min_change=7, proportion=0.1)
     assert r.table["gain_session"].tolist() == [4, 7, 10]
-    pick = {s: int(r.by_client(s)["gain_session"].iloc[0]) for s in
-            ("first", "last", "largest", "smallest")}
+    pick = {
+        s: int(r.by_client(s)["gain_session"].iloc[0])
+        for s in ("first", "last", "largest", "smallest")
+    }
     assert pick == {"first": 4, "last": 10, "largest": 7, "smallest": 4}
     with pytest.raises(ValueError, match="must be one of"):
         r.by_client("biggest")
@@ -356,11 +448,13 @@ def test_output_columns_are_pinned():
 def cohorts(draw):
     n = draw(st.integers(1, 5))
     t = draw(st.integers(4, 10))
-    values = draw(st.lists(st.one_of(st.none(), st.integers(0, 63)), min_size=n * t,
-                           max_size=n * t))
+    values = draw(
+        st.lists(st.one_of(st.none(), st.integers(0, 63)), min_size=n * t, max_size=n * t)
+    )
     x = np.array([np.nan if v is None else v for v in values], dtype=float)
-    return pd.DataFrame({"id": np.repeat(np.arange(1, n + 1), t), "s": np.tile(np.arange(t), n),
-                         "x": x})
+    return pd.DataFrame(
+        {"id": np.repeat(np.arange(1, n + 1), t), "s": np.tile(np.arange(t), n), "x": x}
+    )
 
 
 @settings(max_examples=50, deadline=None)
@@ -381,10 +475,12 @@ def test_gains_found_at_simulated_gain_sessions():
     # Gains of about 14 points against noise of SD 3.4 (the BDI-II's standard error): most
     # true gains are found at their exact session, and few intervals of clients without a
     # gain are flagged. (Adjacent-session hits count as misses here.)
-    scores, truth = trajectories(2000, 16, seed=21, gain_share=0.5,
-                                 gain_size=(14, 2), baseline=35, baseline_sd=4)
-    r = identify(scores, client="client", session="session", score="score",
-                 instrument="BDI-II", min_change=7)
+    scores, truth = trajectories(
+        2000, 16, seed=21, gain_share=0.5, gain_size=(14, 2), baseline=35, baseline_sd=4
+    )
+    r = identify(
+        scores, client="client", session="session", score="score", instrument="BDI-II", min_change=7
+    )
     found = set(zip(r.table["client"], r.table["gain_session"]))
     true = set(zip(truth["client"], truth["session"]))
     assert len(found & true) / len(found) > 0.8  # precision
@@ -397,9 +493,18 @@ def test_gains_found_at_simulated_gain_sessions():
 
 def test_chance_baseline_without_sudden_change_is_not_exceeded():
     scores, _ = trajectories(300, 14, seed=5, gain_share=0.0)
-    chance = chance_baseline(scores, client="client", session="session", score="score",
-                             instrument="BDI-II", min_change=7, n_replicates=60, seed=1,
-                             progress=False, method="gradual")
+    chance = chance_baseline(
+        scores,
+        client="client",
+        session="session",
+        score="score",
+        instrument="BDI-II",
+        min_change=7,
+        n_replicates=60,
+        seed=1,
+        progress=False,
+        method="gradual",
+    )
     row = chance.table.iloc[0]
     assert row["p_value"] > 0.05
     assert row["ci_lower"] <= row["observed_gains"] <= row["ci_upper"] + 2
@@ -407,15 +512,31 @@ def test_chance_baseline_without_sudden_change_is_not_exceeded():
 
 def test_chance_baseline_with_many_gains_finds_an_excess():
     scores, _ = trajectories(300, 14, seed=6, gain_share=0.6, gain_size=(14, 2), baseline=35)
-    chance = chance_baseline(scores, client="client", session="session", score="score",
-                             instrument="BDI-II", min_change=7, n_replicates=60, seed=2,
-                             progress=False)
+    chance = chance_baseline(
+        scores,
+        client="client",
+        session="session",
+        score="score",
+        instrument="BDI-II",
+        min_change=7,
+        n_replicates=60,
+        seed=2,
+        progress=False,
+    )
     assert list(chance.table["method"]) == ["shuffle", "gradual"]
     assert (chance.table["excess_gains"] > 30).all()
     assert (chance.table["p_value"] < 0.05).all()
-    again = chance_baseline(scores, client="client", session="session", score="score",
-                            instrument="BDI-II", min_change=7, n_replicates=60, seed=2,
-                            progress=False)
+    again = chance_baseline(
+        scores,
+        client="client",
+        session="session",
+        score="score",
+        instrument="BDI-II",
+        min_change=7,
+        n_replicates=60,
+        seed=2,
+        progress=False,
+    )
     pd.testing.assert_frame_equal(chance.table, again.table)
 
 
@@ -479,13 +600,15 @@ def test_default_min_change_is_the_shared_reliable_change_criterion():
     scores = toolkit.datasets.load_scores("sgdata")
     r = identify(scores)
     assert r.settings["min_change_value"] == pytest.approx(
-        1.959964 * np.sqrt(2) * 12.75 * np.sqrt(0.08))
+        1.959964 * np.sqrt(2) * 12.75 * np.sqrt(0.08)
+    )
     assert r.settings["min_change_value"] == scores.reliable_change.points
     assert r.settings["reliable_change_source"] == "norms"
     assert (r.table["magnitude"] >= 9.996).all()
     own = identify(scores, sd=10.5, reliability=0.931)
     assert own.settings["min_change_value"] == pytest.approx(
-        1.959964 * np.sqrt(2) * 10.5 * np.sqrt(0.069))
+        1.959964 * np.sqrt(2) * 10.5 * np.sqrt(0.069)
+    )
     assert own.settings["reliable_change_source"] == "per call"
     # PHQ-9 has a published criterion: 6 points, so a drop of exactly 6 counts.
     phq = one_client([20, 21, 20, 14, 13, 14, 13])

@@ -42,8 +42,21 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors only
     from .data import LongScores, from_wide, long_scores  # noqa: F401
 
 _SUBMODULES = (
-    "bayes", "changepoint", "criterion", "data", "datasets", "errors", "evaluate", "growth",
-    "instruments", "plots", "pooled", "reliable_change", "report", "scale", "simulate",
+    "bayes",
+    "changepoint",
+    "criterion",
+    "data",
+    "datasets",
+    "errors",
+    "evaluate",
+    "growth",
+    "instruments",
+    "plots",
+    "pooled",
+    "reliable_change",
+    "report",
+    "scale",
+    "simulate",
     "sudden_gains",
 )
 _FROM_DATA = ("LongScores", "from_wide", "long_scores")

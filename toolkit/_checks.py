@@ -57,8 +57,9 @@ def number(
     return v
 
 
-def whole(value: Any, name: str, function: str, *, low: int | None = None,
-          high: int | None = None) -> int:
+def whole(
+    value: Any, name: str, function: str, *, low: int | None = None, high: int | None = None
+) -> int:
     """A whole number (an int, or a float with no fraction) within [low, high]."""
     wanted = f"a whole number in {_interval(low, high, False, False)}"
     if isinstance(value, (bool, np.bool_)):
@@ -93,7 +94,6 @@ def choice(value: Any, name: str, function: str, choices: Collection[Any]) -> An
     if not ok:
         shown = "{" + ", ".join(repr(c) for c in choices) + "}"
         raise OptionError(
-            f"The '{name}' parameter of {function} must be one of {shown}. "
-            f"Got {value!r} instead."
+            f"The '{name}' parameter of {function} must be one of {shown}. Got {value!r} instead."
         )
     return value

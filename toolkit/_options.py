@@ -8,8 +8,8 @@ Progress bars appear only for work that takes more than a few seconds (tqdm's ``
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 __all__ = ["set_options", "get_options", "progress_enabled", "progress_bar", "options"]
@@ -41,8 +41,9 @@ def set_options(*, progress: bool | None = None) -> None:
         if not isinstance(progress, bool):
             from .errors import OptionError
 
-            raise OptionError(f"The 'progress' option must be True or False. Got {progress!r} "
-                              "instead.")
+            raise OptionError(
+                f"The 'progress' option must be True or False. Got {progress!r} instead."
+            )
         _OPTIONS["progress"] = progress
 
 
@@ -70,8 +71,14 @@ def progress_enabled(progress: bool | None) -> bool:
     return bool(_OPTIONS["progress"]) and not disabled
 
 
-def progress_bar(iterable: Iterable[T], *, progress: bool | None, desc: str,
-                 total: int | None = None, leave: bool = False) -> Iterable[T]:
+def progress_bar(
+    iterable: Iterable[T],
+    *,
+    progress: bool | None,
+    desc: str,
+    total: int | None = None,
+    leave: bool = False,
+) -> Iterable[T]:
     """``iterable`` wrapped in a tqdm bar that appears only after :data:`BAR_DELAY` seconds."""
     if not progress_enabled(progress):
         return iterable

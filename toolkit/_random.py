@@ -22,8 +22,15 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
-__all__ = ["client_keys", "stream_keys", "uniform", "normal", "seed_key", "key_of",
-           "replicate_keys"]
+__all__ = [
+    "client_keys",
+    "stream_keys",
+    "uniform",
+    "normal",
+    "seed_key",
+    "key_of",
+    "replicate_keys",
+]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -40,8 +47,9 @@ def _mix(x: np.ndarray) -> np.ndarray:
 
 def key_of(text: str) -> np.uint64:
     """A 64-bit key of a text label (stable across runs and machines)."""
-    return np.uint64(int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(),
-                                    "little"))
+    return np.uint64(
+        int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+    )
 
 
 def seed_key(seed: int | None) -> np.uint64:

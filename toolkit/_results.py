@@ -66,11 +66,15 @@ def empty_skipped() -> pd.DataFrame:
 
 def empty_breakthroughs() -> pd.DataFrame:
     """A ``breakthroughs()`` table with no rows."""
-    return pd.DataFrame({
-        "client": pd.Series(dtype=object), "session": pd.Series(dtype=np.int64),
-        "size": pd.Series(dtype=float), "direction": pd.Series(dtype=object),
-        "method": pd.Series(dtype=object),
-    })
+    return pd.DataFrame(
+        {
+            "client": pd.Series(dtype=object),
+            "session": pd.Series(dtype=np.int64),
+            "size": pd.Series(dtype=float),
+            "direction": pd.Series(dtype=object),
+            "method": pd.Series(dtype=object),
+        }
+    )
 
 
 def base_settings(scores: LongScores, *, seed: Any = None, **options: Any) -> dict[str, Any]:
@@ -96,15 +100,23 @@ def base_settings(scores: LongScores, *, seed: Any = None, **options: Any) -> di
 
 def deprecated_option(old: str, new: str, function: str, value: Any) -> Any:
     """Warn that ``old=`` is deprecated in favour of ``new=`` and hand the value on."""
-    warn(f"The '{old}' parameter of {function} is deprecated and will be removed in a later "
-         f"release; use '{new}' instead.", ToolkitDeprecationWarning, stacklevel=4)
+    warn(
+        f"The '{old}' parameter of {function} is deprecated and will be removed in a later "
+        f"release; use '{new}' instead.",
+        ToolkitDeprecationWarning,
+        stacklevel=4,
+    )
     return value
 
 
 def deprecated_name(old: str, new: Any, module: str) -> Any:
     """Warn that ``module.old`` is deprecated in favour of ``new`` and return ``new``."""
-    warn(f"{module}.{old} is deprecated and will be removed in a later release; use "
-         f"{module}.{new.__name__} instead.", ToolkitDeprecationWarning, stacklevel=4)
+    warn(
+        f"{module}.{old} is deprecated and will be removed in a later release; use "
+        f"{module}.{new.__name__} instead.",
+        ToolkitDeprecationWarning,
+        stacklevel=4,
+    )
     return new
 
 
@@ -148,8 +160,10 @@ class Result:
 
     def methods_text(self) -> str:
         """A paragraph describing the analysis, for the methods section of a paper."""
-        return (f"Analysed with {toolkit_citation()}. Reliable-change criterion: "
-                f"{self._criterion_text()}.")
+        return (
+            f"Analysed with {toolkit_citation()}. Reliable-change criterion: "
+            f"{self._criterion_text()}."
+        )
 
     def _criterion_text(self) -> str:
         points = self.settings.get("reliable_change_points")
@@ -159,6 +173,33 @@ class Result:
         if points is None or (isinstance(points, float) and math.isnan(points)):
             return "not available"
         return f"{points:.4g} points ({source})"
+
+    def table_with(self, *covariates: str) -> pd.DataFrame:
+        """``table`` with client-level covariates of the scores as extra columns.
+
+        Parameters
+        ----------
+        *covariates : str
+            Names of covariates carried by the validated scores (e.g. ``"arm"``); each
+            must be constant within a client.
+
+        Examples
+        --------
+        >>> import toolkit
+        >>> from toolkit import reliable_change
+        >>> claus = toolkit.datasets.load("claus2020")
+        >>> rc = reliable_change.reliable_change(claus, client="id", session="time",
+        ...                                      score="bdi", instrument="BDI-II")
+        >>> rc.table_with("treatment").columns[-1]
+        'treatment'
+        """
+        out = self.table.copy()
+        for name in covariates:
+            values = self._group_values(name)
+            if name in out.columns:
+                raise ValueError(f"table_with(): {name!r} is already a column of the table.")
+            out[name] = values.reindex(out["client"].to_numpy()).to_numpy()
+        return out
 
     def table_as_input(self) -> pd.DataFrame:
         """``table`` with the caller's column names for client (and session), for merging.
@@ -178,8 +219,10 @@ class Result:
             names["session"] = roles["session"]
         clash = [n for n in names.values() if n in self.table.columns and n not in names]
         if clash:
-            raise ValueError(f"table_as_input(): the input name(s) {clash} are already columns "
-                             "of the table; merge on 'client' instead.")
+            raise ValueError(
+                f"table_as_input(): the input name(s) {clash} are already columns "
+                "of the table; merge on 'client' instead."
+            )
         return self.table.rename(columns=names)
 
     def _group_values(self, covariate: str) -> pd.Series:
@@ -197,7 +240,9 @@ class Result:
     def _repr_html_(self) -> str:
         parts = [f"<p><b>{type(self).__name__}</b></p>", self.summary().to_html()]
         if len(self.skipped):
-            parts.append(f"<p>{len(self.skipped)} client(s) skipped; see <code>.skipped</code>.</p>")
+            parts.append(
+                f"<p>{len(self.skipped)} client(s) skipped; see <code>.skipped</code>.</p>"
+            )
         parts += [f"<p>Warning: {w}</p>" for w in self.warnings]
         return "".join(parts)
 
@@ -211,8 +256,9 @@ def keep_direction(frame: pd.DataFrame, direction: str) -> pd.DataFrame:
     """Rows of a breakthroughs frame in the asked direction, sorted, with fresh index."""
     if direction != "both":
         frame = frame[frame["direction"] == direction]
-    return frame.sort_values(["client", "session"], kind="stable",
-                             ignore_index=True)[BREAKTHROUGH_COLUMNS]
+    return frame.sort_values(["client", "session"], kind="stable", ignore_index=True)[
+        BREAKTHROUGH_COLUMNS
+    ]
 
 
 def groups_summary(values: pd.Series, flags: pd.Series, labels: list[str]) -> pd.DataFrame:
@@ -223,6 +269,7 @@ def groups_summary(values: pd.Series, flags: pd.Series, labels: list[str]) -> pd
         n = len(part)
         for label in labels:
             k = int((part["category"] == label).sum())
-            rows.append({"group": group, "category": label, "n": k,
-                         "share": k / n if n else np.nan})
+            rows.append(
+                {"group": group, "category": label, "n": k, "share": k / n if n else np.nan}
+            )
     return pd.DataFrame(rows, columns=["group", "category", "n", "share"])

@@ -133,20 +133,26 @@ def _reliability(inst: Instrument) -> tuple[float | None, str | None]:
     return None, None
 
 
-def _computed(points_sd: float, sd_source: str, r: float, r_source: str, source: str,
-              citation: str) -> ReliableChangeCriterion:
+def _computed(
+    points_sd: float, sd_source: str, r: float, r_source: str, source: str, citation: str
+) -> ReliableChangeCriterion:
     points = Z_95 * math.sqrt(2.0) * points_sd * math.sqrt(1.0 - r)
-    text = (f"{points:.4g} points = 1.96 x sqrt(2) x SD {points_sd:.4g} ({sd_source}) x "
-            f"sqrt(1 - {r:.3g}) ({r_source}), Jacobson & Truax (1991)")
-    return ReliableChangeCriterion(points, source, text, points_sd, sd_source, r, r_source,
-                                   Z_95, citation)
+    text = (
+        f"{points:.4g} points = 1.96 x sqrt(2) x SD {points_sd:.4g} ({sd_source}) x "
+        f"sqrt(1 - {r:.3g}) ({r_source}), Jacobson & Truax (1991)"
+    )
+    return ReliableChangeCriterion(
+        points, source, text, points_sd, sd_source, r, r_source, Z_95, citation
+    )
 
 
 def _none(reason: str) -> ReliableChangeCriterion:
     return ReliableChangeCriterion(
-        None, "none",
+        None,
+        "none",
         f"not available: {reason}. Fix: pass reliable_change=<points> when validating "
-        "(toolkit.long_scores), or an instrument with a reliability.")
+        "(toolkit.long_scores), or an instrument with a reliability.",
+    )
 
 
 def resolve(
@@ -200,8 +206,12 @@ def resolve(
         raise OptionError(
             f"The 'reliable_change' parameter must be {_CHOICES}. Got {spec!r} instead."
         )
-    if isinstance(spec, bool) or not isinstance(spec, Real) or not math.isfinite(float(spec)) \
-            or float(spec) <= 0:
+    if (
+        isinstance(spec, bool)
+        or not isinstance(spec, Real)
+        or not math.isfinite(float(spec))
+        or float(spec) <= 0
+    ):
         raise OptionError(
             f"The 'reliable_change' parameter must be {_CHOICES}. Got {spec!r} instead."
         )
@@ -220,39 +230,65 @@ def _from_instrument(inst: Instrument | None) -> ReliableChangeCriterion | None:
         return None
     if inst.reliable_change is not None:
         return ReliableChangeCriterion(
-            float(inst.reliable_change), "published",
+            float(inst.reliable_change),
+            "published",
             f"{inst.reliable_change:g} points, the published criterion for {inst.name}",
-            citation=inst.reliable_change_citation)
+            citation=inst.reliable_change_citation,
+        )
     r, r_source = _reliability(inst)
     if inst.clinical_sd is not None and r is not None:
-        return _computed(inst.clinical_sd, f"{inst.name} clinical norm", r, str(r_source),
-                         "norms", inst.citation)
+        return _computed(
+            inst.clinical_sd, f"{inst.name} clinical norm", r, str(r_source), "norms", inst.citation
+        )
     return None
 
 
-def _from_sample(inst: Instrument | None, sample: Callable[[], tuple[float, int]] | None,
-                 announce: bool, *, required: bool) -> ReliableChangeCriterion:
+def _from_sample(
+    inst: Instrument | None,
+    sample: Callable[[], tuple[float, int]] | None,
+    announce: bool,
+    *,
+    required: bool,
+) -> ReliableChangeCriterion:
     r, r_source = _reliability(inst) if inst is not None else (None, None)
     if r is None:
-        reason = ("no instrument was named, so no reliability is known" if inst is None else
-                  f"{inst.name} has no published criterion, no clinical SD and no reliability")
+        reason = (
+            "no instrument was named, so no reliability is known"
+            if inst is None
+            else f"{inst.name} has no published criterion, no clinical SD and no reliability"
+        )
         if required:
-            raise OptionError(f"reliable_change='sample' needs the instrument's reliability: "
-                              f"{reason}. Fix: pass reliable_change=<points>.")
+            raise OptionError(
+                f"reliable_change='sample' needs the instrument's reliability: "
+                f"{reason}. Fix: pass reliable_change=<points>."
+            )
         return _none(reason)
     sample_sd, n_sample = sample() if sample is not None else (None, 0)
     if sample_sd is None or not (math.isfinite(sample_sd) and sample_sd > 0):
-        reason = (f"{inst.name if inst else 'the instrument'} has no clinical SD, and the "
-                  f"clients' first scores have no spread to take one from (SD {sample_sd})")
+        reason = (
+            f"{inst.name if inst else 'the instrument'} has no clinical SD, and the "
+            f"clients' first scores have no spread to take one from (SD {sample_sd})"
+        )
         if required:
-            raise OptionError(f"reliable_change='sample' cannot be computed: {reason}. Fix: "
-                              "pass reliable_change=<points>.")
+            raise OptionError(
+                f"reliable_change='sample' cannot be computed: {reason}. Fix: "
+                "pass reliable_change=<points>."
+            )
         return _none(reason)
-    found = _computed(sample_sd, f"sample: first observed score of {n_sample} clients", r,
-                      str(r_source), "sample", inst.citation if inst else "")
+    found = _computed(
+        sample_sd,
+        f"sample: first observed score of {n_sample} clients",
+        r,
+        str(r_source),
+        "sample",
+        inst.citation if inst else "",
+    )
     if announce and not required:
-        warn(f"No published reliable-change criterion or clinical SD for "
-             f"{inst.name if inst else 'these scores'}: the criterion is {found.description}. "
-             "Every method uses it. Fix: pass reliable_change=<points> (e.g. a published "
-             "value) when validating to use another.", stacklevel=5)
+        warn(
+            f"No published reliable-change criterion or clinical SD for "
+            f"{inst.name if inst else 'these scores'}: the criterion is {found.description}. "
+            "Every method uses it. Fix: pass reliable_change=<points> (e.g. a published "
+            "value) when validating to use another.",
+            stacklevel=5,
+        )
     return found

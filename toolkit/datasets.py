@@ -116,12 +116,12 @@ def generated_dir() -> Path:
 
 # --- Reading helpers ----------------------------------------------------------------------
 
+
 def _open(filename: str) -> IO[bytes]:
     resource = data_dir().joinpath(filename)
     if not resource.is_file():
         raise FileNotFoundError(
-            f"Data file {filename!r} is missing from {data_dir()}; the installation is "
-            "incomplete."
+            f"Data file {filename!r} is missing from {data_dir()}; the installation is incomplete."
         )
     return resource.open("rb")
 
@@ -303,25 +303,43 @@ class _SimRecipe:
 _SIM_RECIPES: dict[str, _SimRecipe] = {
     # Sudden gains only, complete data: the cleanest benchmark for gain detection.
     "sim_small": _SimRecipe(
-        n_clients=200, n_sessions=20, seed=20240101,
+        n_clients=200,
+        n_sessions=20,
+        seed=20240101,
         options={"gain_share": 0.3, "loss_share": 0.0},
     ),
     # Gains, losses and partial reversals of gains, with sessions missing at random.
     "sim_losses": _SimRecipe(
-        n_clients=200, n_sessions=15, seed=20240102,
+        n_clients=200,
+        n_sessions=15,
+        seed=20240102,
         options={"gain_share": 0.3, "loss_share": 0.2, "reversal_share": 0.3, "missing": 0.05},
     ),
     # Speed and memory benchmarks: everything at once, including dropout.
     "sim_large": _SimRecipe(
-        n_clients=100_000, n_sessions=20, seed=20240103,
-        options={"gain_share": 0.3, "loss_share": 0.1, "reversal_share": 0.2,
-                 "missing": 0.05, "dropout": 0.01},
+        n_clients=100_000,
+        n_sessions=20,
+        seed=20240103,
+        options={
+            "gain_share": 0.3,
+            "loss_share": 0.1,
+            "reversal_share": 0.2,
+            "missing": 0.05,
+            "dropout": 0.01,
+        },
         large=True,
     ),
     "sim_registry": _SimRecipe(
-        n_clients=1_000_000, n_sessions=20, seed=20240104,
-        options={"gain_share": 0.3, "loss_share": 0.1, "reversal_share": 0.2,
-                 "missing": 0.05, "dropout": 0.01},
+        n_clients=1_000_000,
+        n_sessions=20,
+        seed=20240104,
+        options={
+            "gain_share": 0.3,
+            "loss_share": 0.1,
+            "reversal_share": 0.2,
+            "missing": 0.05,
+            "dropout": 0.01,
+        },
         large=True,
     ),
 }
@@ -366,15 +384,12 @@ def regenerate(name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     key = _check_name(name)
     if key not in _SIM_RECIPES:
         raise UnknownNameError(
-            f"{name!r} is not a simulated dataset; simulated datasets: "
-            f"{', '.join(_SIM_RECIPES)}."
+            f"{name!r} is not a simulated dataset; simulated datasets: {', '.join(_SIM_RECIPES)}."
         )
     from . import simulate  # imported late: only needed to (re)generate
 
     recipe = _SIM_RECIPES[key]
-    scores, truth = simulate.trajectories(
-        recipe.n_clients, recipe.n_sessions, **_sim_options(key)
-    )
+    scores, truth = simulate.trajectories(recipe.n_clients, recipe.n_sessions, **_sim_options(key))
     return _tidy_scores(scores), _tidy_truth(truth)
 
 
@@ -524,8 +539,12 @@ _CATALOGUE: dict[str, _Entry] = {
             title="Simulated BDI-II trajectories with sudden gains (200 x 20)",
             kind="simulated",
             files=("sim_small.csv", "sim_small_truth.csv"),
-            roles={"client": "client", "session": "session", "score": "score",
-                   "instrument": "BDI-II"},
+            roles={
+                "client": "client",
+                "session": "session",
+                "score": "score",
+                "instrument": "BDI-II",
+            },
             n_clients=200,
             n_rows=4000,
             licence="BSD-3-Clause",
@@ -539,8 +558,12 @@ _CATALOGUE: dict[str, _Entry] = {
             title="Simulated BDI-II trajectories with gains, losses and reversals (200 x 15)",
             kind="simulated",
             files=("sim_losses.csv", "sim_losses_truth.csv"),
-            roles={"client": "client", "session": "session", "score": "score",
-                   "instrument": "BDI-II"},
+            roles={
+                "client": "client",
+                "session": "session",
+                "score": "score",
+                "instrument": "BDI-II",
+            },
             n_clients=200,
             n_rows=3000,
             licence="BSD-3-Clause",
@@ -554,8 +577,12 @@ _CATALOGUE: dict[str, _Entry] = {
             title="Simulated BDI-II trajectories, large (100,000 x 20; generated on demand)",
             kind="simulated",
             files=("generated/sim_large.parquet", "generated/sim_large_truth.parquet"),
-            roles={"client": "client", "session": "session", "score": "score",
-                   "instrument": "BDI-II"},
+            roles={
+                "client": "client",
+                "session": "session",
+                "score": "score",
+                "instrument": "BDI-II",
+            },
             n_clients=100_000,
             n_rows=2_000_000,
             licence="BSD-3-Clause",
@@ -569,8 +596,12 @@ _CATALOGUE: dict[str, _Entry] = {
             title="Simulated BDI-II registry (1,000,000 x 20; generated on demand)",
             kind="simulated",
             files=("generated/sim_registry.parquet", "generated/sim_registry_truth.parquet"),
-            roles={"client": "client", "session": "session", "score": "score",
-                   "instrument": "BDI-II"},
+            roles={
+                "client": "client",
+                "session": "session",
+                "score": "score",
+                "instrument": "BDI-II",
+            },
             n_clients=1_000_000,
             n_rows=20_000_000,
             licence="BSD-3-Clause",
@@ -592,7 +623,7 @@ def _check_name(name: str) -> str:
     return key
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cached(name: str) -> pd.DataFrame:
     # Only small frames are cached; callers always receive a deep copy.
     entry = _CATALOGUE[name]
@@ -601,7 +632,7 @@ def _cached(name: str) -> pd.DataFrame:
     return _read_sim(name, truth=False)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cached_truth(name: str) -> pd.DataFrame:
     return _read_sim(name, truth=True)
 
@@ -759,7 +790,7 @@ def path(name: str) -> Any:
     return data_dir().joinpath(_CATALOGUE[key].files[0])
 
 
-def list() -> pd.DataFrame:  # noqa: A001 - the public name is part of the API
+def list() -> pd.DataFrame:
     """One row per dataset: what it is, its size, instrument, licence and column roles.
 
     Sizes come from the catalogue, so large simulated sets are listed even before they are
@@ -810,8 +841,9 @@ def load_scores(name: str):
     Examples
     --------
     >>> from toolkit import datasets
-    >>> datasets.load_scores("sgdata")
-    <LongScores BDI-II: 43 clients x 13 sessions, 559 rows, 73 missing scores, 0 excluded rows; reliable change: 9.996 points (norms)>
+    >>> datasets.load_scores("sgdata")  # doctest: +NORMALIZE_WHITESPACE
+    <LongScores BDI-II: 43 clients x 13 sessions, 559 rows, 73 missing scores, 0 excluded
+    rows; reliable change: 9.996 points (norms)>
     """
     from .data import long_scores
 

@@ -38,8 +38,18 @@ __all__ = ["detection", "DetectionResult", "SUMMARY_COLUMNS", "MATCH_COLUMNS"]
 
 #: Columns of :attr:`Detection.summary`.
 SUMMARY_COLUMNS = [
-    "n_true", "n_detected", "true_positives", "false_positives", "false_negatives",
-    "precision", "recall", "f1", "mean_abs_error", "mean_error", "exact_share", "tolerance",
+    "n_true",
+    "n_detected",
+    "true_positives",
+    "false_positives",
+    "false_negatives",
+    "precision",
+    "recall",
+    "f1",
+    "mean_abs_error",
+    "mean_error",
+    "exact_share",
+    "tolerance",
 ]
 #: Columns of :attr:`Detection.matches`.
 MATCH_COLUMNS = ["client", "true_session", "detected_session", "error"]
@@ -86,15 +96,18 @@ class DetectionResult(Result):
     def methods_text(self) -> str:
         """The methods paragraph for this evaluation."""
         s = self.table.iloc[0]
-        return (f"Detections were matched one-to-one to true changes of the same client within "
-                f"{s['tolerance']:g} session(s), maximising the number of matches and then "
-                "minimising the total location error (an assignment problem). "
-                + super().methods_text())
+        return (
+            f"Detections were matched one-to-one to true changes of the same client within "
+            f"{s['tolerance']:g} session(s), maximising the number of matches and then "
+            "minimising the total location error (an assignment problem). " + super().methods_text()
+        )
 
     def __repr__(self) -> str:
         s = self.table.iloc[0]
-        return (f"<DetectionResult: precision {s['precision']:.3f}, recall {s['recall']:.3f}, "
-                f"F1 {s['f1']:.3f}, {int(s['true_positives'])} matched>")
+        return (
+            f"<DetectionResult: precision {s['precision']:.3f}, recall {s['recall']:.3f}, "
+            f"F1 {s['f1']:.3f}, {int(s['true_positives'])} matched>"
+        )
 
     def _repr_html_(self) -> str:
         return self.table.to_html(index=False)
@@ -196,30 +209,48 @@ def detection(
     from . import _checks
 
     tolerance = _checks.number(tolerance, "tolerance", "detection", low=0.0)
-    settings = {"tolerance": tolerance, "client": client, "truth_session": truth_session,
-                "detected_session": detected_session, "kinds": None if kinds is None else
-                list(kinds), "direction": direction}
+    settings = {
+        "tolerance": tolerance,
+        "client": client,
+        "truth_session": truth_session,
+        "detected_session": detected_session,
+        "kinds": None if kinds is None else list(kinds),
+        "direction": direction,
+    }
     if isinstance(detected, Result):
-        settings.update({k: v for k, v in detected.settings.items()
-                         if k.startswith("reliable_change") or k in ("seed", "toolkit_version")})
+        settings.update(
+            {
+                k: v
+                for k, v in detected.settings.items()
+                if k.startswith("reliable_change") or k in ("seed", "toolkit_version")
+            }
+        )
         detected = detected.breakthroughs(direction=direction)  # type: ignore[arg-type]
         detected_session = "session"
         if client != "client":
             detected = detected.rename(columns={"client": client})
-    for df, what, cols in ((truth, "truth", [client, truth_session]),
-                           (detected, "detected", [client, detected_session])):
+    for df, what, cols in (
+        (truth, "truth", [client, truth_session]),
+        (detected, "detected", [client, detected_session]),
+    ):
         if not isinstance(df, pd.DataFrame):
-            raise TypeError(f"The {what} table must be a pandas DataFrame; got "
-                            f"{type(df).__name__}.")
+            raise TypeError(
+                f"The {what} table must be a pandas DataFrame; got {type(df).__name__}."
+            )
         for c in cols:
             _column(df, c, what)
     if kinds is not None:
         _column(truth, kind, "truth")
         truth = truth[truth[kind].isin(list(kinds))]
-    t = pd.DataFrame({"client": truth[client].to_numpy(),
-                      "t": truth[truth_session].to_numpy(dtype=float)})
-    d = pd.DataFrame({"client": detected[client].to_numpy(),
-                      "d": detected[detected_session].to_numpy(dtype=float)})
+    t = pd.DataFrame(
+        {"client": truth[client].to_numpy(), "t": truth[truth_session].to_numpy(dtype=float)}
+    )
+    d = pd.DataFrame(
+        {
+            "client": detected[client].to_numpy(),
+            "d": detected[detected_session].to_numpy(dtype=float),
+        }
+    )
     t = t[~np.isnan(t["t"])].reset_index(drop=True)
     d = d[~np.isnan(d["d"])].reset_index(drop=True)
     t["ti"], d["di"] = np.arange(len(t)), np.arange(len(d))
@@ -227,39 +258,44 @@ def detection(
     pairs = pairs[np.abs(pairs["d"] - pairs["t"]) <= tolerance].reset_index(drop=True)
     chosen = _match(pairs)
     m = pairs.loc[chosen].sort_values(["ti"], kind="stable")
-    matches = pd.DataFrame({
-        "client": m["client"].to_numpy(),
-        "true_session": m["t"].to_numpy(),
-        "detected_session": m["d"].to_numpy(),
-        "error": (m["d"] - m["t"]).to_numpy(),
-    })
+    matches = pd.DataFrame(
+        {
+            "client": m["client"].to_numpy(),
+            "true_session": m["t"].to_numpy(),
+            "detected_session": m["d"].to_numpy(),
+            "error": (m["d"] - m["t"]).to_numpy(),
+        }
+    )
     for c in ("true_session", "detected_session"):
         if len(matches) and np.all(matches[c] == np.round(matches[c])):
             matches[c] = matches[c].astype(np.int64)
     tp, n_t, n_d = len(matches), len(t), len(d)
     err = matches["error"].to_numpy(dtype=float)
-    summary = pd.DataFrame({
-        "n_true": [n_t],
-        "n_detected": [n_d],
-        "true_positives": [tp],
-        "false_positives": [n_d - tp],
-        "false_negatives": [n_t - tp],
-        "precision": [tp / n_d if n_d else np.nan],
-        "recall": [tp / n_t if n_t else np.nan],
-        "f1": [2 * tp / (n_t + n_d) if n_t + n_d else np.nan],
-        "mean_abs_error": [np.abs(err).mean() if tp else np.nan],
-        "mean_error": [err.mean() if tp else np.nan],
-        "exact_share": [(err == 0).mean() if tp else np.nan],
-        "tolerance": [tolerance],
-    })
+    summary = pd.DataFrame(
+        {
+            "n_true": [n_t],
+            "n_detected": [n_d],
+            "true_positives": [tp],
+            "false_positives": [n_d - tp],
+            "false_negatives": [n_t - tp],
+            "precision": [tp / n_d if n_d else np.nan],
+            "recall": [tp / n_t if n_t else np.nan],
+            "f1": [2 * tp / (n_t + n_d) if n_t + n_d else np.nan],
+            "mean_abs_error": [np.abs(err).mean() if tp else np.nan],
+            "mean_error": [err.mean() if tp else np.nan],
+            "exact_share": [(err == 0).mean() if tp else np.nan],
+            "tolerance": [tolerance],
+        }
+    )
     from ._version import __version__
 
     settings.setdefault("reliable_change_points", None)
     settings.setdefault("reliable_change_source", None)
     settings.setdefault("seed", None)
     settings.setdefault("toolkit_version", __version__)
-    return DetectionResult(table=summary[SUMMARY_COLUMNS], settings=settings,
-                           matches=matches[MATCH_COLUMNS])
+    return DetectionResult(
+        table=summary[SUMMARY_COLUMNS], settings=settings, matches=matches[MATCH_COLUMNS]
+    )
 
 
 def _match(pairs: pd.DataFrame) -> np.ndarray:
@@ -272,8 +308,9 @@ def _match(pairs: pd.DataFrame) -> np.ndarray:
     keep = list(np.flatnonzero(simple))
     rest = pairs[~simple]
     # Competing candidates: solve each connected client's small assignment problem exactly.
-    big = 1.0 + 2.0 * float(np.max(np.abs(rest["d"] - rest["t"]).to_numpy(), initial=0.0)) \
-        * (len(rest) + 1)
+    big = 1.0 + 2.0 * float(np.max(np.abs(rest["d"] - rest["t"]).to_numpy(), initial=0.0)) * (
+        len(rest) + 1
+    )
     for _, g in rest.groupby("client", sort=False):
         ts, ti = np.unique(g["ti"].to_numpy(), return_inverse=True)
         ds, di = np.unique(g["di"].to_numpy(), return_inverse=True)

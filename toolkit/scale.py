@@ -95,8 +95,10 @@ class ScaledRunResult:
         import dask
 
         table, skipped = dask.compute(self.table, self.skipped)
-        return (table.sort_values("client", kind="stable", ignore_index=True),
-                skipped.sort_values("client", kind="stable", ignore_index=True))
+        return (
+            table.sort_values("client", kind="stable", ignore_index=True),
+            skipped.sort_values("client", kind="stable", ignore_index=True),
+        )
 
 
 def __getattr__(name: str) -> Any:
@@ -162,24 +164,34 @@ def by_client(
     import dask.dataframe as dd
 
     if not isinstance(ddf, dd.DataFrame):
-        raise TypeError(f"by_client takes a dask DataFrame; got {type(ddf).__name__}. "
-                        "For a pandas DataFrame call the method directly.")
+        raise TypeError(
+            f"by_client takes a dask DataFrame; got {type(ddf).__name__}. "
+            "For a pandas DataFrame call the method directly."
+        )
     if isinstance(method, str):
         if method not in METHODS:
-            raise ValueError(f"The 'method' parameter of by_client must be one of "
-                             f"{sorted(METHODS)} or a callable. Got {method!r} instead.")
+            raise ValueError(
+                f"The 'method' parameter of by_client must be one of "
+                f"{sorted(METHODS)} or a callable. Got {method!r} instead."
+            )
         method = METHODS[method]
-    roles: dict[str, Any] = dict(client=client, session=session, score=score,
-                                 instrument=instrument, better=better, sequence=sequence)
+    roles: dict[str, Any] = dict(
+        client=client,
+        session=session,
+        score=score,
+        instrument=instrument,
+        better=better,
+        sequence=sequence,
+    )
     for column in (client, session, score):
         if column not in ddf.columns:
-            raise ValueError(f"no column {column!r} in the data. Columns are: "
-                             f"{list(ddf.columns)}.")
+            raise ValueError(f"no column {column!r} in the data. Columns are: {list(ddf.columns)}.")
     whole_clients = ddf.shuffle(on=client)
     shared = first_pass(whole_clients, roles)
     inst = _instruments.get(instrument) if instrument is not None else None
-    found = _criterion.resolve(reliable_change, inst,
-                               sample=lambda: (shared.first_score_sd, shared.n_first))
+    found = _criterion.resolve(
+        reliable_change, inst, sample=lambda: (shared.first_score_sd, shared.n_first)
+    )
     fn = method
 
     def run(part: pd.DataFrame) -> Result | None:
@@ -198,13 +210,18 @@ def by_client(
     # One task per partition; both tables are read off the same result, so the method runs
     # once per partition whichever of them is computed.
     results = [dask.delayed(run)(part) for part in whole_clients.to_delayed()]
-    pick = dask.delayed(lambda result, name, meta: meta if result is None
-                        else getattr(result, name))
+    pick = dask.delayed(
+        lambda result, name, meta: meta if result is None else getattr(result, name)
+    )
     settings = {**found.settings(), **shared.settings(), "options": dict(options)}
     return ScaledRunResult(
-        table=dd.from_delayed([pick(r, "table", meta_table) for r in results],
-                              meta=meta_table, verify_meta=False),
-        skipped=dd.from_delayed([pick(r, "skipped", meta_skipped) for r in results],
-                                meta=meta_skipped, verify_meta=False),
+        table=dd.from_delayed(
+            [pick(r, "table", meta_table) for r in results], meta=meta_table, verify_meta=False
+        ),
+        skipped=dd.from_delayed(
+            [pick(r, "skipped", meta_skipped) for r in results],
+            meta=meta_skipped,
+            verify_meta=False,
+        ),
         settings=settings,
     )

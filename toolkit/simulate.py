@@ -179,9 +179,9 @@ def trajectories(
     _check_arguments(n_clients, n_sessions, locals())
     scale = _scale(inst)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    streams = dict(zip(
-        ("baseline", "gradual", "events", "reversal", "noise", "missing"), rng.spawn(6)
-    ))
+    streams = dict(
+        zip(("baseline", "gradual", "events", "reversal", "noise", "missing"), rng.spawn(6))
+    )
     n, t_count = n_clients, n_sessions
     sessions = first_session + np.arange(t_count)
 
@@ -190,8 +190,9 @@ def trajectories(
         0.5 * scale.unit if baseline_sd is None else baseline_sd,
         size=n,
     )
-    improvement = _gradual(streams["gradual"], n, t_count, scale, gradual, gradual_sd, shape,
-                           nonresponder_share)
+    improvement = _gradual(
+        streams["gradual"], n, t_count, scale, gradual, gradual_sd, shape, nonresponder_share
+    )
 
     lo, hi = _change_window(change_sessions, sessions)
     steps = np.zeros((n, t_count))
@@ -199,21 +200,27 @@ def trajectories(
     g_rows, g_cols, l_rows, l_cols = _event_positions(
         streams["events"], n, lo, hi, gain_share, gains_per_client, loss_share
     )
-    g_mag = _gamma(streams["events"], len(g_rows), gain_size or (0.9 * scale.unit, 0.3 * scale.unit))
-    l_mag = _gamma(streams["events"], len(l_rows), loss_size or (0.9 * scale.unit, 0.3 * scale.unit))
+    g_mag = _gamma(
+        streams["events"], len(g_rows), gain_size or (0.9 * scale.unit, 0.3 * scale.unit)
+    )
+    l_mag = _gamma(
+        streams["events"], len(l_rows), loss_size or (0.9 * scale.unit, 0.3 * scale.unit)
+    )
     steps[g_rows, g_cols] += g_mag  # gains and losses sit at distinct cells
     steps[l_rows, l_cols] -= l_mag
     events += [("gain", g_rows, g_cols, g_mag, None), ("loss", l_rows, l_cols, l_mag, None)]
 
-    r_rows, r_cols, r_mag, r_of = _reversals(streams["reversal"], g_rows, g_cols, g_mag,
-                                             t_count, reversal_share, reversal_fraction)
+    r_rows, r_cols, r_mag, r_of = _reversals(
+        streams["reversal"], g_rows, g_cols, g_mag, t_count, reversal_share, reversal_fraction
+    )
     np.add.at(steps, (r_rows, r_cols), -r_mag)
     events.append(("reversal", r_rows, r_cols, r_mag, r_of))
 
     d = inst.sign
     true = base[:, None] - d * (improvement + np.cumsum(steps, axis=1))
-    observed = true + streams["noise"].normal(0.0, scale.noise_sd if noise_sd is None else noise_sd,
-                                              size=true.shape)
+    observed = true + streams["noise"].normal(
+        0.0, scale.noise_sd if noise_sd is None else noise_sd, size=true.shape
+    )
     if inst.integer_scores if round_scores is None else round_scores:
         observed = np.round(observed)
     np.clip(observed, inst.min_score, inst.max_score, out=observed)
@@ -221,12 +228,14 @@ def trajectories(
     np.clip(true, inst.min_score, inst.max_score, out=true)
     observed[_missing_mask(streams["missing"], n, t_count, missing, dropout)] = np.nan
 
-    scores = pd.DataFrame({
-        "client": np.repeat(np.arange(1, n + 1, dtype=np.int64), t_count),
-        "session": np.tile(sessions.astype(np.int64), n),
-        "score": observed.reshape(-1),
-        "true_score": true.reshape(-1),
-    })
+    scores = pd.DataFrame(
+        {
+            "client": np.repeat(np.arange(1, n + 1, dtype=np.int64), t_count),
+            "session": np.tile(sessions.astype(np.int64), n),
+            "score": observed.reshape(-1),
+            "true_score": true.reshape(-1),
+        }
+    )
     return scores, _truth_table(events, sessions)
 
 
@@ -235,20 +244,31 @@ def _check_arguments(n_clients: int, n_sessions: int, args: dict) -> None:
         raise ValueError(f"n_clients must be a positive whole number; got {n_clients!r}.")
     if int(n_sessions) != n_sessions or n_sessions < 2:
         raise ValueError(f"n_sessions must be a whole number >= 2; got {n_sessions!r}.")
-    for name in ("nonresponder_share", "gain_share", "loss_share", "reversal_share", "missing",
-                 "dropout"):
+    for name in (
+        "nonresponder_share",
+        "gain_share",
+        "loss_share",
+        "reversal_share",
+        "missing",
+        "dropout",
+    ):
         if not 0 <= args[name] <= 1:
             raise ValueError(f"{name} is a share and must lie in [0, 1]; got {args[name]!r}.")
     if args["shape"] not in ("linear", "log"):
-        raise ValueError("The 'shape' parameter of trajectories must be one of "
-                         f"{{'linear', 'log'}}. Got {args['shape']!r} instead.")
+        raise ValueError(
+            "The 'shape' parameter of trajectories must be one of "
+            f"{{'linear', 'log'}}. Got {args['shape']!r} instead."
+        )
     if int(args["gains_per_client"]) != args["gains_per_client"] or args["gains_per_client"] < 1:
-        raise ValueError(f"gains_per_client must be a whole number >= 1; got "
-                         f"{args['gains_per_client']!r}.")
+        raise ValueError(
+            f"gains_per_client must be a whole number >= 1; got {args['gains_per_client']!r}."
+        )
     low, high = args["reversal_fraction"]
     if not 0 < low <= high <= 1:
-        raise ValueError(f"reversal_fraction must satisfy 0 < low <= high <= 1; got "
-                         f"{args['reversal_fraction']!r}.")
+        raise ValueError(
+            f"reversal_fraction must satisfy 0 < low <= high <= 1; got "
+            f"{args['reversal_fraction']!r}."
+        )
     for name in ("gain_size", "loss_size"):
         size = args[name]
         if size is not None and not (size[0] > 0 and size[1] >= 0):
@@ -256,8 +276,11 @@ def _check_arguments(n_clients: int, n_sessions: int, args: dict) -> None:
 
 
 def _gradual(rng, n, t_count, scale, gradual, gradual_sd, shape, nonresponder_share):
-    total = rng.normal(0.5 * scale.unit if gradual is None else gradual,
-                       0.25 * scale.unit if gradual_sd is None else gradual_sd, size=n)
+    total = rng.normal(
+        0.5 * scale.unit if gradual is None else gradual,
+        0.25 * scale.unit if gradual_sd is None else gradual_sd,
+        size=n,
+    )
     total[rng.random(n) < nonresponder_share] = 0.0
     elapsed = np.arange(t_count, dtype=float)
     if shape == "linear":
@@ -344,18 +367,26 @@ def _truth_table(events, sessions) -> pd.DataFrame:
     for kind, rows, cols, mag, of in events:
         if len(rows) == 0:
             continue
-        parts.append(pd.DataFrame({
-            "client": rows.astype(np.int64) + 1,
-            "kind": kind,
-            "session": sessions[cols].astype(np.int64),
-            "magnitude": np.asarray(mag, dtype=float),
-            "reverses_session": sessions[of].astype(float) if of is not None else np.nan,
-        }))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "client": rows.astype(np.int64) + 1,
+                    "kind": kind,
+                    "session": sessions[cols].astype(np.int64),
+                    "magnitude": np.asarray(mag, dtype=float),
+                    "reverses_session": sessions[of].astype(float) if of is not None else np.nan,
+                }
+            )
+        )
     if not parts:
-        return pd.DataFrame({
-            "client": pd.Series(dtype=np.int64), "kind": pd.Series(dtype=object),
-            "session": pd.Series(dtype=np.int64), "magnitude": pd.Series(dtype=float),
-            "reverses_session": pd.Series(dtype=float),
-        })
+        return pd.DataFrame(
+            {
+                "client": pd.Series(dtype=np.int64),
+                "kind": pd.Series(dtype=object),
+                "session": pd.Series(dtype=np.int64),
+                "magnitude": pd.Series(dtype=float),
+                "reverses_session": pd.Series(dtype=float),
+            }
+        )
     truth = pd.concat(parts, ignore_index=True)
     return truth.sort_values(["client", "session"], kind="stable", ignore_index=True)

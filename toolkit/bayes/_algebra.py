@@ -66,16 +66,22 @@ def evidence(G, h, yy, n, mean: list, var: list, sigma2, *, moments: bool = Fals
     J = h.shape[-1]
     yy, n = yy[:, None], n[:, None]
     inv = 1.0 / sigma2
-    P = [[G[..., j, l] * inv + (1.0 / var[j] if j == l else 0.0) for l in range(j + 1)]
-         for j in range(J)]
+    P = [
+        [G[..., j, l] * inv + (1.0 / var[j] if j == l else 0.0) for l in range(j + 1)]
+        for j in range(J)
+    ]
     Gm = [sum(G[..., j, l] * mean[l] for l in range(J)) for j in range(J)]
     g = [(h[..., j] - Gm[j]) * inv for j in range(J)]
     rr = yy - sum(mean[j] * (2 * h[..., j] - Gm[j]) for j in range(J))
     L = cholesky(P, J)
     v = forward(L, g)
-    ev = (-0.5 * n * np.log(2 * np.pi * sigma2) - 0.5 * sum(np.log(var[j]) for j in range(J))
-          - sum(np.log(L[j][j]) for j in range(J)) - 0.5 * rr * inv
-          + 0.5 * sum(x * x for x in v))
+    ev = (
+        -0.5 * n * np.log(2 * np.pi * sigma2)
+        - 0.5 * sum(np.log(var[j]) for j in range(J))
+        - sum(np.log(L[j][j]) for j in range(J))
+        - 0.5 * rr * inv
+        + 0.5 * sum(x * x for x in v)
+    )
     if not moments:
         return ev
     delta = backward(L, v)
@@ -133,8 +139,13 @@ def _kernel_source(G, h, yy, n, mean, var, sigma2, ev, jm, jv, js):  # pragma: n
                     s -= L[j, r] * v[r]
                 v[j] = s / L[j, j]
                 quad += v[j] * v[j]
-            ev[i, k] = (-0.5 * n[i] * (log2pi + np.log(s2)) - 0.5 * logvar - half_logdet
-                        - 0.5 * rr * inv + 0.5 * quad)
+            ev[i, k] = (
+                -0.5 * n[i] * (log2pi + np.log(s2))
+                - 0.5 * logvar
+                - half_logdet
+                - 0.5 * rr * inv
+                + 0.5 * quad
+            )
             for j in range(J - 1, -1, -1):
                 s = v[j]
                 for r in range(j + 1, J):

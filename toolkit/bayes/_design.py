@@ -82,7 +82,11 @@ class Design:
 
 
 def design(
-    scores: LongScores, *, model: str, covariates: Sequence[str] | None, better: str | None,
+    scores: LongScores,
+    *,
+    model: str,
+    covariates: Sequence[str] | None,
+    better: str | None,
 ) -> Design:
     """Check the data and build every array the model and the post-processing need."""
     matrix_all = scores.to_matrix()
@@ -124,12 +128,30 @@ def design(
     stats = sufficient_stats((matrix - mid) / scale, rows, rows0, log_prior)
     skipped = (
         pd.DataFrame({"client": few["client"].to_numpy(), "reason": few["reason"].to_numpy()})
-        if len(few) else empty_skipped()
+        if len(few)
+        else empty_skipped()
     )
-    return Design(scores=scores, model=model, effects=effects, n_none=n_none, clients=clients,
-                  sessions=sessions, candidates=candidates, matrix=matrix, u=u, rows=rows,
-                  rows0=rows0, stats=stats, mid=mid, scale=scale, span=span, sign=sign, X=X,
-                  covariate_names=names, skipped=skipped)
+    return Design(
+        scores=scores,
+        model=model,
+        effects=effects,
+        n_none=n_none,
+        clients=clients,
+        sessions=sessions,
+        candidates=candidates,
+        matrix=matrix,
+        u=u,
+        rows=rows,
+        rows0=rows0,
+        stats=stats,
+        mid=mid,
+        scale=scale,
+        span=span,
+        sign=sign,
+        X=X,
+        covariate_names=names,
+        skipped=skipped,
+    )
 
 
 def candidate_prior(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -165,8 +187,7 @@ def regression_rows(model: str, u: np.ndarray, candidates: np.ndarray):
     ones = np.ones_like(after)
     if model == "mean_shift":
         return np.stack([ones, after], axis=-1), np.ones((T, 1)), ["baseline", "jump"], 1
-    rows = np.stack([ones, np.minimum(u[None, :], uk), after, after * (u[None, :] - uk)],
-                    axis=-1)
+    rows = np.stack([ones, np.minimum(u[None, :], uk), after, after * (u[None, :] - uk)], axis=-1)
     effects = ["baseline", "pre_slope", "jump", "post_slope"]
     return rows, np.column_stack([np.ones(T), u]), effects, 2
 
@@ -205,8 +226,7 @@ def covariate_matrix(scores, clients, covariates, model) -> tuple[np.ndarray | N
                 f"Covariate {c!r} is not in the data; the columns carried along are "
                 f"{available}. Fix: name one of them, or keep the column when validating."
             )
-    per_client = data[data["client"].isin(clients)].groupby("client", sort=True)[
-        list(covariates)]
+    per_client = data[data["client"].isin(clients)].groupby("client", sort=True)[list(covariates)]
     varying = per_client.nunique(dropna=False) > 1
     for c in covariates:
         if varying[c].any():
@@ -229,8 +249,11 @@ def covariate_matrix(scores, clients, covariates, model) -> tuple[np.ndarray | N
         if pd.api.types.is_bool_dtype(col) or pd.api.types.is_numeric_dtype(col):
             parts.append(col.astype(float).rename(c))
         else:
-            parts.append(pd.get_dummies(col.astype(str), prefix=c, prefix_sep="=",
-                                        drop_first=True).astype(float))
+            parts.append(
+                pd.get_dummies(col.astype(str), prefix=c, prefix_sep="=", drop_first=True).astype(
+                    float
+                )
+            )
     X = pd.concat(parts, axis=1)
     constant = X.columns[X.std(axis=0, ddof=0) == 0].tolist() if X.shape[1] else covariates
     if X.shape[1] == 0 or constant:

@@ -28,7 +28,8 @@ from ..data import LongScores, as_scores
 from ..errors import ToolkitWarning
 from ..instruments import Instrument
 from . import _algebra
-from ._design import Design, Stats, design as make_design
+from ._design import Design, Stats
+from ._design import design as make_design
 from ._model import (
     NUMPY,
     build,
@@ -75,8 +76,16 @@ _CHUNK = 400_000  # draws x clients x candidates per block of post-processing
 
 
 # --- exact per-draw posterior of change status, session and effects ---------------------
-def _posterior_draws(design: Design, hyper, st: Stats, change: str, cutoff: float,
-                     rng: np.random.Generator, *, detail: bool = False) -> dict[str, np.ndarray]:
+def _posterior_draws(
+    design: Design,
+    hyper,
+    st: Stats,
+    change: str,
+    cutoff: float,
+    rng: np.random.Generator,
+    *,
+    detail: bool = False,
+) -> dict[str, np.ndarray]:
     """Everything per (draw, client), exact given each draw's population parameters.
 
     Returns arrays of shape (D, N): ``w`` = P(change | hyper, y), ``loglik`` (change status
@@ -92,8 +101,9 @@ def _posterior_draws(design: Design, hyper, st: Stats, change: str, cutoff: floa
     logp = combine(ev0, evk, st.log_prior, hyper.pi, change, NUMPY)
     D, N = logp.shape
     out: dict[str, np.ndarray] = {"loglik": logp}
-    _, L0, mean0 = _algebra.evidence(st.G0, st.h0, st.yy, st.n, hyper.mean[:J0],
-                                     hyper.var[:J0], hyper.sigma2, moments=True)
+    _, L0, mean0 = _algebra.evidence(
+        st.G0, st.h0, st.yy, st.n, hyper.mean[:J0], hyper.var[:J0], hyper.sigma2, moments=True
+    )
     eps0 = [rng.standard_normal((D, N, 1)) for _ in range(J0)]
     draw0 = [m + e for m, e in zip(mean0, _algebra.backward(L0, eps0))]
     if detail:
@@ -109,8 +119,9 @@ def _posterior_draws(design: Design, hyper, st: Stats, change: str, cutoff: floa
     q = np.exp(scored - lse[..., None])  # P(k | change, hyper, y)
     w = np.ones((D, N)) if change == "always" else np.exp(np.log(hyper.pi) + lse - logp)
     out["w"], out["joint"] = w, np.einsum("dn,dnk->nk", w, q)
-    _, L, meank = _algebra.evidence(st.G, st.h, st.yy, st.n, hyper.mean, hyper.var,
-                                    hyper.sigma2, moments=True)
+    _, L, meank = _algebra.evidence(
+        st.G, st.h, st.yy, st.n, hyper.mean, hyper.var, hyper.sigma2, moments=True
+    )
     if detail:
         out["q"] = q
         out.update({f"meank_{j}": m for j, m in enumerate(meank)})
@@ -131,8 +142,9 @@ def _posterior_draws(design: Design, hyper, st: Stats, change: str, cutoff: floa
     k = np.minimum(k, q.shape[-1] - 1)
     Lk = [[np.take_along_axis(x, k, axis=-1) for x in row] for row in L]
     eps = [rng.standard_normal((D, N, 1)) for _ in meank]
-    draw_c = [np.take_along_axis(m, k, axis=-1) + s
-              for m, s in zip(meank, _algebra.backward(Lk, eps))]
+    draw_c = [
+        np.take_along_axis(m, k, axis=-1) + s for m, s in zip(meank, _algebra.backward(Lk, eps))
+    ]
     changed = rng.random((D, N)) < w
     out["change"] = changed
     out["k"] = k[..., 0]
@@ -211,21 +223,24 @@ class BayesResult(Result):
             ``divergences``.
         """
         t, dg = self.table, self.diagnostics
-        return pd.DataFrame({
-            "model": [self.settings["model"]],
-            "change": [self.settings["change"]],
-            "n_clients": [len(t)],
-            "n_skipped": [len(self.skipped)],
-            "expected_changes": [float(t["p_change"].sum())],
-            "expected_breakthroughs": [float(t["p_breakthrough"].sum())],
-            "n_p_breakthrough_above_half": [int((t["p_breakthrough"] > 0.5).sum())],
-            "r_hat_max": [float(dg["r_hat"].max())],
-            "ess_bulk_min": [float(dg["ess_bulk"].min())],
-            "divergences": [self.divergences],
-        })
+        return pd.DataFrame(
+            {
+                "model": [self.settings["model"]],
+                "change": [self.settings["change"]],
+                "n_clients": [len(t)],
+                "n_skipped": [len(self.skipped)],
+                "expected_changes": [float(t["p_change"].sum())],
+                "expected_breakthroughs": [float(t["p_breakthrough"].sum())],
+                "n_p_breakthrough_above_half": [int((t["p_breakthrough"] > 0.5).sum())],
+                "r_hat_max": [float(dg["r_hat"].max())],
+                "ess_bulk_min": [float(dg["ess_bulk"].min())],
+                "divergences": [self.divergences],
+            }
+        )
 
-    def trajectory(self, client: Any, *, level: float | None = None,
-                   seed: int | np.random.Generator | None = 0) -> pd.DataFrame:
+    def trajectory(
+        self, client: Any, *, level: float | None = None, seed: int | np.random.Generator | None = 0
+    ) -> pd.DataFrame:
         """Posterior of one client's expected score at every session.
 
         Parameters
@@ -254,33 +269,45 @@ class BayesResult(Result):
         row = [design.clients.get_loc(client)]
         change = self.settings["change"]
         hyper = hyper_draws(self.idata["posterior"], design, change, rows=row)
-        out = _posterior_draws(design, hyper, design.stats.take(row), change,
-                               self.settings["breakthrough"], np.random.default_rng(seed),
-                               detail=True)
+        out = _posterior_draws(
+            design,
+            hyper,
+            design.stats.take(row),
+            change,
+            self.settings["breakthrough"],
+            np.random.default_rng(seed),
+            detail=True,
+        )
         J0, w = design.n_none, out["w"][:, 0]
         # Expected standardised score per draw: exact mixture over change status and session.
         mu0 = sum(out[f"mean0_{j}"][:, 0, None] * design.rows0[:, j] for j in range(J0))
         mean = (1 - w)[:, None] * mu0
-        draw = sum(out[f"draw_{e}"][:, 0, None] * design.rows0[:, j]
-                   for j, e in enumerate(design.effects[:J0]))
+        draw = sum(
+            out[f"draw_{e}"][:, 0, None] * design.rows0[:, j]
+            for j, e in enumerate(design.effects[:J0])
+        )
         if change != "none":
             J = len(design.effects)
-            muk = sum(out[f"meank_{j}"][:, 0, :, None] * design.rows[None, :, :, j]
-                      for j in range(J))  # (D, K, T)
+            muk = sum(
+                out[f"meank_{j}"][:, 0, :, None] * design.rows[None, :, :, j] for j in range(J)
+            )  # (D, K, T)
             mean = mean + w[:, None] * np.einsum("dk,dkt->dt", out["q"][:, 0], muk)
             rows_k = design.rows[out["k"][:, 0]]  # (D, T, J): rows at each draw's session
-            changed = sum(out[f"draw_{e}"][:, 0, None] * rows_k[:, :, j]
-                          for j, e in enumerate(design.effects))
+            changed = sum(
+                out[f"draw_{e}"][:, 0, None] * rows_k[:, :, j] for j, e in enumerate(design.effects)
+            )
             draw = np.where(out["change"][:, 0, None], changed, draw)
         alpha = (1 - level) / 2
         c, R = design.mid, design.scale
-        return pd.DataFrame({
-            "session": design.sessions,
-            "score": design.matrix[row[0]],
-            "mean": c + R * mean.mean(axis=0),
-            "lower": c + R * np.quantile(draw, alpha, axis=0),
-            "upper": c + R * np.quantile(draw, 1 - alpha, axis=0),
-        })[TRAJECTORY_COLUMNS]
+        return pd.DataFrame(
+            {
+                "session": design.sessions,
+                "score": design.matrix[row[0]],
+                "mean": c + R * mean.mean(axis=0),
+                "lower": c + R * np.quantile(draw, alpha, axis=0),
+                "upper": c + R * np.quantile(draw, 1 - alpha, axis=0),
+            }
+        )[TRAJECTORY_COLUMNS]
 
     def plot(self, client: Any = None, *, ax: Any = None, **kwargs: Any) -> Any:
         """A client's scores, posterior mean trajectory with band, and change-session posterior.
@@ -292,8 +319,9 @@ class BayesResult(Result):
 
         return bayes_trajectory(self, client, ax=ax, **kwargs)
 
-    def breakthroughs(self, direction: Direction = "improvement", *,
-                      threshold: float = 0.5) -> pd.DataFrame:
+    def breakthroughs(
+        self, direction: Direction = "improvement", *, threshold: float = 0.5
+    ) -> pd.DataFrame:
         """Clients whose P(breakthrough) exceeds ``threshold``, one row each.
 
         ``session`` is the most probable change session, ``size`` the absolute posterior
@@ -303,29 +331,36 @@ class BayesResult(Result):
         check_direction(direction, "BayesResult.breakthroughs")
         t = self.table
         hit = t[t["p_breakthrough"].to_numpy(dtype=float) > threshold]
-        frame = pd.DataFrame({
-            "client": hit["client"].to_numpy(),
-            "session": hit["change_session_mode"].to_numpy(dtype=float).astype(np.int64),
-            "size": np.abs(hit["jump_mean"].to_numpy(dtype=float)),
-            "direction": "improvement", "method": self.method_name,
-        })
+        frame = pd.DataFrame(
+            {
+                "client": hit["client"].to_numpy(),
+                "session": hit["change_session_mode"].to_numpy(dtype=float).astype(np.int64),
+                "size": np.abs(hit["jump_mean"].to_numpy(dtype=float)),
+                "direction": "improvement",
+                "method": self.method_name,
+            }
+        )
         return keep_direction(frame[BREAKTHROUGH_COLUMNS], direction)
 
     def methods_text(self) -> str:
         """The methods paragraph for this analysis."""
         st = self.settings
-        model = {"hierarchical": "a hierarchical (mixed-effects) change-point model in which "
-                                 "clients' baselines, slopes and jumps come from population "
-                                 "distributions",
-                 "trend": "a per-client linear trend whose level may jump and whose slope "
-                          "may change once",
-                 "mean_shift": "a per-client mean that may shift once"}[st["model"]]
-        text = (f"Each client's scores were modelled by {model} (PyMC; the change session "
-                "was marginalised exactly and recovered per draw). P(breakthrough) is the "
-                "posterior probability of a sudden improvement of at least "
-                f"{st['breakthrough']:.3g} points. Sampling: {st['chains']} chains x "
-                f"{st['draws']} draws after {st['tune']} tuning steps ({st.get('sampler_used')}, "
-                f"seed {st['seed']}); credible sets and HDIs at {st['level']:.0%}. ")
+        model = {
+            "hierarchical": "a hierarchical (mixed-effects) change-point model in which "
+            "clients' baselines, slopes and jumps come from population "
+            "distributions",
+            "trend": "a per-client linear trend whose level may jump and whose slope "
+            "may change once",
+            "mean_shift": "a per-client mean that may shift once",
+        }[st["model"]]
+        text = (
+            f"Each client's scores were modelled by {model} (PyMC; the change session "
+            "was marginalised exactly and recovered per draw). P(breakthrough) is the "
+            "posterior probability of a sudden improvement of at least "
+            f"{st['breakthrough']:.3g} points. Sampling: {st['chains']} chains x "
+            f"{st['draws']} draws after {st['tune']} tuning steps ({st.get('sampler_used')}, "
+            f"seed {st['seed']}); credible sets and HDIs at {st['level']:.0%}. "
+        )
         return text + super().methods_text()
 
     def __repr__(self) -> str:
@@ -473,20 +508,38 @@ def fit(
     if seed is None:
         seed = int(np.random.default_rng().integers(2**31 - 1))
     settings = base_settings(
-        scores, seed=seed, model=model, change=change,
+        scores,
+        seed=seed,
+        model=model,
+        change=change,
         covariates=list(design.covariate_names),
-        breakthrough=cut, breakthrough_source=cut_source, level=level,
-        draws=draws, tune=tune, chains=chains, cores=cores,
-        target_accept=target_accept, sampler=sampler,
-        prior_scale=design.scale, prior_midpoint=design.mid,
+        breakthrough=cut,
+        breakthrough_source=cut_source,
+        level=level,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        cores=cores,
+        target_accept=target_accept,
+        sampler=sampler,
+        prior_scale=design.scale,
+        prior_midpoint=design.mid,
     )
     settings["better"] = "lower" if design.sign == 1 else "higher"
     if cut_source == "per call":
         settings.update(reliable_change_points=cut, reliable_change_source="per call")
     pm_model = build(design, change)
-    used, idata, seconds = _sample(pm_model, draws=draws, tune=tune, chains=chains, cores=cores,
-                                   target_accept=target_accept, sampler=sampler, seed=seed,
-                                   progress=progress)
+    used, idata, seconds = _sample(
+        pm_model,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        cores=cores,
+        target_accept=target_accept,
+        sampler=sampler,
+        seed=seed,
+        progress=progress,
+    )
     settings.update(sampler_used=used, sampling_seconds=seconds)
     return _result(design, idata, pm_model, settings)
 
@@ -507,8 +560,7 @@ def _check_sampling(draws, tune, chains, cores, target_accept, sampler, level) -
         )
 
 
-def _breakthrough_cutoff(scores: LongScores, breakthrough: Any, change: str
-                         ) -> tuple[float, str]:
+def _breakthrough_cutoff(scores: LongScores, breakthrough: Any, change: str) -> tuple[float, str]:
     """The smallest improvement that counts as a breakthrough, and where it comes from."""
     if breakthrough is not None:
         value = _checks.number(breakthrough, "breakthrough", "bayes.fit", low=0.0)
@@ -516,8 +568,10 @@ def _breakthrough_cutoff(scores: LongScores, breakthrough: Any, change: str
     crit = scores.reliable_change
     if not crit.available:
         if change != "none":
-            warn(f"P(breakthrough) not computed (missing): the reliable-change criterion is "
-                 f"{crit}", stacklevel=4)
+            warn(
+                f"P(breakthrough) not computed (missing): the reliable-change criterion is {crit}",
+                stacklevel=4,
+            )
         return float("nan"), "none"
     return float(crit.points), crit.source  # type: ignore[arg-type]
 
@@ -530,9 +584,18 @@ def _seed_int(seed) -> int | None:
     return int(seed)
 
 
-def _sample(model: Any, *, draws: int, tune: int, chains: int, cores: int | None,
-            target_accept: float, sampler: str, seed: int, progress: bool | None
-            ) -> tuple[str, Any, float]:
+def _sample(
+    model: Any,
+    *,
+    draws: int,
+    tune: int,
+    chains: int,
+    cores: int | None,
+    target_accept: float,
+    sampler: str,
+    seed: int,
+    progress: bool | None,
+) -> tuple[str, Any, float]:
     from .._options import progress_enabled
 
     progress = progress_enabled(progress)
@@ -551,13 +614,29 @@ def _sample(model: Any, *, draws: int, tune: int, chains: int, cores: int | None
                     "use sampler='pymc'."
                 ) from None
             compiled = nutpie.compile_pymc_model(model)
-            idata = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, cores=cores,
-                                  seed=seed, progress_bar=progress, target_accept=target_accept,
-                                  save_warmup=False)
+            idata = nutpie.sample(
+                compiled,
+                draws=draws,
+                tune=tune,
+                chains=chains,
+                cores=cores,
+                seed=seed,
+                progress_bar=progress,
+                target_accept=target_accept,
+                save_warmup=False,
+            )
         else:
-            idata = pymc().sample(draws=draws, tune=tune, chains=chains, cores=cores,
-                                 random_seed=seed, progressbar=progress, model=model,
-                                 target_accept=target_accept, compute_convergence_checks=False)
+            idata = pymc().sample(
+                draws=draws,
+                tune=tune,
+                chains=chains,
+                cores=cores,
+                random_seed=seed,
+                progressbar=progress,
+                model=model,
+                target_accept=target_accept,
+                compute_convergence_checks=False,
+            )
     return used, idata, time.perf_counter() - start
 
 
@@ -569,15 +648,25 @@ def _result(design: Design, idata, model, settings: dict) -> BayesResult:
     hyper = hyper_draws(post, design, change)
     D, N, K = hyper.n_draws, len(design.clients), len(design.candidates)
     rng = np.random.default_rng([settings["seed"], 1])
-    keys = ["w", "loglik", "p_bt", "jump_c", "post_slope_c", "baseline", "pre_slope",
-            "change", "session"]
+    keys = [
+        "w",
+        "loglik",
+        "p_bt",
+        "jump_c",
+        "post_slope_c",
+        "baseline",
+        "pre_slope",
+        "change",
+        "session",
+    ]
     keys += [f"draw_{e}" for e in design.effects] + ["draw_c_jump"]  # what is used below
     acc: dict[str, list] = {}
     joint = np.zeros((N, K))
     step = max(1, _CHUNK // max(N * K, 1))
     for start in range(0, D, step):
-        part = _posterior_draws(design, take_draws(hyper, slice(start, start + step)),
-                                design.stats, change, cut, rng)
+        part = _posterior_draws(
+            design, take_draws(hyper, slice(start, start + step)), design.stats, change, cut, rng
+        )
         if "joint" in part:
             joint += part.pop("joint")
         for key, value in part.items():
@@ -610,43 +699,54 @@ def _result(design: Design, idata, model, settings: dict) -> BayesResult:
         post_mean = nan
         if "post_slope_c" in out:
             with np.errstate(invalid="ignore", divide="ignore"):
-                post_mean = design.to_score("post_slope",
-                                        (w * out["post_slope_c"]).sum(axis=0) / w.sum(axis=0))
+                post_mean = design.to_score(
+                    "post_slope", (w * out["post_slope_c"]).sum(axis=0) / w.sum(axis=0)
+                )
     else:
         jump_mean = jump_lo = jump_hi = post_mean = nan
         p_bt = np.zeros(N)
-    table = pd.DataFrame({
-        "client": design.clients.to_numpy(),
-        "n_observed": design.stats.n.astype(np.int64),
-        "p_change": p_change,
-        "p_breakthrough": p_bt,
-        "change_session_mode": mode,
-        "change_session_mean": mean,
-        "change_session_lower": set_lo,
-        "change_session_upper": set_hi,
-        "change_session_set": sessions_set,
-        "jump_mean": jump_mean,
-        "jump_lower": jump_lo,
-        "jump_upper": jump_hi,
-        "baseline_mean": design.to_score("baseline", out["baseline"].mean(axis=0)),
-        "pre_slope_mean": (design.to_score("pre_slope", out["pre_slope"].mean(axis=0))
-                           if "pre_slope" in out else nan),
-        "post_slope_mean": post_mean,
-    })[TABLE_COLUMNS]
-    change_posterior = pd.DataFrame({
-        "client": np.repeat(design.clients.to_numpy(), K),
-        "session": np.tile(design.candidate_sessions, N),
-        "probability": cond.reshape(-1),
-        "in_credible_set": in_set.reshape(-1),
-    })[CHANGE_POSTERIOR_COLUMNS]
+    table = pd.DataFrame(
+        {
+            "client": design.clients.to_numpy(),
+            "n_observed": design.stats.n.astype(np.int64),
+            "p_change": p_change,
+            "p_breakthrough": p_bt,
+            "change_session_mode": mode,
+            "change_session_mean": mean,
+            "change_session_lower": set_lo,
+            "change_session_upper": set_hi,
+            "change_session_set": sessions_set,
+            "jump_mean": jump_mean,
+            "jump_lower": jump_lo,
+            "jump_upper": jump_hi,
+            "baseline_mean": design.to_score("baseline", out["baseline"].mean(axis=0)),
+            "pre_slope_mean": (
+                design.to_score("pre_slope", out["pre_slope"].mean(axis=0))
+                if "pre_slope" in out
+                else nan
+            ),
+            "post_slope_mean": post_mean,
+        }
+    )[TABLE_COLUMNS]
+    change_posterior = pd.DataFrame(
+        {
+            "client": np.repeat(design.clients.to_numpy(), K),
+            "session": np.tile(design.candidate_sessions, N),
+            "probability": cond.reshape(-1),
+            "in_credible_set": in_set.reshape(-1),
+        }
+    )[CHANGE_POSTERIOR_COLUMNS]
     if change == "none":
         change_posterior = change_posterior.iloc[:0].reset_index(drop=True)
 
     def shaped(v):
         return v.reshape(n_chains, n_draws, N)
 
-    client_draws = {e: shaped(design.to_score(e, out[f"draw_{e}"])) for e in design.effects
-                    if f"draw_{e}" in out}
+    client_draws = {
+        e: shaped(design.to_score(e, out[f"draw_{e}"]))
+        for e in design.effects
+        if f"draw_{e}" in out
+    }
     if change != "none":
         client_draws["change"] = shaped(out["change"].astype(np.int8))
         client_draws["change_session"] = shaped(out["session"])
@@ -655,9 +755,17 @@ def _result(design: Design, idata, model, settings: dict) -> BayesResult:
     diagnostics, divergences = _diagnostics(idata, design)
     messages = _diagnostic_warnings(diagnostics, divergences, settings)
     return BayesResult(
-        table=table, settings=settings, skipped=design.skipped, warnings=tuple(messages),
-        population=population, diagnostics=diagnostics, change_posterior=change_posterior,
-        divergences=divergences, idata=idata, model=model, _design=design,
+        table=table,
+        settings=settings,
+        skipped=design.skipped,
+        warnings=tuple(messages),
+        population=population,
+        diagnostics=diagnostics,
+        change_posterior=change_posterior,
+        divergences=divergences,
+        idata=idata,
+        model=model,
+        _design=design,
         scores=design.scores,
     )
 
@@ -716,9 +824,11 @@ def _add_draws(idata, client_draws: dict, loglik: np.ndarray, clients: pd.Index)
     import xarray as xr
 
     n_chains, n_draws, _ = loglik.shape
-    coords = {"chain": np.asarray(idata["posterior"]["chain"].values),
-              "draw": np.asarray(idata["posterior"]["draw"].values),
-              "client": clients.tolist()}
+    coords = {
+        "chain": np.asarray(idata["posterior"]["chain"].values),
+        "draw": np.asarray(idata["posterior"]["draw"].values),
+        "client": clients.tolist(),
+    }
 
     def da(v):
         return xr.DataArray(v, dims=("chain", "draw", "client"), coords=coords)
@@ -759,18 +869,19 @@ def _population_table(idata, design: Design, out: dict, settings: dict) -> pd.Da
     if "change" in out:  # counts over the cohort, from the joint draws of change status
         changed = out["change"]
         rows.append(("n_changes", changed.sum(axis=1).astype(float)))
-        better = (-design.sign * design.unit("jump") * out["draw_jump"]
-                  >= settings["breakthrough"])
+        better = -design.sign * design.unit("jump") * out["draw_jump"] >= settings["breakthrough"]
         rows.append(("n_breakthroughs", (changed & better).sum(axis=1).astype(float)))
     values = np.column_stack([v for _, v in rows])
     _, lower, upper = _weighted_summary(values, np.ones_like(values), settings["level"])
-    return pd.DataFrame({
-        "parameter": [n for n, _ in rows],
-        "mean": values.mean(axis=0),
-        "sd": values.std(axis=0, ddof=1) if len(values) > 1 else np.nan,
-        "lower": lower,
-        "upper": upper,
-    })[POPULATION_COLUMNS]
+    return pd.DataFrame(
+        {
+            "parameter": [n for n, _ in rows],
+            "mean": values.mean(axis=0),
+            "sd": values.std(axis=0, ddof=1) if len(values) > 1 else np.nan,
+            "lower": lower,
+            "upper": upper,
+        }
+    )[POPULATION_COLUMNS]
 
 
 def _diagnostics(idata, design: Design) -> tuple[pd.DataFrame, int]:
@@ -779,8 +890,11 @@ def _diagnostics(idata, design: Design) -> tuple[pd.DataFrame, int]:
     import xarray as xr
 
     post = idata["posterior"]
-    names = [str(n) for n in post.data_vars  # transformed copies (nutpie) end in "__"
-             if not str(n).endswith(("_std", "__")) and n not in ("change", "change_session")]
+    names = [
+        str(n)
+        for n in post.data_vars  # transformed copies (nutpie) end in "__"
+        if not str(n).endswith(("_std", "__")) and n not in ("change", "change_session")
+    ]
     ds = xr.Dataset({n: post[n] for n in names})
     n_chains, n_draws = ds.sizes["chain"], ds.sizes["draw"]
     with warnings.catch_warnings():
@@ -801,16 +915,25 @@ def _diagnostics(idata, design: Design) -> tuple[pd.DataFrame, int]:
 
     rows = []
     for n in names:
-        size = int(np.prod([post[n].sizes[d] for d in post[n].dims
-                            if d not in ("chain", "draw")], dtype=int))
+        size = int(
+            np.prod(
+                [post[n].sizes[d] for d in post[n].dims if d not in ("chain", "draw")], dtype=int
+            )
+        )
         r, eb, et = (values(x, n, size) for x in (rhat, ess_bulk, ess_tail))
         worst = None
         if "client" in post[n].dims and np.isfinite(r).any():
             worst = design.clients[int(np.nanargmax(r))]
-        rows.append((n, size,
-                     np.nanmax(r) if np.isfinite(r).any() else np.nan,
-                     np.nanmin(eb) if np.isfinite(eb).any() else np.nan,
-                     np.nanmin(et) if np.isfinite(et).any() else np.nan, worst))
+        rows.append(
+            (
+                n,
+                size,
+                np.nanmax(r) if np.isfinite(r).any() else np.nan,
+                np.nanmin(eb) if np.isfinite(eb).any() else np.nan,
+                np.nanmin(et) if np.isfinite(et).any() else np.nan,
+                worst,
+            )
+        )
     table = pd.DataFrame(rows, columns=DIAGNOSTICS_COLUMNS)
     table["worst_client"] = pd.Series([r[-1] for r in rows], dtype=object)  # keep None
     stats = idata["sample_stats"]
@@ -830,27 +953,38 @@ def _diagnostic_warnings(dg: pd.DataFrame, divergences: int, settings: dict) -> 
     messages = []
     bad_rhat = dg[dg["r_hat"] > R_HAT_MAX]
     if len(bad_rhat):
-        messages.append(warn(
-            f"R-hat above {R_HAT_MAX} for {named(bad_rhat, 'r_hat', 'R-hat {:.3f}')}: the "
-            "chains disagree, so these summaries are not yet reliable. Fix: sample longer "
-            f"(e.g. tune={2 * settings['tune']}, draws={2 * settings['draws']}) or with more "
-            "chains; if it persists, look at these clients' data.", ToolkitWarning,
-            stacklevel=5))
+        messages.append(
+            warn(
+                f"R-hat above {R_HAT_MAX} for {named(bad_rhat, 'r_hat', 'R-hat {:.3f}')}: the "
+                "chains disagree, so these summaries are not yet reliable. Fix: sample longer "
+                f"(e.g. tune={2 * settings['tune']}, draws={2 * settings['draws']}) or with more "
+                "chains; if it persists, look at these clients' data.",
+                ToolkitWarning,
+                stacklevel=5,
+            )
+        )
     low_ess = dg[dg["ess_bulk"] < ESS_MIN]
     if len(low_ess):
-        messages.append(warn(
-            f"Bulk effective sample size below {ESS_MIN} for "
-            f"{named(low_ess, 'ess_bulk', 'ESS {:.0f}')}: posterior means and intervals are "
-            f"imprecise. Fix: more draws (e.g. draws={2 * settings['draws']}) or chains.",
-            ToolkitWarning, stacklevel=5))
+        messages.append(
+            warn(
+                f"Bulk effective sample size below {ESS_MIN} for "
+                f"{named(low_ess, 'ess_bulk', 'ESS {:.0f}')}: posterior means and intervals are "
+                f"imprecise. Fix: more draws (e.g. draws={2 * settings['draws']}) or chains.",
+                ToolkitWarning,
+                stacklevel=5,
+            )
+        )
     if divergences:
-        messages.append(warn(
-            f"{divergences} divergent transition(s) after tuning: the sampler may have missed "
-            "part of the posterior. Fix: raise target_accept (e.g. 0.95 or 0.99); if they "
-            "persist, look at clients with few sessions or extreme scores.",
-            ToolkitWarning, stacklevel=5))
+        messages.append(
+            warn(
+                f"{divergences} divergent transition(s) after tuning: the sampler may have missed "
+                "part of the posterior. Fix: raise target_accept (e.g. 0.95 or 0.99); if they "
+                "persist, look at clients with few sessions or extreme scores.",
+                ToolkitWarning,
+                stacklevel=5,
+            )
+        )
     return messages
-
 
 
 def compare(results: Mapping[str, BayesResult]) -> pd.DataFrame:
@@ -889,8 +1023,10 @@ def compare(results: Mapping[str, BayesResult]) -> pd.DataFrame:
     leave-one-out cross-validation and WAIC. Statistics and Computing, 27(5), 1413-1432.
     """
     if not isinstance(results, Mapping) or len(results) < 2:
-        raise ValueError("compare() needs a dict of at least two fitted results, e.g. "
-                         "{'change': fit(...), 'no change': fit(..., change='none')}.")
+        raise ValueError(
+            "compare() needs a dict of at least two fitted results, e.g. "
+            "{'change': fit(...), 'no change': fit(..., change='none')}."
+        )
     first = None
     for name, r in results.items():
         if not isinstance(r, BayesResult):
@@ -908,14 +1044,19 @@ def compare(results: Mapping[str, BayesResult]) -> pd.DataFrame:
     with warnings.catch_warnings():
         # Pareto k is summarised below; ArviZ's own deprecation notices are not the user's.
         warnings.simplefilter("ignore")
-        table = az.compare({k: _for_loo(r.idata) for k, r in results.items()}, ic="loo",
-                           var_name="score")
+        table = az.compare(
+            {k: _for_loo(r.idata) for k, r in results.items()}, ic="loo", var_name="score"
+        )
     table = table.reset_index(names="model")
     flagged = table.loc[table["warning"].astype(bool), "model"].tolist()
     if flagged:
-        warn(f"PSIS-LOO is unreliable for {flagged}: some clients have Pareto k > 0.7 "
-             "(highly influential). Fix: read small elpd differences with caution, or refit "
-             "leaving those clients out (exact LOO).", ToolkitWarning, stacklevel=3)
+        warn(
+            f"PSIS-LOO is unreliable for {flagged}: some clients have Pareto k > 0.7 "
+            "(highly influential). Fix: read small elpd differences with caution, or refit "
+            "leaving those clients out (exact LOO).",
+            ToolkitWarning,
+            stacklevel=3,
+        )
     return table
 
 
@@ -926,6 +1067,5 @@ def _for_loo(idata):
     post = idata["posterior"]
     keep = [str(v) for v in post.data_vars if v not in ("change", "change_session")]
     if hasattr(idata, "add_groups"):
-        return az.InferenceData(posterior=post[keep],
-                                log_likelihood=idata["log_likelihood"])
+        return az.InferenceData(posterior=post[keep], log_likelihood=idata["log_likelihood"])
     return idata

@@ -16,7 +16,8 @@ from scipy.special import logsumexp
 from ..data import LongScores, as_scores
 from ..instruments import Instrument
 from . import _algebra
-from ._design import Design, Stats, design as make_design
+from ._design import Design, Stats
+from ._design import design as make_design
 
 if TYPE_CHECKING:  # pragma: no cover
     import pymc as pm
@@ -33,8 +34,15 @@ ALONE_SD = 0.3  # prior SD of every effect of a client analysed on its own
 NO_POOLING_P_CHANGE = 0.5
 
 #: Columns of :func:`prior_predictive`.
-PRIOR_PREDICTIVE_COLUMNS = ["draw", "client", "session", "score", "change", "change_session",
-                            "jump"]
+PRIOR_PREDICTIVE_COLUMNS = [
+    "draw",
+    "client",
+    "session",
+    "score",
+    "change",
+    "change_session",
+    "jump",
+]
 
 
 def pymc():
@@ -60,8 +68,12 @@ def quiet():
             warnings.filterwarnings("ignore", message=".*could not link to a BLAS.*")
             # Early in tuning the mass-matrix adaptation can overflow harmlessly; whether the
             # final sampling is sound is judged by the diagnostics the toolkit reports.
-            warnings.filterwarnings("ignore", message="overflow encountered",
-                                    category=RuntimeWarning, module="pymc.step_methods")
+            warnings.filterwarnings(
+                "ignore",
+                message="overflow encountered",
+                category=RuntimeWarning,
+                module="pymc.step_methods",
+            )
             yield
     finally:
         logger.setLevel(level)
@@ -214,7 +226,7 @@ def build_model(
 
 
 def effects_of(design: Design, change: str) -> list[str]:
-    return design.effects if change != "none" else design.effects[:design.n_none]
+    return design.effects if change != "none" else design.effects[: design.n_none]
 
 
 def build(design: Design, change: str) -> pm.Model:
@@ -263,10 +275,10 @@ def build(design: Design, change: str) -> pm.Model:
         evk = None
         if change != "none":
             evk = Evidence(st.G, st.h, st.yy, st.n)(mean, var, sigma2)
-        ops = SimpleNamespace(log=pt.log, log1p=pt.log1p, logaddexp=pt.logaddexp,
-                              logsumexp=pt.logsumexp)
-        pm.Potential("marginal_likelihood",
-                     combine(ev0, evk, st.log_prior, pi, change, ops).sum())
+        ops = SimpleNamespace(
+            log=pt.log, log1p=pt.log1p, logaddexp=pt.logaddexp, logsumexp=pt.logsumexp
+        )
+        pm.Potential("marginal_likelihood", combine(ev0, evk, st.log_prior, pi, change, ops).sum())
     return m
 
 
@@ -276,6 +288,7 @@ def hyper_draws(group, design: Design, change: str, rows=None) -> SimpleNamespac
     Shapes broadcast against (draws, clients, candidates): means (D, N, 1), variances
     (D, 1, 1), ``sigma2`` (D, 1, 1) or (D, N, 1), ``pi`` (D, 1) or None.
     """
+
     def get(name):
         v = np.asarray(group[name].values, dtype=float)
         return v.reshape(v.shape[0] * v.shape[1], *v.shape[2:])
@@ -306,16 +319,19 @@ def hyper_draws(group, design: Design, change: str, rows=None) -> SimpleNamespac
 
 def take_draws(hyper: SimpleNamespace, draws: slice) -> SimpleNamespace:
     return SimpleNamespace(
-        mean=[m[draws] for m in hyper.mean], var=[v[draws] for v in hyper.var],
-        sigma2=hyper.sigma2[draws], pi=None if hyper.pi is None else hyper.pi[draws],
+        mean=[m[draws] for m in hyper.mean],
+        var=[v[draws] for v in hyper.var],
+        sigma2=hyper.sigma2[draws],
+        pi=None if hyper.pi is None else hyper.pi[draws],
         n_draws=len(hyper.sigma2[draws]),
     )
 
 
 def evidences(st: Stats, hyper: SimpleNamespace, change: str, J0: int):
     """NumPy evidence without a change (D, N) and with one at each candidate (D, N, K)."""
-    ev0 = _algebra.evidence(st.G0, st.h0, st.yy, st.n, hyper.mean[:J0], hyper.var[:J0],
-                            hyper.sigma2)[..., 0]
+    ev0 = _algebra.evidence(
+        st.G0, st.h0, st.yy, st.n, hyper.mean[:J0], hyper.var[:J0], hyper.sigma2
+    )[..., 0]
     evk = None
     if change != "none":
         evk = _algebra.evidence(st.G, st.h, st.yy, st.n, hyper.mean, hyper.var, hyper.sigma2)
@@ -377,12 +393,17 @@ def prior_predictive(
         # The only Potential is the likelihood: leaving it out samples the prior exactly.
         warnings.filterwarnings("ignore", message=".*Potential.*")
         prior = pymc().sample_prior_predictive(
-            draws=int(draws), model=pm_model, var_names=[v.name for v in pm_model.free_RVs],
-            random_seed=int(rng.integers(2**31 - 1)))
+            draws=int(draws),
+            model=pm_model,
+            var_names=[v.name for v in pm_model.free_RVs],
+            random_seed=int(rng.integers(2**31 - 1)),
+        )
     hyper = hyper_draws(prior["prior"], design, change)
     D, (N, T) = hyper.n_draws, design.matrix.shape
-    theta = [m[..., 0] + np.sqrt(v[..., 0]) * rng.standard_normal((D, N))
-             for m, v in zip(hyper.mean, hyper.var)]
+    theta = [
+        m[..., 0] + np.sqrt(v[..., 0]) * rng.standard_normal((D, N))
+        for m, v in zip(hyper.mean, hyper.var)
+    ]
     y = sum(theta[j][..., None] * design.rows0[:, j] for j in range(design.n_none))
     changed = np.zeros((D, N), dtype=bool)
     k = np.zeros((D, N), dtype=np.int64)
@@ -390,20 +411,21 @@ def prior_predictive(
     if change != "none":
         changed = (rng.random((D, N)) < hyper.pi) if change == "mixture" else ~changed
         cum = np.cumsum(np.exp(design.stats.log_prior), axis=1)  # uniform over valid ones
-        k = np.minimum((rng.random((D, N, 1)) > cum[None]).sum(axis=-1),
-                       len(design.candidates) - 1)
+        k = np.minimum((rng.random((D, N, 1)) > cum[None]).sum(axis=-1), len(design.candidates) - 1)
         rows = design.rows[k]  # (D, N, T, J)
         y_change = sum(theta[j][..., None] * rows[..., j] for j in range(len(theta)))
         y = np.where(changed[..., None], y_change, y)
         jump = np.where(changed, design.unit("jump") * theta[design.jump_index], np.nan)
     y = y + np.sqrt(hyper.sigma2) * rng.standard_normal((D, N, T))
     d_idx, n_idx, t_idx = np.nonzero(np.broadcast_to(~np.isnan(design.matrix), (D, N, T)))
-    return pd.DataFrame({
-        "draw": d_idx,
-        "client": design.clients.to_numpy()[n_idx],
-        "session": design.sessions[t_idx],
-        "score": design.mid + design.scale * y[d_idx, n_idx, t_idx],
-        "change": changed[d_idx, n_idx],
-        "change_session": np.where(changed, design.candidate_sessions[k], np.nan)[d_idx, n_idx],
-        "jump": jump[d_idx, n_idx],
-    })[PRIOR_PREDICTIVE_COLUMNS]
+    return pd.DataFrame(
+        {
+            "draw": d_idx,
+            "client": design.clients.to_numpy()[n_idx],
+            "session": design.sessions[t_idx],
+            "score": design.mid + design.scale * y[d_idx, n_idx, t_idx],
+            "change": changed[d_idx, n_idx],
+            "change_session": np.where(changed, design.candidate_sessions[k], np.nan)[d_idx, n_idx],
+            "jump": jump[d_idx, n_idx],
+        }
+    )[PRIOR_PREDICTIVE_COLUMNS]

@@ -36,17 +36,23 @@ class Evidence(Op):
     def make_node(self, mean, var, sigma2):
         inputs = [pt.as_tensor_variable(x).astype("float64") for x in (mean, var, sigma2)]
         N, K, J = self.shape
-        outputs = [pt.tensor(dtype="float64", shape=(N, K)),
-                   pt.tensor(dtype="float64", shape=(N, K, J)),
-                   pt.tensor(dtype="float64", shape=(N, K, J)),
-                   pt.tensor(dtype="float64", shape=(N, K))]
+        outputs = [
+            pt.tensor(dtype="float64", shape=(N, K)),
+            pt.tensor(dtype="float64", shape=(N, K, J)),
+            pt.tensor(dtype="float64", shape=(N, K, J)),
+            pt.tensor(dtype="float64", shape=(N, K)),
+        ]
         return Apply(self, inputs, outputs)
 
     def perform(self, node, inputs, outputs):
         mean, var, sigma2 = (np.ascontiguousarray(x, dtype=np.float64) for x in inputs)
         N, K, J = self.shape
-        ev, jm, jv, js = (np.empty((N, K)), np.empty((N, K, J)), np.empty((N, K, J)),
-                          np.empty((N, K)))
+        ev, jm, jv, js = (
+            np.empty((N, K)),
+            np.empty((N, K, J)),
+            np.empty((N, K, J)),
+            np.empty((N, K)),
+        )
         kernel()(self.G, self.h, self.yy, self.n, mean, var, sigma2, ev, jm, jv, js)
         for out, value in zip(outputs, (ev, jm, jv, js)):
             out[0] = value
@@ -61,9 +67,11 @@ class Evidence(Op):
     def L_op(self, inputs, outputs, output_grads):
         gz = output_grads[0]
         _, jm, jv, js = outputs
-        return [(gz[:, :, None] * jm).sum(axis=1),
-                (gz[:, :, None] * jv).sum(axis=(0, 1)),
-                (gz * js).sum(axis=1)]
+        return [
+            (gz[:, :, None] * jm).sum(axis=1),
+            (gz[:, :, None] * jv).sum(axis=(0, 1)),
+            (gz * js).sum(axis=1),
+        ]
 
 
 def _register_numba() -> None:
@@ -87,8 +95,19 @@ def _register_numba() -> None:
             jm = np.empty((N, K, J))
             jv = np.empty((N, K, J))
             js = np.empty((N, K))
-            run(G, h, yy, n, np.ascontiguousarray(mean), np.ascontiguousarray(var),
-                np.ascontiguousarray(sigma2), ev, jm, jv, js)
+            run(
+                G,
+                h,
+                yy,
+                n,
+                np.ascontiguousarray(mean),
+                np.ascontiguousarray(var),
+                np.ascontiguousarray(sigma2),
+                ev,
+                jm,
+                jv,
+                js,
+            )
             return ev, jm, jv, js
 
         return evidence

@@ -34,7 +34,6 @@ Examples
 ('pooled', 1.57)
 """
 
-
 from __future__ import annotations
 
 from typing import Any

@@ -21,8 +21,9 @@ from ._search import broken_stick_fit, chunks
 __all__ = ["amoc", "amoc_core"]
 
 
-def _single_change_profile(p: Packed, model: str, min_size: int
-                           ) -> tuple[np.ndarray, np.ndarray, int]:
+def _single_change_profile(
+    p: Packed, model: str, min_size: int
+) -> tuple[np.ndarray, np.ndarray, int]:
     """RSS without a change (N,), RSS with one change at each position (N, L+1; inf where
     not allowed), and the number of parameters of the one-change model."""
     n_rows, length = len(p.n), p.length
@@ -46,8 +47,13 @@ def _single_change_profile(p: Packed, model: str, min_size: int
         g[:, :, 1, 2] = g[:, :, 2, 1] = (h * tt[:, None, :]).sum(axis=2)
         g[:, :, 2, 2] = (h * h).sum(axis=2) + 1e-10
         g[:, :, :2, :2] += 1e-10 * np.eye(2)
-        rhs = np.concatenate([np.broadcast_to(b0[:, None], (n_rows, length + 1, 2)),
-                              (h * p.y[:, None, :]).sum(axis=2)[..., None]], axis=2)
+        rhs = np.concatenate(
+            [
+                np.broadcast_to(b0[:, None], (n_rows, length + 1, 2)),
+                (h * p.y[:, None, :]).sum(axis=2)[..., None],
+            ],
+            axis=2,
+        )
         g[~allowed] = np.eye(3)
         coef = np.linalg.solve(g, rhs[..., None])[..., 0]
         rss1 = yy[:, None] - (coef * rhs).sum(axis=2)
@@ -58,8 +64,9 @@ def _single_change_profile(p: Packed, model: str, min_size: int
         end = p.n[:, None].astype(np.int64)
         rss0 = stats.rss(zero, end, per_client=True)[:, 0]
         kk = np.broadcast_to(k, (n_rows, length + 1))
-        rss1 = (stats.rss(np.broadcast_to(zero, kk.shape), kk, per_client=True)
-                + stats.rss(kk, np.broadcast_to(end, kk.shape), per_client=True))
+        rss1 = stats.rss(np.broadcast_to(zero, kk.shape), kk, per_client=True) + stats.rss(
+            kk, np.broadcast_to(end, kk.shape), per_client=True
+        )
         n_par = 3 if model == "mean" else 5
     rss1 = np.where(allowed, np.maximum(rss1, 0.0), np.inf)
     return np.maximum(rss0, 0.0), rss1, n_par
@@ -70,9 +77,18 @@ def _amoc_statistic(rss0: np.ndarray, rss1: np.ndarray) -> np.ndarray:
         return 1.0 - rss1.min(axis=1) / rss0
 
 
-def amoc_core(p: Packed, model: str, min_size: int, method: str, n_boot: int, level: float,
-              seed: int, clients: pd.Index, progress: bool | None,
-              confidence: bool = True) -> dict[str, Any]:
+def amoc_core(
+    p: Packed,
+    model: str,
+    min_size: int,
+    method: str,
+    n_boot: int,
+    level: float,
+    seed: int,
+    clients: pd.Index,
+    progress: bool | None,
+    confidence: bool = True,
+) -> dict[str, Any]:
     """p-values (and confidence sets) for every packed client.
 
     Random draws are keyed by the seed and the observation pattern (the null law of the
@@ -101,11 +117,11 @@ def amoc_core(p: Packed, model: str, min_size: int, method: str, n_boot: int, le
             pattern_key = _random.key_of(f"{model}:{min_size}:{pattern}")
             null = _null_stats(first, model, min_size, n_boot, seed, pattern_key)
             null.sort()
-            exceed[members] = n_boot - np.searchsorted(null, stat[members] - 1e-12,
-                                                       side="left")
+            exceed[members] = n_boot - np.searchsorted(null, stat[members] - 1e-12, side="left")
     else:  # permutation of each client's own scores (mean model)
-        for idx in progress_bar(chunks(len(p.n), n_boot * (p.length + 1)), progress=progress,
-                                desc="permutations"):
+        for idx in progress_bar(
+            chunks(len(p.n), n_boot * (p.length + 1)), progress=progress, desc="permutations"
+        ):
             sub = p.take(idx)
             rep = _repeat(sub, n_boot)
             streams = _random.stream_keys(seed, ckeys[idx], "amoc permutation")
@@ -118,18 +134,24 @@ def amoc_core(p: Packed, model: str, min_size: int, method: str, n_boot: int, le
     p_value = (1.0 + exceed) / (n_boot + 1.0)
     out = {"statistic": stat, "p_value": p_value, "k_hat": k_hat, "rss1": rss1}
     if confidence:
-        out["in_set"], out["lr"] = _confidence_sets(p, model, min_size, rss1, k_hat, n_par,
-                                                     n_boot, level, seed, ckeys, progress)
+        out["in_set"], out["lr"] = _confidence_sets(
+            p, model, min_size, rss1, k_hat, n_par, n_boot, level, seed, ckeys, progress
+        )
     return out
 
 
 def _repeat(p: Packed, b: int) -> Packed:
-    return Packed(*(np.repeat(getattr(p, f), b, axis=0) for f in
-                     ("y", "t", "sessions", "n", "y_mean", "t_mean", "rows")))
+    return Packed(
+        *(
+            np.repeat(getattr(p, f), b, axis=0)
+            for f in ("y", "t", "sessions", "n", "y_mean", "t_mean", "rows")
+        )
+    )
 
 
-def _null_stats(p1: Packed, model: str, min_size: int, n_boot: int, seed: int,
-                pattern_key: np.uint64) -> np.ndarray:
+def _null_stats(
+    p1: Packed, model: str, min_size: int, n_boot: int, seed: int, pattern_key: np.uint64
+) -> np.ndarray:
     """Statistic of ``n_boot`` Gaussian white-noise series observed like client ``p1``."""
     rep = _repeat(p1, n_boot)
     streams = _random.replicate_keys(seed, pattern_key, n_boot, "amoc null")
@@ -148,17 +170,29 @@ def _one_change_fit(p: Packed, model: str, k_hat: np.ndarray) -> np.ndarray:
     r = np.arange(n_rows)
     pos = np.arange(length)[None, :]
     fitted = np.zeros((n_rows, length))
-    for s, e, in_seg in ((np.zeros(n_rows, np.int64), k_hat, pos < k_hat[:, None]),
-                         (k_hat, p.n, pos >= k_hat[:, None])):
+    for s, e, in_seg in (
+        (np.zeros(n_rows, np.int64), k_hat, pos < k_hat[:, None]),
+        (k_hat, p.n, pos >= k_hat[:, None]),
+    ):
         ybar, tbar, slope = line_rows(stats, r, s, e)
         line = ybar[:, None] + slope[:, None] * (p.t - tbar[:, None])
         fitted = np.where(in_seg, line, fitted)
     return np.where(pos < p.n[:, None], fitted, 0.0)
 
 
-def _confidence_sets(p: Packed, model: str, min_size: int, rss1: np.ndarray, k_hat: np.ndarray,
-                     n_par: int, n_boot: int, level: float, seed: int, ckeys: np.ndarray,
-                     progress: bool | None) -> tuple[np.ndarray, np.ndarray]:
+def _confidence_sets(
+    p: Packed,
+    model: str,
+    min_size: int,
+    rss1: np.ndarray,
+    k_hat: np.ndarray,
+    n_par: int,
+    n_boot: int,
+    level: float,
+    seed: int,
+    ckeys: np.ndarray,
+    progress: bool | None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Likelihood-ratio confidence set for the change position, calibrated by a parametric
     bootstrap from each client's fitted one-change model."""
     n_rows = len(p.n)
@@ -170,8 +204,9 @@ def _confidence_sets(p: Packed, model: str, min_size: int, rss1: np.ndarray, k_h
     fitted = _one_change_fit(p, model, k_hat)
     sigma = np.sqrt(rss_min / dof)
     width = (p.length + 1) * (3 * p.length if model == "broken_stick" else 6)
-    for idx in progress_bar(chunks(n_rows, n_boot * width), progress=progress,
-                            desc="confidence sets"):
+    for idx in progress_bar(
+        chunks(n_rows, n_boot * width), progress=progress, desc="confidence sets"
+    ):
         sub = _repeat(p.take(idx), n_boot)
         streams = _random.stream_keys(seed, ckeys[idx], "amoc confidence set")
         noise = _random.normal(streams, n_boot * sub.length).reshape(-1, sub.length)
@@ -294,26 +329,42 @@ def amoc(
     >>> list(res.table.columns) == toolkit.changepoint.AMOC_COLUMNS
     True
     """
-    scores = as_scores(data, client=client, session=session, score=score,
-                       instrument=instrument, better=better)
+    scores = as_scores(
+        data, client=client, session=session, score=score, instrument=instrument, better=better
+    )
     min_size = check_common(model, min_size, function="amoc")
     _checks.level(alpha, "alpha", "amoc")
     _checks.choice(method, "method", "amoc", ("bootstrap", "permutation"))
     if method == "permutation" and model != "mean":
-        raise ValueError(f"method='permutation' needs exchangeable scores, which model="
-                         f"{model!r} does not assume. Fix: use method='bootstrap'.")
+        raise ValueError(
+            f"method='permutation' needs exchangeable scores, which model="
+            f"{model!r} does not assume. Fix: use method='bootstrap'."
+        )
     n_boot = _checks.whole(n_boot, "n_boot", "amoc", low=1)
     level = _checks.level(level, "level", "amoc")
     seed = resolve_seed(seed, "amoc")
-    settings = base_settings(scores, seed=seed, model=model, min_size=min_size, method=method,
-                             n_boot=n_boot, level=level, alpha=alpha)
+    settings = base_settings(
+        scores,
+        seed=seed,
+        model=model,
+        min_size=min_size,
+        method=method,
+        n_boot=n_boot,
+        level=level,
+        alpha=alpha,
+    )
     matrix, rows, skipped = screen(scores, min_size, "the at-most-one-change test")
     p = pack(matrix, scores.sessions, rows)
     if len(p.n) == 0:
         table = pd.DataFrame({c: pd.Series(dtype=float) for c in AMOC_COLUMNS})
         sets = pd.DataFrame({c: pd.Series(dtype=float) for c in CONFIDENCE_SET_COLUMNS})
-        return AmocResult(table=table, settings=settings, skipped=sorted_skipped(skipped),
-                          confidence_sets=sets, scores=scores)
+        return AmocResult(
+            table=table,
+            settings=settings,
+            skipped=sorted_skipped(skipped),
+            confidence_sets=sets,
+            scores=scores,
+        )
     out = amoc_core(p, model, min_size, method, n_boot, level, seed, scores.clients, progress)
     n_rows = len(p.n)
     r = np.arange(n_rows)
@@ -332,26 +383,34 @@ def amoc(
     sess = np.concatenate([p.sessions, np.full((n_rows, 1), -1)], axis=1)
     ids = scores.clients.to_numpy()[p.rows]
     set_sessions = np.where(in_set, sess, np.nan)
-    table = pd.DataFrame({
-        "client": ids,
-        "session": p.sessions[r, k_hat],
-        "statistic": out["statistic"],
-        "p_value": out["p_value"],
-        "pre_mean": pre_mean,
-        "post_mean": post_mean,
-        "jump": jump,
-        "ci_lower": np.nanmin(set_sessions, axis=1).astype(np.int64),
-        "ci_upper": np.nanmax(set_sessions, axis=1).astype(np.int64),
-        "n_in_set": in_set.sum(axis=1).astype(np.int64),
-    })
+    table = pd.DataFrame(
+        {
+            "client": ids,
+            "session": p.sessions[r, k_hat],
+            "statistic": out["statistic"],
+            "p_value": out["p_value"],
+            "pre_mean": pre_mean,
+            "post_mean": post_mean,
+            "jump": jump,
+            "ci_lower": np.nanmin(set_sessions, axis=1).astype(np.int64),
+            "ci_upper": np.nanmax(set_sessions, axis=1).astype(np.int64),
+            "n_in_set": in_set.sum(axis=1).astype(np.int64),
+        }
+    )
     allowed = np.isfinite(out["rss1"])
     cr, ck = np.nonzero(allowed)
-    sets = pd.DataFrame({
-        "client": ids[cr],
-        "session": sess[cr, ck].astype(np.int64),
-        "lr": out["lr"][cr, ck],
-        "in_set": in_set[cr, ck],
-    })
-    return AmocResult(table=table[AMOC_COLUMNS], settings=settings,
-                      skipped=sorted_skipped(skipped), confidence_sets=sets, scores=scores)
-
+    sets = pd.DataFrame(
+        {
+            "client": ids[cr],
+            "session": sess[cr, ck].astype(np.int64),
+            "lr": out["lr"][cr, ck],
+            "in_set": in_set[cr, ck],
+        }
+    )
+    return AmocResult(
+        table=table[AMOC_COLUMNS],
+        settings=settings,
+        skipped=sorted_skipped(skipped),
+        confidence_sets=sets,
+        scores=scores,
+    )

@@ -14,6 +14,7 @@ __all__ = ["Stats", "penalty", "MODELS", "PENALTIES"]
 MODELS = {"mean": 1, "linear": 2, "broken_stick": 1}
 PENALTIES = ("MBIC", "BIC", "AIC")
 
+
 class Stats:
     """Cumulative sums over packed positions: the residual sum of squares of any segment.
 
@@ -24,8 +25,7 @@ class Stats:
     def __init__(self, p: Packed, model: str) -> None:
         self.model = model
         valid = (np.arange(p.length)[None, :] < p.n[:, None]).astype(float)
-        cs = lambda a: np.concatenate(  # noqa: E731 - local shorthand
-            [np.zeros((len(a), 1)), np.cumsum(a, axis=1)], axis=1)
+        cs = lambda a: np.concatenate([np.zeros((len(a), 1)), np.cumsum(a, axis=1)], axis=1)
         self.m = cs(valid)
         self.sy = cs(p.y)
         self.syy = cs(p.y * p.y)
@@ -45,7 +45,7 @@ class Stats:
         return self._at(a, e, per_client) - self._at(a, s, per_client)
 
     def rss(self, s, e, per_client: bool = False) -> np.ndarray:
-        d = lambda name: self.diff(name, s, e, per_client)  # noqa: E731
+        d = lambda name: self.diff(name, s, e, per_client)
         m, sy, syy = d("m"), d("sy"), d("syy")
         with np.errstate(invalid="ignore", divide="ignore"):
             out = syy - np.where(m > 0, sy * sy / m, 0.0)
@@ -68,4 +68,3 @@ def penalty(penalty: Any, model: str, n: np.ndarray) -> tuple[np.ndarray, bool]:
             return (d + 1) * logn, False
         return np.full(len(n), 2.0 * (d + 1)), False  # AIC
     return np.full(len(n), float(penalty)), False
-

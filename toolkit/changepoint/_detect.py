@@ -11,13 +11,22 @@ from .. import _checks
 from .._results import base_settings, deprecated_option, empty_skipped, warn
 from ..data import LongScores, as_scores
 from ..instruments import Instrument
-from ._costs import MODELS, PENALTIES, Stats, penalty as make_penalty
+from ._costs import MODELS, PENALTIES, Stats
+from ._costs import penalty as make_penalty
 from ._packed import Packed, client_noise_sd, pack
 from ._result import CHANGE_COLUMNS, CLIENT_COLUMNS, SEGMENT_COLUMNS, ChangePointsResult
 from ._search import broken_stick_fit, run_segmentation
 
-__all__ = ["detect", "check_common", "screen", "resolve_seed", "NOISE_SD", "sorted_skipped",
-           "seg_mean", "line_rows"]
+__all__ = [
+    "detect",
+    "check_common",
+    "screen",
+    "resolve_seed",
+    "NOISE_SD",
+    "sorted_skipped",
+    "seg_mean",
+    "line_rows",
+]
 
 DEFAULT_MIN_SIZE = {"mean": 2, "linear": 3, "broken_stick": 2}
 _DEFAULT_MAX_CHANGES_BROKEN_STICK = 2
@@ -190,8 +199,9 @@ def detect(
         noise_sd = deprecated_option("sigma", "noise_sd", "detect", sigma)
     if noise_sd == "mad":
         noise_sd = "client"
-    scores = as_scores(data, client=client, session=session, score=score,
-                       instrument=instrument, better=better)
+    scores = as_scores(
+        data, client=client, session=session, score=score, instrument=instrument, better=better
+    )
     sign = scores.direction(better) if (better or scores.better) else None
     min_size = check_common(model, min_size, noise_sd, penalty, max_changes)
     n_boot = _checks.whole(n_boot, "n_boot", "detect", low=1)
@@ -203,54 +213,104 @@ def detect(
     p = pack(matrix, scores.sessions, rows)
     sd, fell_back, noise_value = _noise(p, noise_sd, scores)
     settings = base_settings(
-        scores, seed=seed, model=model, penalty=penalty, noise_sd=noise_sd,
-        noise_sd_value=noise_value, min_size=min_size, max_changes=max_changes, test=test,
+        scores,
+        seed=seed,
+        model=model,
+        penalty=penalty,
+        noise_sd=noise_sd,
+        noise_sd_value=noise_value,
+        min_size=min_size,
+        max_changes=max_changes,
+        test=test,
         n_boot=n_boot,
     )
     if isinstance(noise_sd, str) and noise_sd in ("pooled", "client"):
         no_noise = ~(sd > 0)
         if no_noise.any():
-            extra = pd.DataFrame({
-                "client": scores.clients.to_numpy()[p.rows[no_noise]],
-                "reason": "successive differences are all equal, so the noise SD cannot be "
-                          "estimated; pass noise_sd=<a number> to analyse it",
-            })
+            extra = pd.DataFrame(
+                {
+                    "client": scores.clients.to_numpy()[p.rows[no_noise]],
+                    "reason": "successive differences are all equal, so the noise SD cannot be "
+                    "estimated; pass noise_sd=<a number> to analyse it",
+                }
+            )
             skipped = pd.concat([skipped, extra], ignore_index=True)
             keep = np.flatnonzero(~no_noise)
             p, sd, fell_back = p.take(keep), sd[keep], fell_back[keep]
         if fell_back.any():
-            notes.append(warn(
-                f"{int(fell_back.sum())} client(s) had a median absolute deviation of 0 in "
-                "their successive differences (repeated identical steps); their noise SD "
-                "comes from the mean absolute deviation instead."))
+            notes.append(
+                warn(
+                    f"{int(fell_back.sum())} client(s) had a median absolute deviation of 0 in "
+                    "their successive differences (repeated identical steps); their noise SD "
+                    "comes from the mean absolute deviation instead."
+                )
+            )
     points = scores.reliable_change.points
     if points is None:
-        notes.append(warn(f"Breakthroughs not computed (jump_rci and breakthrough are "
-                          f"missing): the reliable-change criterion is {scores.reliable_change}"))
+        notes.append(
+            warn(
+                f"Breakthroughs not computed (jump_rci and breakthrough are "
+                f"missing): the reliable-change criterion is {scores.reliable_change}"
+            )
+        )
     elif sign is None:
-        notes.append(warn("Breakthroughs not computed: the direction of improvement is unknown. "
-                          "Fix: pass better='lower' or 'higher', or an instrument."))
+        notes.append(
+            warn(
+                "Breakthroughs not computed: the direction of improvement is unknown. "
+                "Fix: pass better='lower' or 'higher', or an instrument."
+            )
+        )
     if len(p.n) == 0:
         empty = _empty_tables()
-        return ChangePointsResult(table=empty[0], settings=settings,
-                                  skipped=sorted_skipped(skipped), warnings=tuple(notes),
-                                  segments=empty[1], clients=empty[2], scores=scores)
+        return ChangePointsResult(
+            table=empty[0],
+            settings=settings,
+            skipped=sorted_skipped(skipped),
+            warnings=tuple(notes),
+            segments=empty[1],
+            clients=empty[2],
+            scores=scores,
+        )
 
     beta, mbic = make_penalty(penalty, model, p.n)
-    changes, objective = run_segmentation(p, model, sd, beta, mbic, min_size, max_changes,
-                                          progress)
+    changes, objective = run_segmentation(p, model, sd, beta, mbic, min_size, max_changes, progress)
     p_client = np.full(len(p.n), np.nan)
     if test:
         from ._amoc import amoc_core
 
-        at = amoc_core(p, model, min_size, "bootstrap", n_boot, 0.95, seed,
-                       scores.clients, progress, confidence=False)
+        at = amoc_core(
+            p,
+            model,
+            min_size,
+            "bootstrap",
+            n_boot,
+            0.95,
+            seed,
+            scores.clients,
+            progress,
+            confidence=False,
+        )
         p_client = at["p_value"]
-    table, segments, clients = _tables(scores, p, model, changes, sd, objective, p_client,
-                                       np.nan if points is None else points, sign)
-    return ChangePointsResult(table=table, settings=settings, skipped=sorted_skipped(skipped),
-                              warnings=tuple(notes), segments=segments, clients=clients,
-                              scores=scores)
+    table, segments, clients = _tables(
+        scores,
+        p,
+        model,
+        changes,
+        sd,
+        objective,
+        p_client,
+        np.nan if points is None else points,
+        sign,
+    )
+    return ChangePointsResult(
+        table=table,
+        settings=settings,
+        skipped=sorted_skipped(skipped),
+        warnings=tuple(notes),
+        segments=segments,
+        clients=clients,
+        scores=scores,
+    )
 
 
 def resolve_seed(seed: Any, function: str) -> int:
@@ -262,16 +322,24 @@ def resolve_seed(seed: Any, function: str) -> int:
     return _checks.whole(seed, "seed", function, low=0)
 
 
-def check_common(model: Any, min_size: Any, noise_sd: Any = None, penalty: Any = None,
-                 max_changes: Any = None, function: str = "detect") -> int:
+def check_common(
+    model: Any,
+    min_size: Any,
+    noise_sd: Any = None,
+    penalty: Any = None,
+    max_changes: Any = None,
+    function: str = "detect",
+) -> int:
     """Validate the options shared by :func:`detect` and :func:`amoc`; return ``min_size``."""
     _checks.choice(model, "model", function, tuple(MODELS))
     if min_size is None:
         min_size = DEFAULT_MIN_SIZE[model]
     min_size = _checks.whole(min_size, "min_size", function, low=1)
     if model == "linear" and min_size < 2:
-        raise ValueError("model='linear' needs min_size >= 2 (a line needs two sessions); "
-                         f"got {min_size}. Fix: pass min_size=3 (the default).")
+        raise ValueError(
+            "model='linear' needs min_size >= 2 (a line needs two sessions); "
+            f"got {min_size}. Fix: pass min_size=3 (the default)."
+        )
     if penalty is not None and not (isinstance(penalty, str) and penalty in PENALTIES):
         if isinstance(penalty, str):
             _checks.choice(penalty, "penalty", function, PENALTIES)
@@ -285,8 +353,9 @@ def check_common(model: Any, min_size: Any, noise_sd: Any = None, penalty: Any =
     return int(min_size)
 
 
-def screen(scores: LongScores, min_size: int, method: str
-           ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+def screen(
+    scores: LongScores, min_size: int, method: str
+) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     """Rows of clients that can be analysed, and the skipped table with reasons."""
     matrix = scores.to_matrix()
     n = (~np.isnan(matrix)).sum(axis=1)
@@ -298,14 +367,21 @@ def screen(scores: LongScores, min_size: int, method: str
     few = n < need
     reasons[n == 0] = "every score is missing"
     part = few & (n > 0)
-    reasons[part] = [f"{k} observed score(s); {method} with min_size={min_size} needs at "
-                     f"least {need}" for k in n[part]]
+    reasons[part] = [
+        f"{k} observed score(s); {method} with min_size={min_size} needs at least {need}"
+        for k in n[part]
+    ]
     const = ~few & (lo == hi)
-    reasons[const] = [f"constant series (every observed score is {v:g}): no change can be "
-                      "estimated" for v in lo[const]]
+    reasons[const] = [
+        f"constant series (every observed score is {v:g}): no change can be estimated"
+        for v in lo[const]
+    ]
     skip = reasons != None  # noqa: E711 - element-wise
-    skipped = pd.DataFrame({"client": scores.clients.to_numpy()[skip],
-                            "reason": reasons[skip]}) if skip.any() else empty_skipped()
+    skipped = (
+        pd.DataFrame({"client": scores.clients.to_numpy()[skip], "reason": reasons[skip]})
+        if skip.any()
+        else empty_skipped()
+    )
     return matrix, np.flatnonzero(~skip), skipped
 
 
@@ -318,8 +394,9 @@ def sorted_skipped(skipped: pd.DataFrame) -> pd.DataFrame:
         return skipped.reset_index(drop=True)
 
 
-def _noise(p: Packed, noise_sd: Any, scores: LongScores
-           ) -> tuple[np.ndarray, np.ndarray, float | None]:
+def _noise(
+    p: Packed, noise_sd: Any, scores: LongScores
+) -> tuple[np.ndarray, np.ndarray, float | None]:
     """Noise SD per packed client, the clients whose MAD fell back, and the pooled value."""
     none = np.zeros(len(p.n), bool)
     if isinstance(noise_sd, str):
@@ -336,14 +413,23 @@ def _noise(p: Packed, noise_sd: Any, scores: LongScores
 def _empty_tables() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     def frame(columns: list[str]) -> pd.DataFrame:
         return pd.DataFrame({c: pd.Series(dtype=float) for c in columns})
+
     t = frame(CHANGE_COLUMNS)
     t["breakthrough"] = pd.Series(dtype="boolean")
     return t, frame(SEGMENT_COLUMNS), frame(CLIENT_COLUMNS)
 
 
-def _tables(scores: LongScores, p: Packed, model: str, changes: np.ndarray, sd: np.ndarray,
-            objective: np.ndarray, p_client: np.ndarray, cutoff: float, sign: int | None
-            ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def _tables(
+    scores: LongScores,
+    p: Packed,
+    model: str,
+    changes: np.ndarray,
+    sd: np.ndarray,
+    objective: np.ndarray,
+    p_client: np.ndarray,
+    cutoff: float,
+    sign: int | None,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Build the change, segment and client tables from the change indicators."""
     n_rows, length = len(p.n), p.length
     bounds = changes[:, : length + 1].copy()
@@ -389,31 +475,35 @@ def _tables(scores: LongScores, p: Packed, model: str, changes: np.ndarray, sd: 
         n_par = (1 if model == "mean" else 2) * (changes.sum(axis=1) + 1)
     seg_no = np.arange(len(seg_r)) - np.searchsorted(seg_r, seg_r) + 1
     ymean = p.y_mean[seg_r]
-    segments = pd.DataFrame({
-        "client": ids[p.rows[seg_r]],
-        "segment": seg_no.astype(np.int64),
-        "first_session": p.sessions[seg_r, seg_s],
-        "last_session": p.sessions[seg_r, seg_e - 1],
-        "n": nseg.astype(np.int64),
-        "mean": ybar + ymean,
-        "slope": slope,
-        "fit_start": f_start + ymean,
-        "fit_end": f_end + ymean,
-    })
+    segments = pd.DataFrame(
+        {
+            "client": ids[p.rows[seg_r]],
+            "segment": seg_no.astype(np.int64),
+            "first_session": p.sessions[seg_r, seg_s],
+            "last_session": p.sessions[seg_r, seg_e - 1],
+            "n": nseg.astype(np.int64),
+            "mean": ybar + ymean,
+            "slope": slope,
+            "fit_start": f_start + ymean,
+            "fit_end": f_end + ymean,
+        }
+    )
 
     dof = p.n - n_par
     with np.errstate(invalid="ignore", divide="ignore"):
         resid_sd = np.where(dof > 0, np.sqrt(rss / np.maximum(dof, 1)), np.nan)
     n_changes = changes.sum(axis=1)
-    clients = pd.DataFrame({
-        "client": ids[p.rows],
-        "n_observed": p.n.astype(np.int64),
-        "n_changes": n_changes.astype(np.int64),
-        "noise_sd": sd,
-        "residual_sd": resid_sd,
-        "objective": objective,
-        "p_value": p_client,
-    })
+    clients = pd.DataFrame(
+        {
+            "client": ids[p.rows],
+            "n_observed": p.n.astype(np.int64),
+            "n_changes": n_changes.astype(np.int64),
+            "noise_sd": sd,
+            "residual_sd": resid_sd,
+            "objective": objective,
+            "p_value": p_client,
+        }
+    )
 
     # Changes: each segment after the first, paired with the one before.
     after = np.flatnonzero(seg_no > 1)
@@ -425,7 +515,8 @@ def _tables(scores: LongScores, p: Packed, model: str, changes: np.ndarray, sd: 
         # post fit minus the pre segment's line extrapolated to the change session
         t_c = p.t[cr, seg_s[after]]
         pre_at = (segments["mean"].to_numpy()[before] - ymean[before]) + slope[before] * (
-            t_c - tbar[before])
+            t_c - tbar[before]
+        )
         post_at = f_start[after]
         jump = post_at - pre_at
     sd_res = resid_sd[cr]
@@ -437,24 +528,26 @@ def _tables(scores: LongScores, p: Packed, model: str, changes: np.ndarray, sd: 
         brk = pd.array(improving & (np.abs(jump) >= cutoff), dtype="boolean")
     else:
         brk = pd.array([pd.NA] * len(jump), dtype="boolean")
-    table = pd.DataFrame({
-        "client": ids[p.rows[cr]],
-        "change": (seg_no[after] - 1).astype(np.int64),
-        "session": p.sessions[cr, seg_s[after]],
-        "last_pre_session": p.sessions[cr, seg_s[after] - 1],
-        "n_pre": nseg[before].astype(np.int64),
-        "n_post": nseg[after].astype(np.int64),
-        "pre_mean": segments["mean"].to_numpy()[before],
-        "post_mean": segments["mean"].to_numpy()[after],
-        "pre_slope": slope[before],
-        "post_slope": slope[after],
-        "jump": jump,
-        "slope_change": slope[after] - slope[before],
-        "jump_sd": jump_sd,
-        "jump_rci": jump_rci,
-        "p_value": p_client[cr],
-        "breakthrough": brk,
-    })
+    table = pd.DataFrame(
+        {
+            "client": ids[p.rows[cr]],
+            "change": (seg_no[after] - 1).astype(np.int64),
+            "session": p.sessions[cr, seg_s[after]],
+            "last_pre_session": p.sessions[cr, seg_s[after] - 1],
+            "n_pre": nseg[before].astype(np.int64),
+            "n_post": nseg[after].astype(np.int64),
+            "pre_mean": segments["mean"].to_numpy()[before],
+            "post_mean": segments["mean"].to_numpy()[after],
+            "pre_slope": slope[before],
+            "post_slope": slope[after],
+            "jump": jump,
+            "slope_change": slope[after] - slope[before],
+            "jump_sd": jump_sd,
+            "jump_rci": jump_rci,
+            "p_value": p_client[cr],
+            "breakthrough": brk,
+        }
+    )
     return table[CHANGE_COLUMNS], segments[SEGMENT_COLUMNS], clients[CLIENT_COLUMNS]
 
 
@@ -463,8 +556,9 @@ def seg_mean(p: Packed, r: np.ndarray, s: np.ndarray, e: np.ndarray) -> np.ndarr
     return (stats.sy[r, e] - stats.sy[r, s]) / (stats.m[r, e] - stats.m[r, s])
 
 
-def line_rows(stats: Stats, r: np.ndarray, s: np.ndarray, e: np.ndarray
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def line_rows(
+    stats: Stats, r: np.ndarray, s: np.ndarray, e: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Segment mean of y, mean of t and slope for segments given by (row, start, end)."""
     m = stats.m[r, e] - stats.m[r, s]
     ybar = (stats.sy[r, e] - stats.sy[r, s]) / m
@@ -489,4 +583,3 @@ def _rss_rows(stats: Stats, r: np.ndarray, s: np.ndarray, e: np.ndarray) -> np.n
         with np.errstate(invalid="ignore", divide="ignore"):
             out = out - np.where(sttc > 1e-9, styc * styc / sttc, 0.0)
     return np.maximum(out, 0.0)
-

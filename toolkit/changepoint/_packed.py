@@ -17,6 +17,7 @@ __all__ = ["Packed", "pack", "client_noise_sd", "MAD_TO_SD", "MEANDEV_TO_SD"]
 MAD_TO_SD = 1.4826  # 1 / Phi^-1(3/4), as R's mad() rounds it: MAD -> SD for Gaussian data
 MEANDEV_TO_SD = math.sqrt(math.pi / 2)  # mean absolute deviation -> SD for Gaussian data
 
+
 @dataclass
 class Packed:
     """Observed scores packed left (position j = the client's j-th observed session)."""
@@ -34,8 +35,12 @@ class Packed:
         return self.y.shape[1]
 
     def take(self, idx: np.ndarray) -> Packed:
-        return Packed(*(getattr(self, f)[idx] for f in
-                         ("y", "t", "sessions", "n", "y_mean", "t_mean", "rows")))
+        return Packed(
+            *(
+                getattr(self, f)[idx]
+                for f in ("y", "t", "sessions", "n", "y_mean", "t_mean", "rows")
+            )
+        )
 
 
 def pack(matrix: np.ndarray, sessions: np.ndarray, rows: np.ndarray) -> Packed:
@@ -68,8 +73,11 @@ def _row_median(a: np.ndarray, counts: np.ndarray) -> np.ndarray:
     r = np.arange(len(a))
     lo = np.clip((counts - 1) // 2, 0, None)
     hi = np.clip(counts // 2, 0, None)
-    return np.where(counts > 0, (s[r, np.minimum(lo, s.shape[1] - 1)]
-                                 + s[r, np.minimum(hi, s.shape[1] - 1)]) / 2, np.nan)
+    return np.where(
+        counts > 0,
+        (s[r, np.minimum(lo, s.shape[1] - 1)] + s[r, np.minimum(hi, s.shape[1] - 1)]) / 2,
+        np.nan,
+    )
 
 
 def client_noise_sd(p: Packed) -> tuple[np.ndarray, np.ndarray]:

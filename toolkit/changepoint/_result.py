@@ -19,39 +19,97 @@ from .._results import (
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
 
-__all__ = ["ChangePointsResult", "AmocResult", "CHANGE_COLUMNS", "SEGMENT_COLUMNS",
-           "CLIENT_COLUMNS", "AMOC_COLUMNS", "CONFIDENCE_SET_COLUMNS", "SUMMARY_COLUMNS",
-           "BY_GROUP_COLUMNS"]
+__all__ = [
+    "ChangePointsResult",
+    "AmocResult",
+    "CHANGE_COLUMNS",
+    "SEGMENT_COLUMNS",
+    "CLIENT_COLUMNS",
+    "AMOC_COLUMNS",
+    "CONFIDENCE_SET_COLUMNS",
+    "SUMMARY_COLUMNS",
+    "BY_GROUP_COLUMNS",
+]
 
 #: Columns of :attr:`ChangePointsResult.table` (one row per detected change).
 CHANGE_COLUMNS = [
-    "client", "change", "session", "last_pre_session", "n_pre", "n_post", "pre_mean",
-    "post_mean", "pre_slope", "post_slope", "jump", "slope_change", "jump_sd", "jump_rci",
-    "p_value", "breakthrough",
+    "client",
+    "change",
+    "session",
+    "last_pre_session",
+    "n_pre",
+    "n_post",
+    "pre_mean",
+    "post_mean",
+    "pre_slope",
+    "post_slope",
+    "jump",
+    "slope_change",
+    "jump_sd",
+    "jump_rci",
+    "p_value",
+    "breakthrough",
 ]
 #: Columns of :attr:`ChangePointsResult.segments` (one row per fitted segment).
 SEGMENT_COLUMNS = [
-    "client", "segment", "first_session", "last_session", "n", "mean", "slope", "fit_start",
+    "client",
+    "segment",
+    "first_session",
+    "last_session",
+    "n",
+    "mean",
+    "slope",
+    "fit_start",
     "fit_end",
 ]
 #: Columns of :attr:`ChangePointsResult.clients` (one row per analysed client).
 CLIENT_COLUMNS = [
-    "client", "n_observed", "n_changes", "noise_sd", "residual_sd", "objective", "p_value",
+    "client",
+    "n_observed",
+    "n_changes",
+    "noise_sd",
+    "residual_sd",
+    "objective",
+    "p_value",
 ]
 #: Columns of :attr:`AmocResult.table` (one row per tested client).
 AMOC_COLUMNS = [
-    "client", "session", "statistic", "p_value", "pre_mean", "post_mean", "jump", "ci_lower",
-    "ci_upper", "n_in_set",
+    "client",
+    "session",
+    "statistic",
+    "p_value",
+    "pre_mean",
+    "post_mean",
+    "jump",
+    "ci_lower",
+    "ci_upper",
+    "n_in_set",
 ]
 #: Columns of :attr:`AmocResult.confidence_sets` (one row per client and candidate session).
 CONFIDENCE_SET_COLUMNS = ["client", "session", "lr", "in_set"]
 
 #: Columns of :meth:`ChangePointsResult.summary`.
-SUMMARY_COLUMNS = ["model", "penalty", "noise_sd", "n_clients", "n_skipped", "n_with_change",
-                   "n_changes", "mean_changes", "n_breakthroughs", "n_clients_breakthrough"]
+SUMMARY_COLUMNS = [
+    "model",
+    "penalty",
+    "noise_sd",
+    "n_clients",
+    "n_skipped",
+    "n_with_change",
+    "n_changes",
+    "mean_changes",
+    "n_breakthroughs",
+    "n_clients_breakthrough",
+]
 #: Columns of :meth:`ChangePointsResult.summary_by`.
-BY_GROUP_COLUMNS = ["group", "n_clients", "n_analysed", "n_with_change",
-                    "n_clients_breakthrough", "share_clients_breakthrough"]
+BY_GROUP_COLUMNS = [
+    "group",
+    "n_clients",
+    "n_analysed",
+    "n_with_change",
+    "n_clients_breakthrough",
+    "share_clients_breakthrough",
+]
 
 
 @dataclass(frozen=True, repr=False)
@@ -97,20 +155,25 @@ class ChangePointsResult(Result):
         flags = self.table["breakthrough"]
         known = self.settings.get("reliable_change_points") is not None
         n_bt: Any = int(flags.fillna(False).sum()) if known else pd.NA
-        n_cl: Any = (int(self.table.loc[flags.fillna(False).astype(bool), "client"].nunique())
-                     if known else pd.NA)
-        return pd.DataFrame({
-            "model": [self.settings["model"]],
-            "penalty": [str(self.settings["penalty"])],
-            "noise_sd": [str(self.settings["noise_sd"])],
-            "n_clients": [len(c)],
-            "n_skipped": [len(self.skipped)],
-            "n_with_change": [int((c["n_changes"] > 0).sum())],
-            "n_changes": [int(c["n_changes"].sum())],
-            "mean_changes": [float(c["n_changes"].mean()) if len(c) else np.nan],
-            "n_breakthroughs": pd.array([n_bt], dtype="Int64"),
-            "n_clients_breakthrough": pd.array([n_cl], dtype="Int64"),
-        })[SUMMARY_COLUMNS]
+        n_cl: Any = (
+            int(self.table.loc[flags.fillna(False).astype(bool), "client"].nunique())
+            if known
+            else pd.NA
+        )
+        return pd.DataFrame(
+            {
+                "model": [self.settings["model"]],
+                "penalty": [str(self.settings["penalty"])],
+                "noise_sd": [str(self.settings["noise_sd"])],
+                "n_clients": [len(c)],
+                "n_skipped": [len(self.skipped)],
+                "n_with_change": [int((c["n_changes"] > 0).sum())],
+                "n_changes": [int(c["n_changes"].sum())],
+                "mean_changes": [float(c["n_changes"].mean()) if len(c) else np.nan],
+                "n_breakthroughs": pd.array([n_bt], dtype="Int64"),
+                "n_clients_breakthrough": pd.array([n_cl], dtype="Int64"),
+            }
+        )[SUMMARY_COLUMNS]
 
     def breakthroughs(self, direction: Direction = "improvement") -> pd.DataFrame:
         """Changes whose jump is at least the reliable-change criterion, one row each.
@@ -129,12 +192,15 @@ class ChangePointsResult(Result):
         sign = self.scores.sign if self.scores is not None and self.scores.better else 1
         improving = -sign * t["jump"].to_numpy(dtype=float) > 0
         hit = t[big]
-        frame = pd.DataFrame({
-            "client": hit["client"].to_numpy(), "session": hit["session"].to_numpy(),
-            "size": np.abs(hit["jump"].to_numpy(dtype=float)),
-            "direction": np.where(improving[big], "improvement", "deterioration"),
-            "method": self.method_name,
-        })
+        frame = pd.DataFrame(
+            {
+                "client": hit["client"].to_numpy(),
+                "session": hit["session"].to_numpy(),
+                "size": np.abs(hit["jump"].to_numpy(dtype=float)),
+                "direction": np.where(improving[big], "improvement", "deterioration"),
+                "method": self.method_name,
+            }
+        )
         return keep_direction(frame[BREAKTHROUGH_COLUMNS], direction)
 
     def summary_by(self, covariate: str) -> pd.DataFrame:
@@ -144,39 +210,54 @@ class ChangePointsResult(Result):
         analysed = groups.index.isin(self.clients["client"])
         changed = groups.index.isin(self.clients.loc[self.clients["n_changes"] > 0, "client"])
         bt = groups.index.isin(self.breakthroughs()["client"])
-        frame = pd.DataFrame({"group": groups.to_numpy(), "analysed": analysed,
-                              "changed": changed, "bt": bt})
+        frame = pd.DataFrame(
+            {"group": groups.to_numpy(), "analysed": analysed, "changed": changed, "bt": bt}
+        )
         rows = []
         for group, part in frame.groupby("group", sort=True, dropna=False):
-            rows.append({"group": group, "n_clients": len(part),
-                         "n_analysed": int(part["analysed"].sum()),
-                         "n_with_change": int(part["changed"].sum()),
-                         "n_clients_breakthrough": int(part["bt"].sum()),
-                         "share_clients_breakthrough": float(part["bt"].mean())})
+            rows.append(
+                {
+                    "group": group,
+                    "n_clients": len(part),
+                    "n_analysed": int(part["analysed"].sum()),
+                    "n_with_change": int(part["changed"].sum()),
+                    "n_clients_breakthrough": int(part["bt"].sum()),
+                    "share_clients_breakthrough": float(part["bt"].mean()),
+                }
+            )
         return pd.DataFrame(rows, columns=BY_GROUP_COLUMNS)
 
     def methods_text(self) -> str:
         """The methods paragraph for this analysis."""
         st = self.settings
-        model = {"mean": "a piecewise constant mean (mean shift)",
-                 "linear": "piecewise linear segments with a jump and a slope change at each "
-                           "change (discontinuous growth)",
-                 "broken_stick": "a continuous piecewise linear trend (broken stick)"}[
-            st["model"]]
+        model = {
+            "mean": "a piecewise constant mean (mean shift)",
+            "linear": "piecewise linear segments with a jump and a slope change at each "
+            "change (discontinuous growth)",
+            "broken_stick": "a continuous piecewise linear trend (broken stick)",
+        }[st["model"]]
         noise = st.get("noise_sd_value")
-        noise_text = (f"the noise SD pooled over all clients ({noise:.3g}, robust: MAD of "
-                      "successive differences)" if st["noise_sd"] == "pooled" else
-                      "each client's own robust noise SD" if st["noise_sd"] == "client" else
-                      f"a noise SD of {st['noise_sd']}")
-        text = (f"Change points were located by exact optimal segmentation of each client's "
-                f"observed scores into {model}, with the {st['penalty']} penalty as in R's "
-                f"changepoint package (Killick, Fearnhead & Eckley, 2012) and {noise_text}. "
-                f"A change was a breakthrough when its jump improved by at least the "
-                f"reliable-change criterion. {len(self.skipped)} clients could not be "
-                "analysed. ")
+        noise_text = (
+            f"the noise SD pooled over all clients ({noise:.3g}, robust: MAD of "
+            "successive differences)"
+            if st["noise_sd"] == "pooled"
+            else "each client's own robust noise SD"
+            if st["noise_sd"] == "client"
+            else f"a noise SD of {st['noise_sd']}"
+        )
+        text = (
+            f"Change points were located by exact optimal segmentation of each client's "
+            f"observed scores into {model}, with the {st['penalty']} penalty as in R's "
+            f"changepoint package (Killick, Fearnhead & Eckley, 2012) and {noise_text}. "
+            f"A change was a breakthrough when its jump improved by at least the "
+            f"reliable-change criterion. {len(self.skipped)} clients could not be "
+            "analysed. "
+        )
         if st.get("test"):
-            text += (f"Each client was tested for at most one change with a Monte Carlo "
-                     f"p-value ({st['n_boot']} replicates, seed {st['seed']}). ")
+            text += (
+                f"Each client was tested for at most one change with a Monte Carlo "
+                f"p-value ({st['n_boot']} replicates, seed {st['seed']}). "
+            )
         return text + super().methods_text()
 
     def plot(self, client: Any = None, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
@@ -214,13 +295,15 @@ class AmocResult(Result):
             ``median_set_size``.
         """
         t = self.table
-        return pd.DataFrame({
-            "model": [self.settings["model"]],
-            "n_clients": [len(t)],
-            "n_skipped": [len(self.skipped)],
-            "n_significant_05": [int((t["p_value"] < 0.05).sum())],
-            "median_set_size": [float(t["n_in_set"].median()) if len(t) else np.nan],
-        })
+        return pd.DataFrame(
+            {
+                "model": [self.settings["model"]],
+                "n_clients": [len(t)],
+                "n_skipped": [len(self.skipped)],
+                "n_significant_05": [int((t["p_value"] < 0.05).sum())],
+                "median_set_size": [float(t["n_in_set"].median()) if len(t) else np.nan],
+            }
+        )
 
     def breakthroughs(self, direction: Direction = "improvement") -> pd.DataFrame:
         """Clients whose single change is significant (p < ``alpha``) and at least the
@@ -233,21 +316,26 @@ class AmocResult(Result):
         big = (np.abs(jump) >= points) if points is not None else np.zeros(len(t), bool)
         hit = big & (t["p_value"].to_numpy() < alpha)
         sign = self.scores.sign if self.scores is not None and self.scores.better else 1
-        frame = pd.DataFrame({
-            "client": t["client"].to_numpy()[hit], "session": t["session"].to_numpy()[hit],
-            "size": np.abs(jump[hit]),
-            "direction": np.where(-sign * jump[hit] > 0, "improvement", "deterioration"),
-            "method": self.method_name,
-        })
+        frame = pd.DataFrame(
+            {
+                "client": t["client"].to_numpy()[hit],
+                "session": t["session"].to_numpy()[hit],
+                "size": np.abs(jump[hit]),
+                "direction": np.where(-sign * jump[hit] > 0, "improvement", "deterioration"),
+                "method": self.method_name,
+            }
+        )
         return keep_direction(frame[BREAKTHROUGH_COLUMNS], direction)
 
     def methods_text(self) -> str:
         """The methods paragraph for this analysis."""
         st = self.settings
-        text = (f"Each client was tested for at most one change ({st['model']} model) with a "
-                f"Monte Carlo likelihood-ratio test ({st['method']}, {st['n_boot']} replicates, "
-                f"seed {st['seed']}; Barnard, 1963), and a {st['level']:.0%} confidence set for "
-                "the change session was calibrated by a parametric bootstrap (Siegmund, 1988). ")
+        text = (
+            f"Each client was tested for at most one change ({st['model']} model) with a "
+            f"Monte Carlo likelihood-ratio test ({st['method']}, {st['n_boot']} replicates, "
+            f"seed {st['seed']}; Barnard, 1963), and a {st['level']:.0%} confidence set for "
+            "the change session was calibrated by a parametric bootstrap (Siegmund, 1988). "
+        )
         return text + super().methods_text()
 
     def plot(self, client: Any = None, *, ax: Axes | None = None, **kwargs: Any) -> Axes:

@@ -8,7 +8,6 @@ sets for the continuous broken stick.
 from __future__ import annotations
 
 import itertools
-from typing import Any
 
 import numpy as np
 
@@ -20,8 +19,10 @@ __all__ = ["run_segmentation", "broken_stick_fit", "chunks", "CELLS_PER_CHUNK"]
 
 CELLS_PER_CHUNK = 4_000_000  # clients x cells per block: bounds memory on large cohorts
 
-def _segment_cost(stats: Stats, s: np.ndarray, e: np.ndarray, inv_var: np.ndarray,
-                  mbic: bool) -> np.ndarray:
+
+def _segment_cost(
+    stats: Stats, s: np.ndarray, e: np.ndarray, inv_var: np.ndarray, mbic: bool
+) -> np.ndarray:
     """Cost of segments [s, e) (positions shared by all clients): RSS / sigma^2, plus
     log(length) under MBIC."""
     rss = stats.rss(s, e)
@@ -31,8 +32,9 @@ def _segment_cost(stats: Stats, s: np.ndarray, e: np.ndarray, inv_var: np.ndarra
     return cost
 
 
-def _optimal_partition(stats: Stats, n: np.ndarray, inv_var: np.ndarray, beta: np.ndarray,
-                       mbic: bool, min_size: int) -> tuple[np.ndarray, np.ndarray]:
+def _optimal_partition(
+    stats: Stats, n: np.ndarray, inv_var: np.ndarray, beta: np.ndarray, mbic: bool, min_size: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Optimal partitioning (Jackson et al. 2005): F(e) = min_s F(s) + C(s, e) + beta.
 
     Returns the change indicator (N, L+1) and the minimised objective. Ties go to the
@@ -60,9 +62,15 @@ def _optimal_partition(stats: Stats, n: np.ndarray, inv_var: np.ndarray, beta: n
     return changes, f[rows, n]
 
 
-def _segment_neighbourhood(stats: Stats, n: np.ndarray, inv_var: np.ndarray,
-                           beta: np.ndarray, mbic: bool, min_size: int,
-                           max_changes: int) -> tuple[np.ndarray, np.ndarray]:
+def _segment_neighbourhood(
+    stats: Stats,
+    n: np.ndarray,
+    inv_var: np.ndarray,
+    beta: np.ndarray,
+    mbic: bool,
+    min_size: int,
+    max_changes: int,
+) -> tuple[np.ndarray, np.ndarray]:
     """Best segmentation with exactly k changes for k = 0..K (Auger & Lawrence 1989), then
     the k minimising cost + k * beta (ties to fewer changes)."""
     n_rows, length = len(n), int(n.max())
@@ -91,9 +99,15 @@ def _segment_neighbourhood(stats: Stats, n: np.ndarray, inv_var: np.ndarray,
     return changes, end[rows, best_k]
 
 
-def _broken_stick(p: Packed, inv_var: np.ndarray, beta: np.ndarray, mbic: bool,
-                  min_size: int, max_changes: int, progress: bool | None
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def _broken_stick(
+    p: Packed,
+    inv_var: np.ndarray,
+    beta: np.ndarray,
+    mbic: bool,
+    min_size: int,
+    max_changes: int,
+    progress: bool | None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Exhaustive search over knot sets (at most ``max_changes`` knots) for the continuous
     piecewise-linear model. A knot at position k makes k the first position of the new
     piece; the line is continuous at the knot's session."""
@@ -125,9 +139,11 @@ def _broken_stick(p: Packed, inv_var: np.ndarray, beta: np.ndarray, mbic: bool,
         rss = np.maximum(yy - (coef * xty).sum(axis=1), 0.0)
         obj = rss * inv_var + len(knots) * beta
         if mbic:
-            bounds = np.column_stack([np.zeros(n_rows), *(np.full(n_rows, kn) for kn in knots),
-                                      p.n]) if knots else np.column_stack(
-                [np.zeros(n_rows), p.n])
+            bounds = (
+                np.column_stack([np.zeros(n_rows), *(np.full(n_rows, kn) for kn in knots), p.n])
+                if knots
+                else np.column_stack([np.zeros(n_rows), p.n])
+            )
             obj = obj + np.log(np.maximum(np.diff(bounds, axis=1), 1)).sum(axis=1)
         better = last_ok & (obj < best)  # strict: ties keep fewer, earlier knots
         best = np.where(better, obj, best)
@@ -162,10 +178,16 @@ def broken_stick_fit(p: Packed, pos: np.ndarray) -> np.ndarray:
     return np.einsum("nlp,np->nl", x, coef)
 
 
-
-def run_segmentation(p: Packed, model: str, sd: np.ndarray, beta: np.ndarray, mbic: bool,
-                     min_size: int, max_changes: int | None, progress: bool | None
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def run_segmentation(
+    p: Packed,
+    model: str,
+    sd: np.ndarray,
+    beta: np.ndarray,
+    mbic: bool,
+    min_size: int,
+    max_changes: int | None,
+    progress: bool | None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Change indicator (N, L+1) and minimised objective (N,) of every packed client."""
     inv_var = 1.0 / (sd * sd)
     if model == "broken_stick":
@@ -177,19 +199,17 @@ def run_segmentation(p: Packed, model: str, sd: np.ndarray, beta: np.ndarray, mb
         sub = p.take(idx)
         stats = Stats(sub, model)
         if max_changes is None:
-            ch, obj = _optimal_partition(stats, sub.n, inv_var[idx], beta[idx], mbic,
-                                         min_size)
+            ch, obj = _optimal_partition(stats, sub.n, inv_var[idx], beta[idx], mbic, min_size)
         else:
-            ch, obj = _segment_neighbourhood(stats, sub.n, inv_var[idx], beta[idx], mbic,
-                                             min_size, int(max_changes))
+            ch, obj = _segment_neighbourhood(
+                stats, sub.n, inv_var[idx], beta[idx], mbic, min_size, int(max_changes)
+            )
         changes[idx, : ch.shape[1]] = ch
         objective[idx] = obj
     return changes, objective
-
 
 
 def chunks(n_rows: int, cells: int) -> list[np.ndarray]:
     """Row blocks whose arrays of ``cells`` per row stay within :data:`CELLS_PER_CHUNK`."""
     size = max(1, CELLS_PER_CHUNK // max(cells, 1))
     return [np.arange(i, min(i + size, n_rows)) for i in range(0, n_rows, size)]
-

@@ -34,5 +34,12 @@ from ._scores import SEQUENCES, LongScores
 from ._validate import EXCLUDED_COLUMNS, as_scores, long_scores
 from ._wide import from_wide
 
-__all__ = ["LongScores", "long_scores", "as_scores", "from_wide", "EXCLUDED_COLUMNS",
-           "SEQUENCES", "first_and_last"]
+__all__ = [
+    "LongScores",
+    "long_scores",
+    "as_scores",
+    "from_wide",
+    "EXCLUDED_COLUMNS",
+    "SEQUENCES",
+    "first_and_last",
+]

@@ -8,8 +8,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["first_and_last", "counting_sort", "missing_column_message", "show",
-           "factorize_sorted", "duplicated", "order_by_date", "SHOW"]
+__all__ = [
+    "first_and_last",
+    "counting_sort",
+    "missing_column_message",
+    "show",
+    "factorize_sorted",
+    "duplicated",
+    "order_by_date",
+    "SHOW",
+]
 
 SHOW = 5  # how many offending rows an error message lists
 

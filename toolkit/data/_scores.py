@@ -212,8 +212,9 @@ class LongScores:
         order = np.argsort(~present, axis=1, kind="stable")  # present cells first, in order
         length = int(present.sum(axis=1).max(initial=0))
         packed = np.take_along_axis(x, order, axis=1)[:, :length]
-        labels = np.take_along_axis(np.where(present, self.sessions[None, :], -1), order,
-                                    axis=1)[:, :length].astype(np.int64)
+        labels = np.take_along_axis(np.where(present, self.sessions[None, :], -1), order, axis=1)[
+            :, :length
+        ].astype(np.int64)
         packed[labels < 0] = np.nan
         return packed, labels
 
@@ -240,9 +241,7 @@ class LongScores:
 
     def n_observed(self) -> pd.Series:
         """Number of observed (non-missing) scores per client, indexed by client."""
-        counts = np.bincount(
-            self._client_code[~np.isnan(self._score)], minlength=self.n_clients
-        )
+        counts = np.bincount(self._client_code[~np.isnan(self._score)], minlength=self.n_clients)
         return pd.Series(counts, index=pd.Index(self.clients, name="client"), name="n_observed")
 
     def too_few_sessions(self, minimum: int, *, method: str) -> pd.DataFrame:
@@ -292,8 +291,9 @@ class LongScores:
                 + missing_column_message(column, list(self._columns))
                 + " Fix: keep the column when validating (covariates=...)."
             )
-        frame = pd.DataFrame({"client": self._client_code,
-                              "value": pd.array(self._columns[column])})
+        frame = pd.DataFrame(
+            {"client": self._client_code, "value": pd.array(self._columns[column])}
+        )
         per = frame.groupby("client", sort=True)["value"]
         varying = per.nunique(dropna=False) > 1
         if varying.any():
@@ -304,14 +304,19 @@ class LongScores:
                 "client (e.g. its value at intake)."
             )
         first = per.first()
-        out = pd.Series(pd.NA, index=pd.Index(self.clients, name="client"), name=column,
-                        dtype=first.dtype if len(first) else object)
+        out = pd.Series(
+            pd.NA,
+            index=pd.Index(self.clients, name="client"),
+            name=column,
+            dtype=first.dtype if len(first) else object,
+        )
         out.iloc[first.index.to_numpy()] = first.to_numpy()
         return out
 
     # -- subsets -------------------------------------------------------------------------
-    def subset(self, clients: Sequence[Any] | pd.Index | None = None, *,
-               query: str | None = None) -> LongScores:
+    def subset(
+        self, clients: Sequence[Any] | pd.Index | None = None, *, query: str | None = None
+    ) -> LongScores:
         """The same validated scores for some clients or rows, with the shared facts kept.
 
         The reliable-change criterion, the direction and the pooled statistics stay those of
@@ -370,17 +375,23 @@ class LongScores:
                 f"{list(self._columns)}."
             )
         kept = {n: v for n, v in self._columns.items() if n in names or n == "date"}
-        return replace(self, _columns=kept, _pooled=self._pooled,
-                       settings={**self.settings, "covariates": list(names)})
+        return replace(
+            self,
+            _columns=kept,
+            _pooled=self._pooled,
+            settings={**self.settings, "covariates": list(names)},
+        )
 
     def _rows_frame(self) -> pd.DataFrame:
         """The rows in input order (the order of the internal arrays), for queries."""
-        return pd.DataFrame({
-            "client": self.clients.take(self._client_code),
-            "session": self.sessions[self._session_code],
-            "score": self._score,
-            **{name: values for name, values in self._columns.items()},
-        })
+        return pd.DataFrame(
+            {
+                "client": self.clients.take(self._client_code),
+                "session": self.sessions[self._session_code],
+                "score": self._score,
+                **{name: values for name, values in self._columns.items()},
+            }
+        )
 
     def _keep_rows(self, keep: np.ndarray) -> LongScores:
         codes = self._client_code[keep]
@@ -392,7 +403,7 @@ class LongScores:
         return replace(
             self,
             clients=self.clients.take(used),
-            sessions=self.sessions[lo:hi + 1].copy(),
+            sessions=self.sessions[lo : hi + 1].copy(),
             _client_code=remap[codes],
             _session_code=sess - lo,
             _score=self._score[keep],
@@ -451,9 +462,11 @@ class LongScores:
         return f"{c.points:.4g} points ({c.source})" if c.points is not None else "none"
 
     def _repr_html_(self) -> str:
-        return (f"<p>{self.__repr__()[1:-1]}</p>"
-                f"<p>Reliable-change criterion: {self.reliable_change.description}.</p>"
-                + self.summary().to_html(index=False))
+        return (
+            f"<p>{self.__repr__()[1:-1]}</p>"
+            f"<p>Reliable-change criterion: {self.reliable_change.description}.</p>"
+            + self.summary().to_html(index=False)
+        )
 
 
 def _as_float(values: Any, *, column: str) -> np.ndarray:

@@ -147,8 +147,9 @@ def long_scores(
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"long_scores() takes a pandas DataFrame; got {type(df).__name__}.")
     if pooled is not None and not isinstance(pooled, _pooled.PooledStatistics):
-        raise TypeError("pooled must be a toolkit.pooled.PooledStatistics; got "
-                        f"{type(pooled).__name__}.")
+        raise TypeError(
+            f"pooled must be a toolkit.pooled.PooledStatistics; got {type(pooled).__name__}."
+        )
     inst = _instruments.get(instrument) if instrument is not None else None
     direction_sign(inst, better)  # a bad or contradictory better= fails here, before the data
     roles = {"client": client, "session": session, "score": score}
@@ -171,7 +172,8 @@ def long_scores(
         dates = dates[keep] if dates is not None else None
     if len(client_ids) == 0:
         raise EmptyDataError(
-            "Every row was excluded as invalid: " + check.reasons_text()
+            "Every row was excluded as invalid: "
+            + check.reasons_text()
             + ". Fix: correct these rows (see the column and value named in each reason)."
         )
 
@@ -185,8 +187,7 @@ def long_scores(
         client_ids, score_values = client_ids[~in_dup], score_values[~in_dup]
         dates = dates[~in_dup] if dates is not None else None
         if len(client_ids) == 0:
-            raise EmptyDataError("Every row was excluded as invalid: " + check.reasons_text()
-                                 + ".")
+            raise EmptyDataError("Every row was excluded as invalid: " + check.reasons_text() + ".")
         codes = _Codes(client_ids, session_values[~in_dup], dates)
     _check_grid(codes, roles["session"], len(client_ids))
 
@@ -231,10 +232,19 @@ def long_scores(
     # The pooled statistics (if computed for the criterion) travel with the result.
     computed = scores.__dict__.get("pooled")
     return LongScores(
-        excluded=scores.excluded, instrument=inst, better=chosen_better,
-        reliable_change=found, sequence=sequence, roles=roles, clients=codes.clients,
-        sessions=codes.sessions, settings=settings, _client_code=codes.client_code,
-        _session_code=codes.session_code, _score=score_values, _columns=columns,
+        excluded=scores.excluded,
+        instrument=inst,
+        better=chosen_better,
+        reliable_change=found,
+        sequence=sequence,
+        roles=roles,
+        clients=codes.clients,
+        sessions=codes.sessions,
+        settings=settings,
+        _client_code=codes.client_code,
+        _session_code=codes.session_code,
+        _score=score_values,
+        _columns=columns,
         _pooled=pooled if pooled is not None else computed,
     )
 
@@ -271,19 +281,22 @@ def as_scores(
             )
         return data
     if isinstance(data, pd.DataFrame):
-        missing = [k for k, v in {"client": client, "session": session, "score": score}.items()
-                   if v is None]
+        missing = [
+            k
+            for k, v in {"client": client, "session": session, "score": score}.items()
+            if v is None
+        ]
         if missing:
+            needed = ", ".join(f"{m}=..." for m in missing)
             raise ValueError(
-                f"A DataFrame needs its column roles: pass {', '.join(f'{m}=...' for m in missing)} "
+                f"A DataFrame needs its column roles: pass {needed} "
                 "(the column names), or validate first with toolkit.long_scores()."
             )
         assert client is not None and session is not None and score is not None
-        return long_scores(data, client=client, session=session, score=score,
-                           instrument=instrument, better=better)  # type: ignore[arg-type]
-    raise TypeError(
-        f"Expected a long-format DataFrame or LongScores; got {type(data).__name__}."
-    )
+        return long_scores(
+            data, client=client, session=session, score=score, instrument=instrument, better=better
+        )  # type: ignore[arg-type]
+    raise TypeError(f"Expected a long-format DataFrame or LongScores; got {type(data).__name__}.")
 
 
 # ---------------------------------------------------------------------------------------
@@ -359,8 +372,9 @@ class _Checker:
         more = f" and {len(where) - SHOW} more" if len(where) > SHOW else ""
         return "; ".join(parts) + more
 
-    def flag(self, mask: np.ndarray, role: str, reason: str, error: type[DataError],
-             fix: str = "") -> None:
+    def flag(
+        self, mask: np.ndarray, role: str, reason: str, error: type[DataError], fix: str = ""
+    ) -> None:
         """Handle rows where ``mask`` is True: an error, or a record of exclusion."""
         mask = mask & ~self.bad
         if not mask.any():
@@ -419,21 +433,31 @@ class _Checker:
             )
         # A copy, never a view of the caller's column: the result must not change with it.
         values = np.array(pd.to_numeric(raw, errors="coerce"), dtype=np.float64, copy=True)
-        bool_cells = raw.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy() \
-            if raw.dtype == object else np.zeros(len(raw), dtype=bool)
+        bool_cells = (
+            raw.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy()
+            if raw.dtype == object
+            else np.zeros(len(raw), dtype=bool)
+        )
         values[bool_cells] = np.nan
-        self.flag((np.isnan(values) & raw.notna().to_numpy()) | bool_cells, "score",
-                  "a non-numeric score", NonNumericError,
-                  "Fix: convert the column to numbers (missing scores should be empty/NaN), "
-                  "or pass invalid='exclude'.")
+        self.flag(
+            (np.isnan(values) & raw.notna().to_numpy()) | bool_cells,
+            "score",
+            "a non-numeric score",
+            NonNumericError,
+            "Fix: convert the column to numbers (missing scores should be empty/NaN), "
+            "or pass invalid='exclude'.",
+        )
         self.flag(np.isinf(values), "score", "an infinite score", NonNumericError)
         if inst is not None:
             with np.errstate(invalid="ignore"):
                 outside = (values < inst.min_score) | (values > inst.max_score)
-            self.flag(outside, "score",
-                      f"a score outside the {inst.name} range "
-                      f"[{inst.min_score:g}, {inst.max_score:g}]", ScoreRangeError,
-                      "Fix: check the instrument and the scoring, or pass invalid='exclude'.")
+            self.flag(
+                outside,
+                "score",
+                f"a score outside the {inst.name} range [{inst.min_score:g}, {inst.max_score:g}]",
+                ScoreRangeError,
+                "Fix: check the instrument and the scoring, or pass invalid='exclude'.",
+            )
         return values
 
     def sessions(self) -> tuple[np.ndarray, np.ndarray | None]:
@@ -444,24 +468,34 @@ class _Checker:
             self.flag(raw.isna().to_numpy(), "session", "a missing session date", SessionError)
             return np.zeros(len(raw), dtype=np.int64), dates
         if pd.api.types.is_bool_dtype(raw):
-            raise SessionError(f"Column {column!r}: sessions must be numbers or dates, not "
-                               "True/False.")
+            raise SessionError(
+                f"Column {column!r}: sessions must be numbers or dates, not True/False."
+            )
         if pd.api.types.is_integer_dtype(raw.dtype) and not isinstance(
-                raw.dtype, pd.api.extensions.ExtensionDtype):
+            raw.dtype, pd.api.extensions.ExtensionDtype
+        ):
             values = raw.to_numpy(dtype=np.int64)  # the common case: nothing to convert
             self.flag(values < 0, "session", "a negative session number", SessionError)
             return np.where(self.bad, 0, values) if self.bad.any() else values, None
         values = np.asarray(pd.to_numeric(raw, errors="coerce"), dtype=np.float64)
         missing = raw.isna().to_numpy()
         self.flag(missing, "session", "a missing session", SessionError)
-        self.flag(np.isnan(values) & ~missing, "session", "a session that is not a number",
-                  SessionError,
-                  "Fix: give sessions as whole numbers (0 = intake is allowed) or as dates "
-                  "(convert with pandas.to_datetime), or pass invalid='exclude'.")
+        self.flag(
+            np.isnan(values) & ~missing,
+            "session",
+            "a session that is not a number",
+            SessionError,
+            "Fix: give sessions as whole numbers (0 = intake is allowed) or as dates "
+            "(convert with pandas.to_datetime), or pass invalid='exclude'.",
+        )
         with np.errstate(invalid="ignore"):
             self.flag(values < 0, "session", "a negative session number", SessionError)
-            self.flag((values != np.round(values)) & np.isfinite(values), "session",
-                      "a session that is not a whole number", SessionError)
+            self.flag(
+                (values != np.round(values)) & np.isfinite(values),
+                "session",
+                "a session that is not a whole number",
+                SessionError,
+            )
             self.flag(np.isinf(values), "session", "an infinite session number", SessionError)
         values = np.where(self.bad | ~np.isfinite(values), 0, values)
         return values.astype(np.int64), None
@@ -490,8 +524,9 @@ class _Checker:
         return pd.concat(self._records, ignore_index=True)[EXCLUDED_COLUMNS]
 
 
-def _check_id_collisions(values: np.ndarray, column: str, index: pd.Index,
-                         valid: np.ndarray) -> None:
+def _check_id_collisions(
+    values: np.ndarray, column: str, index: pd.Index, valid: np.ndarray
+) -> None:
     """Ids that a person reads as the same client but that would become two clients.
 
     ``1`` and ``"1"``, or ``"7"`` and ``" 7"``: raised, never merged silently, because
@@ -502,8 +537,7 @@ def _check_id_collisions(values: np.ndarray, column: str, index: pd.Index,
         return
     normal: dict[str, list[Any]] = {}
     for v in uniq:
-        key = v.strip() if isinstance(v, str) else str(v.item() if isinstance(v, np.generic)
-                                                       else v)
+        key = v.strip() if isinstance(v, str) else str(v.item() if isinstance(v, np.generic) else v)
         normal.setdefault(key, []).append(v)
     clashes = [spellings for spellings in normal.values() if len(spellings) > 1]
     if not clashes:
@@ -511,8 +545,14 @@ def _check_id_collisions(values: np.ndarray, column: str, index: pd.Index,
     first = clashes[0]
     where = []
     for spelling in first:
-        hit = np.flatnonzero(valid & (pd.Series(values).map(
-            lambda v, s=spelling: type(v) is type(s) and v == s).to_numpy()))
+        hit = np.flatnonzero(
+            valid
+            & (
+                pd.Series(values)
+                .map(lambda v, s=spelling: type(v) is type(s) and v == s)
+                .to_numpy()
+            )
+        )
         where.append(f"{show(spelling)} (row {show(index[hit[0]])})")
     raise DataError(
         f"Column {column!r}: {len(clashes)} client id(s) are spelled in more than one way, "
@@ -529,8 +569,9 @@ class _Codes:
     so a client's missed session is a gap whether or not anyone else attended it.
     """
 
-    def __init__(self, client_ids: np.ndarray, session: np.ndarray,
-                 dates: np.ndarray | None) -> None:
+    def __init__(
+        self, client_ids: np.ndarray, session: np.ndarray, dates: np.ndarray | None
+    ) -> None:
         self.client_code, self.clients = factorize_sorted(client_ids)
         if dates is not None:
             session = order_by_date(self.client_code, dates)

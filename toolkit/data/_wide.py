@@ -65,17 +65,26 @@ def from_wide(
     3   2        1    NaN
     """
     if not isinstance(wide, pd.DataFrame):
-        raise TypeError(f"from_wide() takes a pandas DataFrame (one row per client); got "
-                        f"{type(wide).__name__}. Fix: pd.DataFrame(...) first.")
+        raise TypeError(
+            f"from_wide() takes a pandas DataFrame (one row per client); got "
+            f"{type(wide).__name__}. Fix: pd.DataFrame(...) first."
+        )
     repeated = wide.columns[wide.columns.duplicated()].unique().tolist()
     if repeated:
-        raise DataError(f"The wide table has repeated column names {repeated}. Fix: rename or "
-                        "drop the repeats first.")
+        raise DataError(
+            f"The wide table has repeated column names {repeated}. Fix: rename or "
+            "drop the repeats first."
+        )
     if isinstance(columns, str) or not isinstance(columns, (Sequence, Mapping)):
-        raise TypeError("columns must be a list of score columns in session order, or a dict "
-                        f"{{measure: [columns]}}; got {columns!r}.")
-    measures = ({"score": list(columns)} if not isinstance(columns, Mapping)
-                else {k: list(v) for k, v in columns.items()})
+        raise TypeError(
+            "columns must be a list of score columns in session order, or a dict "
+            f"{{measure: [columns]}}; got {columns!r}."
+        )
+    measures = (
+        {"score": list(columns)}
+        if not isinstance(columns, Mapping)
+        else {k: list(v) for k, v in columns.items()}
+    )
     lengths = {len(v) for v in measures.values()}
     if len(lengths) != 1 or 0 in lengths:
         raise ValueError(
@@ -86,19 +95,25 @@ def from_wide(
     used = [c for cols in measures.values() for c in cols]
     twice = sorted({c for c in used if used.count(c) > 1}, key=str)
     if twice:
-        raise DataError(f"Column(s) {twice} are listed more than once in 'columns'; each "
-                        "session's score comes from one column.")
+        raise DataError(
+            f"Column(s) {twice} are listed more than once in 'columns'; each "
+            "session's score comes from one column."
+        )
     if client in used:
-        raise DataError(f"The client column {client!r} is also listed as a score column. Fix: "
-                        "list only the score columns in 'columns'.")
+        raise DataError(
+            f"The client column {client!r} is also listed as a score column. Fix: "
+            "list only the score columns in 'columns'."
+        )
     for c in [client, *used]:
         if c not in wide.columns:
             raise MissingColumnError(missing_column_message(c, list(wide.columns)))
     ids = wide[client]
     if ids.duplicated().any():
         dup = ids[ids.duplicated()].unique().tolist()
-        raise DataError(f"Column {client!r}: client(s) {dup[:5]} have more than one row in the "
-                        "wide table. Fix: one row per client (or go to long format directly).")
+        raise DataError(
+            f"Column {client!r}: client(s) {dup[:5]} have more than one row in the "
+            "wide table. Fix: one row per client (or go to long format directly)."
+        )
     positions = np.asarray(list(range(1, k + 1)) if sessions is None else list(sessions))
     if len(positions) != k:
         raise ValueError(f"'sessions' has {len(positions)} entries but there are {k} columns.")
@@ -106,8 +121,9 @@ def from_wide(
     if np.isnan(numeric).any() or (numeric < 0).any() or (numeric != np.round(numeric)).any():
         raise SessionError(f"'sessions' must be whole numbers >= 0; got {list(positions)}.")
     if len(set(numeric.tolist())) != k:
-        raise SessionError(f"'sessions' repeats a session number: {list(positions)}. Each "
-                           "column is one session.")
+        raise SessionError(
+            f"'sessions' repeats a session number: {list(positions)}. Each column is one session."
+        )
     if session in wide.columns or session in measures:
         raise ValueError(f"The session column name {session!r} is already used; pick another.")
     n = len(wide)

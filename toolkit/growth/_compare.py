@@ -13,8 +13,7 @@ from ._result import COMPARE_COLUMNS, GrowthResult
 __all__ = ["compare"]
 
 
-def compare(m0: GrowthResult, m1: GrowthResult, *, progress: bool | None = False
-            ) -> pd.DataFrame:
+def compare(m0: GrowthResult, m1: GrowthResult, *, progress: bool | None = False) -> pd.DataFrame:
     """Likelihood-ratio test of a model against a larger model that nests it.
 
     When the fixed effects differ, REML likelihoods are not comparable, so both models are
@@ -106,25 +105,44 @@ def compare(m0: GrowthResult, m1: GrowthResult, *, progress: bool | None = False
         boundary = float(0.5 * stats.chi2.sf(chisq, 1) + 0.5 * stats.chi2.sf(chisq, 2))
     rows = []
     for name, m in (("m0", m0), ("m1", m1)):
-        rows.append({"model": name, "description": m.describe(), "method": m.method,
-                     "n_params": m.n_params, "loglik": m.loglik, "aic": m.aic, "bic": m.bic,
-                     "chisq": np.nan, "df": np.nan, "p_value": np.nan,
-                     "p_value_boundary": np.nan, "refit_ml": refit})
+        rows.append(
+            {
+                "model": name,
+                "description": m.describe(),
+                "method": m.method,
+                "n_params": m.n_params,
+                "loglik": m.loglik,
+                "aic": m.aic,
+                "bic": m.bic,
+                "chisq": np.nan,
+                "df": np.nan,
+                "p_value": np.nan,
+                "p_value_boundary": np.nan,
+                "refit_ml": refit,
+            }
+        )
     rows[1].update(chisq=chisq, df=float(df), p_value=p, p_value_boundary=boundary)
     return pd.DataFrame(rows, columns=COMPARE_COLUMNS)
 
 
 def _random_set(m: GrowthResult) -> set[str]:
-    return set(m.variance_components["component"]) - {"residual"} - {
-        c for c in m.variance_components["component"] if ":" in c}
+    return (
+        set(m.variance_components["component"])
+        - {"residual"}
+        - {c for c in m.variance_components["component"] if ":" in c}
+    )
 
 
 def _same_data(m0: GrowthResult, m1: GrowthResult) -> bool:
     if m0.scores is None or m1.scores is None:
         return False
     a, b = m0.scores.data, m1.scores.data
-    return (len(a) == len(b) and a["client"].equals(b["client"])
-            and a["session"].equals(b["session"]) and a["score"].equals(b["score"]))
+    return (
+        len(a) == len(b)
+        and a["client"].equals(b["client"])
+        and a["session"].equals(b["session"])
+        and a["score"].equals(b["score"])
+    )
 
 
 def _refit_ml(m: GrowthResult, progress: bool | None) -> GrowthResult:
@@ -136,4 +154,3 @@ def _refit_ml(m: GrowthResult, progress: bool | None) -> GrowthResult:
         # The warnings of the refit repeat those of the original fit.
         _warnings.simplefilter("ignore")
         return refit(m, method="ml", progress=progress)
-

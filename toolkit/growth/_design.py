@@ -23,8 +23,15 @@ __all__ = ["Design", "build", "TIME_CODINGS", "RESERVED"]
 
 TIME_CODINGS = ("linear", "log", "quadratic")
 #: Names the model frame defines itself; a data column with one of them cannot be used.
-RESERVED = ("client", "session", "score", "time", "time_sq", "post_breakthrough",
-            "time_since_breakthrough")
+RESERVED = (
+    "client",
+    "session",
+    "score",
+    "time",
+    "time_sq",
+    "post_breakthrough",
+    "time_since_breakthrough",
+)
 _SHOW = 5
 
 
@@ -79,8 +86,11 @@ def build(
     data = scores.data
     session = data["session"].to_numpy(dtype=float)
     elapsed = session - time_zero
-    frame = {"client": data["client"].to_numpy(), "session": data["session"].to_numpy(),
-             "score": data["score"].to_numpy(dtype=float)}
+    frame = {
+        "client": data["client"].to_numpy(),
+        "session": data["session"].to_numpy(),
+        "score": data["score"].to_numpy(dtype=float),
+    }
     if time == "log":
         if np.any(elapsed <= 0):
             bad = np.unique(session[elapsed <= 0])
@@ -103,7 +113,8 @@ def build(
     bt_used = None
     if breakthroughs is not None:
         post, since, n_bt, bt_notes, breakthrough_session, bt_used = _breakthrough_predictors(
-            scores, breakthroughs, breakthrough_client, breakthrough_session)
+            scores, breakthroughs, breakthrough_client, breakthrough_session
+        )
         frame["post_breakthrough"] = post
         frame["time_since_breakthrough"] = since
         extra_terms += ["post_breakthrough", "time_since_breakthrough"]
@@ -153,8 +164,10 @@ def build(
     observed = frame["score"].notna().to_numpy()
     rhs_full = _expand(parsed, quadratic=time == "quadratic", extra=extra_terms)
     if not (complete & observed).any():
-        raise DataError("No observed score has complete covariates "
-                        f"({', '.join(map(repr, used))}), so there is nothing to fit.")
+        raise DataError(
+            "No observed score has complete covariates "
+            f"({', '.join(map(repr, used))}), so there is nothing to fit."
+        )
     for _ in range(2):
         fit_rows = complete & observed
         matrix = formulaic.model_matrix(rhs_full, frame.loc[fit_rows], na_action="ignore")
@@ -183,29 +196,36 @@ def build(
     usable = ~np.isnan(y)
     if custom_random:
         re_matrix = formulaic.model_matrix(random_rhs, frame.loc[usable], na_action="raise")
-        z_all = np.asarray(re_matrix.model_spec.get_model_matrix(frame, na_action="ignore"),
-                           dtype=float)
+        z_all = np.asarray(
+            re_matrix.model_spec.get_model_matrix(frame, na_action="ignore"), dtype=float
+        )
         z_names = ["intercept" if c == "Intercept" else c for c in re_matrix.columns]
         if np.isnan(z_all).any():
-            raise DataError(f"The random-effects formula {random!r} gives missing values; "
-                            "use variables without missing values there.")
+            raise DataError(
+                f"The random-effects formula {random!r} gives missing values; "
+                "use variables without missing values there."
+            )
 
     # Clients with nothing to fit.
     codes_all = scores.clients.get_indexer(frame["client"])
     has = np.bincount(codes_all[usable], minlength=scores.n_clients) > 0
     gone = scores.clients[~has]
-    skipped = pd.DataFrame({
-        "client": pd.Series(gone.to_numpy(), dtype=object),
-        "reason": pd.Series(["no observed score with complete covariates"] * len(gone),
-                            dtype=object),
-    })
+    skipped = pd.DataFrame(
+        {
+            "client": pd.Series(gone.to_numpy(), dtype=object),
+            "reason": pd.Series(
+                ["no observed score with complete covariates"] * len(gone), dtype=object
+            ),
+        }
+    )
     keep = has[codes_all]
     frame = frame.loc[keep].reset_index(drop=True)
     x, y, usable = x[keep], y[keep], usable[keep]
     clients = scores.clients[has]
     if len(clients) == 0:
-        raise DataError("No client has an observed score with complete covariates, so there is "
-                        "nothing to fit.")
+        raise DataError(
+            "No client has an observed score with complete covariates, so there is nothing to fit."
+        )
     client_code = clients.get_indexer(frame["client"])
     sessions = scores.sessions
     session_code = np.searchsorted(sessions, frame["session"].to_numpy())
@@ -217,11 +237,25 @@ def build(
         (z, names), standard = _random_design(random, frame), True
     _check_identifiable(x[usable], terms, y[usable], z.shape[1], len(clients))
     return Design(
-        frame=frame, formula=f"{lhs} ~ {rhs_full}", terms=terms, x=x, y=y, usable=usable,
-        client_code=client_code, session_code=session_code, time=frame["time"].to_numpy(),
-        session_time=session_time, clients=clients, sessions=sessions, z=z,
-        random_names=names, standard_random=standard, skipped=skipped, notes=notes,
-        n_breakthrough_clients=n_bt, breakthrough_session=breakthrough_session,
+        frame=frame,
+        formula=f"{lhs} ~ {rhs_full}",
+        terms=terms,
+        x=x,
+        y=y,
+        usable=usable,
+        client_code=client_code,
+        session_code=session_code,
+        time=frame["time"].to_numpy(),
+        session_time=session_time,
+        clients=clients,
+        sessions=sessions,
+        z=z,
+        random_names=names,
+        standard_random=standard,
+        skipped=skipped,
+        notes=notes,
+        n_breakthrough_clients=n_bt,
+        breakthrough_session=breakthrough_session,
         breakthrough_table=bt_used,
     )
 
@@ -243,9 +277,7 @@ def layout(design: Design) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 # --- pieces ------------------------------------------------------------------------------
 def _split_formula(formula: str, scores: LongScores) -> tuple[str, str]:
     if not isinstance(formula, str) or formula.count("~") != 1:
-        raise ValueError(
-            f"The formula must look like 'score ~ time' (one '~'); got {formula!r}."
-        )
+        raise ValueError(f"The formula must look like 'score ~ time' (one '~'); got {formula!r}.")
     lhs, rhs = (part.strip() for part in formula.split("~"))
     allowed = {"score", scores.roles["score"]}
     if lhs not in allowed:
@@ -254,8 +286,10 @@ def _split_formula(formula: str, scores: LongScores) -> tuple[str, str]:
             f"got {lhs!r}. Fix: e.g. formula='score ~ time'."
         )
     if not rhs:
-        raise ValueError("The formula has no right-hand side. Fix: e.g. 'score ~ time' "
-                         "(or 'score ~ 1' for no change over time).")
+        raise ValueError(
+            "The formula has no right-hand side. Fix: e.g. 'score ~ time' "
+            "(or 'score ~ 1' for no change over time)."
+        )
     if "|" in rhs:
         raise ValueError(
             "Random effects are not written in the formula: pass random='intercept' or "
@@ -338,17 +372,32 @@ def _breakthrough_predictors(scores, table, client_col, session_col):
         )
     sess = pd.to_numeric(table[session_col], errors="coerce")
     if (sess.isna() & table[session_col].notna()).any():
-        raise DataError(f"Breakthrough column {session_col!r} must hold session numbers; some "
-                        "values are not numbers.")
-    size = (pd.to_numeric(table["size"], errors="coerce").to_numpy(dtype=float)
-            if "size" in table.columns else np.full(len(table), np.nan))
+        raise DataError(
+            f"Breakthrough column {session_col!r} must hold session numbers; some "
+            "values are not numbers."
+        )
+    size = (
+        pd.to_numeric(table["size"], errors="coerce").to_numpy(dtype=float)
+        if "size" in table.columns
+        else np.full(len(table), np.nan)
+    )
     method = table["method"].to_numpy() if "method" in table.columns else "given"
-    bt = pd.DataFrame({"client": table[client_col].to_numpy(), "session": sess.to_numpy(),
-                       "size": size, "direction": "improvement", "method": method})
+    bt = pd.DataFrame(
+        {
+            "client": table[client_col].to_numpy(),
+            "session": sess.to_numpy(),
+            "size": size,
+            "direction": "improvement",
+            "method": method,
+        }
+    )
     bt = bt.dropna(subset=["session"])  # NaN: no breakthrough (the client stays in)
     first = bt.groupby("client", sort=False)["session"].min()
-    used = (bt.sort_values(["client", "session"], kind="stable")
-            .drop_duplicates("client").reset_index(drop=True))
+    used = (
+        bt.sort_values(["client", "session"], kind="stable")
+        .drop_duplicates("client")
+        .reset_index(drop=True)
+    )
     used = used[used["client"].isin(scores.clients)]
     used["session"] = used["session"].astype(np.int64)
     several = bt["client"].value_counts()
@@ -437,4 +486,3 @@ def _check_identifiable(x, terms, y, q, n_clients) -> None:
 
 def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
-

@@ -21,8 +21,18 @@ from ._design import Design, layout
 __all__ = ["EngineFit", "fast", "with_statsmodels", "LOG_COLUMNS", "SM_OPTIMIZERS"]
 
 #: Columns of ``GrowthResult.optimizer_log``.
-LOG_COLUMNS = ["engine", "optimizer", "start", "loglik", "max_gradient", "optimizer_converged",
-               "reached_best", "chosen", "seconds", "message"]
+LOG_COLUMNS = [
+    "engine",
+    "optimizer",
+    "start",
+    "loglik",
+    "max_gradient",
+    "optimizer_converged",
+    "reached_best",
+    "chosen",
+    "seconds",
+    "message",
+]
 #: statsmodels optimisers in the order they are tried.
 SM_OPTIMIZERS = ("lbfgs", "bfgs", "cg", "powell", "nm")
 # Two log-likelihoods count as the same optimum within this (absolute, plus 1e-9 relative).
@@ -46,8 +56,9 @@ class EngineFit:
 
 
 def _same(a: float, b: float) -> bool:
-    return bool(np.isfinite(a) and np.isfinite(b)
-                and abs(a - b) <= _LL_TOL + 1e-9 * max(abs(a), abs(b)))
+    return bool(
+        np.isfinite(a) and np.isfinite(b) and abs(a - b) <= _LL_TOL + 1e-9 * max(abs(a), abs(b))
+    )
 
 
 def _singular(cov_re: np.ndarray, sigma2: float) -> bool:
@@ -57,8 +68,9 @@ def _singular(cov_re: np.ndarray, sigma2: float) -> bool:
     diag = np.empty(q)
     for j in range(q):  # Cholesky diagonal without failing on semi-definite matrices
         prev = rel[j, :j]
-        diag[j] = np.sqrt(max(rel[j, j] - (prev @ np.linalg.pinv(rel[:j, :j]) @ prev
-                                          if j else 0.0), 0.0))
+        diag[j] = np.sqrt(
+            max(rel[j, j] - (prev @ np.linalg.pinv(rel[:j, :j]) @ prev if j else 0.0), 0.0)
+        )
     return bool(np.any(diag < 1e-4))
 
 
@@ -74,15 +86,25 @@ def fast(design: Design, reml: bool) -> tuple[EngineFit, fp.Solution]:
     rows = []
     for r in attempts:
         finite = np.isfinite(r["deviance"])
-        grad = (np.max(np.abs(fp.deviance(r["theta"], blocks, reml, with_gradient=True)[1]))
-                if finite else np.nan)
-        rows.append({
-            "engine": "fast", "optimizer": r["optimizer"], "start": r["start"],
-            "loglik": -0.5 * r["deviance"], "max_gradient": float(grad),
-            "optimizer_converged": r["success"],
-            "reached_best": fp.agree(r["deviance"], best),
-            "chosen": r["theta"] is theta, "seconds": r["seconds"], "message": r["message"],
-        })
+        grad = (
+            np.max(np.abs(fp.deviance(r["theta"], blocks, reml, with_gradient=True)[1]))
+            if finite
+            else np.nan
+        )
+        rows.append(
+            {
+                "engine": "fast",
+                "optimizer": r["optimizer"],
+                "start": r["start"],
+                "loglik": -0.5 * r["deviance"],
+                "max_gradient": float(grad),
+                "optimizer_converged": r["success"],
+                "reached_best": fp.agree(r["deviance"], best),
+                "chosen": r["theta"] is theta,
+                "seconds": r["seconds"],
+                "message": r["message"],
+            }
+        )
     log = pd.DataFrame(rows, columns=LOG_COLUMNS)
     confirmed = int(log["reached_best"].sum()) >= 2
     messages = []
@@ -90,9 +112,11 @@ def fast(design: Design, reml: bool) -> tuple[EngineFit, fp.Solution]:
         if not confirmed:
             why = "only one optimiser reached the best log-likelihood"
         elif not verdict["positive_definite"]:
-            why = ("the log-likelihood is flat (or curved the wrong way) at the best point, so "
-                   "the variance components are not identified by these data (e.g. too few "
-                   "sessions per client for a random slope)")
+            why = (
+                "the log-likelihood is flat (or curved the wrong way) at the best point, so "
+                "the variance components are not identified by these data (e.g. too few "
+                "sessions per client for a random slope)"
+            )
         else:
             why = f"a Newton step could still improve the deviance by {verdict['newton_gain']:.2g}"
         messages.append(
@@ -101,10 +125,17 @@ def fast(design: Design, reml: bool) -> tuple[EngineFit, fp.Solution]:
             "time."
         )
     fit = EngineFit(
-        beta=sol.beta, cov_beta=sol.cov_beta, sigma2=sol.sigma2, cov_re=sol.cov_re,
-        blups=sol.blups, blup_se=sol.blup_se, loglik=-0.5 * sol.deviance,
+        beta=sol.beta,
+        cov_beta=sol.cov_beta,
+        sigma2=sol.sigma2,
+        cov_re=sol.cov_re,
+        blups=sol.blups,
+        blup_se=sol.blup_se,
+        loglik=-0.5 * sol.deviance,
         converged=bool(verdict["ok"] and confirmed),
-        singular=_singular(sol.cov_re, sol.sigma2), log=log, messages=messages,
+        singular=_singular(sol.cov_re, sol.sigma2),
+        log=log,
+        messages=messages,
     )
     return fit, sol
 
@@ -134,8 +165,9 @@ def with_statsmodels(design: Design, reml: bool, progress: bool) -> EngineFit:
         plan.append((SM_OPTIMIZERS[1], "default", None))
     results: list = []
     records: list[dict] = []
-    bar = tqdm(total=len(SM_OPTIMIZERS) + 1, desc="MixedLM optimisers", disable=not progress,
-               leave=False)
+    bar = tqdm(
+        total=len(SM_OPTIMIZERS) + 1, desc="MixedLM optimisers", disable=not progress, leave=False
+    )
 
     def attempt(method: str, label: str, start) -> None:
         t0 = _time.perf_counter()
@@ -152,9 +184,18 @@ def with_statsmodels(design: Design, reml: bool, progress: bool) -> EngineFit:
                 caught.append(warnings.WarningMessage(f"failed: {exc}", UserWarning, "", 0))
         text = "; ".join(dict.fromkeys(str(w.message) for w in caught)) or "ok"
         results.append(res)
-        records.append({"engine": "statsmodels", "optimizer": method, "start": label,
-                        "loglik": llf, "max_gradient": grad, "optimizer_converged": ok,
-                        "seconds": _time.perf_counter() - t0, "message": text})
+        records.append(
+            {
+                "engine": "statsmodels",
+                "optimizer": method,
+                "start": label,
+                "loglik": llf,
+                "max_gradient": grad,
+                "optimizer_converged": ok,
+                "seconds": _time.perf_counter() - t0,
+                "message": text,
+            }
+        )
         bar.update()
 
     for method, label, start in plan:
@@ -172,8 +213,9 @@ def with_statsmodels(design: Design, reml: bool, progress: bool) -> EngineFit:
     best = int(np.argmax(lls))
     res = results[best]
     if res is None:
-        raise RuntimeError("Every statsmodels optimiser failed: " +
-                           " | ".join(r["message"] for r in records))
+        raise RuntimeError(
+            "Every statsmodels optimiser failed: " + " | ".join(r["message"] for r in records)
+        )
     for i, r in enumerate(records):
         r["reached_best"] = _same(r["loglik"], lls[best])
         r["chosen"] = i == best
@@ -211,13 +253,20 @@ def with_statsmodels(design: Design, reml: bool, progress: bool) -> EngineFit:
     return EngineFit(
         beta=np.asarray(res.fe_params, dtype=float),
         cov_beta=np.asarray(res.cov_params(), dtype=float)[:p, :p],
-        sigma2=float(res.scale), cov_re=cov_re, blups=blups, blup_se=blup_se,
-        loglik=float(res.llf), converged=converged,
-        singular=_singular(cov_re, float(res.scale)), log=log, sm_result=res,
+        sigma2=float(res.scale),
+        cov_re=cov_re,
+        blups=blups,
+        blup_se=blup_se,
+        loglik=float(res.llf),
+        converged=converged,
+        singular=_singular(cov_re, float(res.scale)),
+        log=log,
+        sm_result=res,
         messages=messages,
     )
 
 
 def _tried(log: pd.DataFrame) -> str:
-    return ", ".join(f"{r.optimizer} from {r.start} (log-likelihood {r.loglik:.6g})"
-                     for r in log.itertuples())
+    return ", ".join(
+        f"{r.optimizer} from {r.start} (log-likelihood {r.loglik:.6g})" for r in log.itertuples()
+    )

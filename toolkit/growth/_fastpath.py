@@ -40,8 +40,18 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
-__all__ = ["Blocks", "blocks", "deviance", "solve", "Solution", "optimise", "check", "agree",
-           "canonical", "OPTIMIZERS"]
+__all__ = [
+    "Blocks",
+    "blocks",
+    "deviance",
+    "solve",
+    "Solution",
+    "optimise",
+    "check",
+    "agree",
+    "canonical",
+    "OPTIMIZERS",
+]
 
 _LOG2PI = np.log(2 * np.pi)
 
@@ -144,10 +154,12 @@ def _moment_start(yw, xw, tw, w, ztz, xtx, xty, q) -> np.ndarray:
         if not within > 0:
             return identity
         cov = np.cov(np.stack([c0, c1]))
-        sampling = within * np.array([
-            [np.mean(s2[ok] / det[ok]), np.mean(-s1[ok] / det[ok])],
-            [np.mean(-s1[ok] / det[ok]), np.mean(n_i[ok] / det[ok])],
-        ])
+        sampling = within * np.array(
+            [
+                [np.mean(s2[ok] / det[ok]), np.mean(-s1[ok] / det[ok])],
+                [np.mean(-s1[ok] / det[ok]), np.mean(n_i[ok] / det[ok])],
+            ]
+        )
         vals, vecs = np.linalg.eigh(cov - sampling)
         floor = 1e-4 * np.abs(np.diag(cov)).max() + 1e-12
         est = (vecs * np.maximum(vals, floor)) @ vecs.T
@@ -171,8 +183,12 @@ def _mul(x: tuple, y: tuple) -> tuple:
         return (x[0] * y[0],)
     x00, x01, x10, x11 = x
     y00, y01, y10, y11 = y
-    return (x00 * y00 + x01 * y10, x00 * y01 + x01 * y11,
-            x10 * y00 + x11 * y10, x10 * y01 + x11 * y11)
+    return (
+        x00 * y00 + x01 * y10,
+        x00 * y01 + x01 * y11,
+        x10 * y00 + x11 * y10,
+        x10 * y01 + x11 * y11,
+    )
 
 
 def _t(x: tuple) -> tuple:
@@ -285,8 +301,9 @@ def deviance(theta: np.ndarray, b: Blocks, reml: bool, with_gradient: bool = Fal
     bm = (1.0 - gh[0], -gh[1], -gh[2], 1.0 - gh[3])
     first = _mul(gram, kt)
     second = _mul(_mul(bm, (q00, q01, q01, q11)), kt)
-    grad = 2.0 * np.array([np.sum(first[0] - second[0]), np.sum(first[2] - second[2]),
-                           np.sum(first[3] - second[3])])
+    grad = 2.0 * np.array(
+        [np.sum(first[0] - second[0]), np.sum(first[2] - second[2]), np.sum(first[3] - second[3])]
+    )
     return float(out), grad
 
 
@@ -360,8 +377,9 @@ def _hessian(theta: np.ndarray, b: Blocks, reml: bool) -> np.ndarray:
         h = 1e-5 * max(1.0, abs(theta[j]))
         e = np.zeros(k)
         e[j] = h
-        out[:, j] = (deviance(theta + e, b, reml, True)[1]
-                     - deviance(theta - e, b, reml, True)[1]) / (2 * h)
+        out[:, j] = (
+            deviance(theta + e, b, reml, True)[1] - deviance(theta - e, b, reml, True)[1]
+        ) / (2 * h)
     return 0.5 * (out + out.T)
 
 
@@ -409,9 +427,9 @@ def optimise(b: Blocks, reml: bool) -> tuple[np.ndarray, list[dict]]:
     in canonical form (non-negative diagonal). Every attempt is logged; the lowest deviance
     wins, so a worse optimum is never returned.
     """
-    both = lambda th: deviance(th, b, reml, with_gradient=True)  # noqa: E731
-    value = lambda th: deviance(th, b, reml)  # noqa: E731
-    hess = lambda th: _hessian(th, b, reml)  # noqa: E731
+    both = lambda th: deviance(th, b, reml, with_gradient=True)
+    value = lambda th: deviance(th, b, reml)
+    hess = lambda th: _hessian(th, b, reml)
     log: list[dict] = []
 
     def record(name: str, start: str, x0: np.ndarray, runner) -> None:
@@ -422,30 +440,64 @@ def optimise(b: Blocks, reml: bool) -> tuple[np.ndarray, list[dict]]:
             dev, message, ok = value(x), str(res.message), bool(res.success)
         except (np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:
             x, dev, message, ok = np.asarray(x0, float), np.inf, f"failed: {exc}", False
-        log.append({
-            "optimizer": name, "start": start, "theta": x, "deviance": dev,
-            "success": ok, "message": message, "seconds": _time.perf_counter() - t0,
-        })
+        log.append(
+            {
+                "optimizer": name,
+                "start": start,
+                "theta": x,
+                "deviance": dev,
+                "success": ok,
+                "message": message,
+                "seconds": _time.perf_counter() - t0,
+            }
+        )
 
     identity = np.array([1.0] if b.q == 1 else [1.0, 0.0, 1.0])
     with np.errstate(all="ignore"):
-        record("trust-exact", "moments", b.start, lambda x0: optimize.minimize(
-            both, x0, jac=True, hess=hess, method="trust-exact", options={"gtol": 1e-8}))
-        record("BFGS", "identity", identity, lambda x0: optimize.minimize(
-            both, x0, jac=True, method="BFGS", options={"gtol": 1e-6, "maxiter": 1000}))
+        record(
+            "trust-exact",
+            "moments",
+            b.start,
+            lambda x0: optimize.minimize(
+                both, x0, jac=True, hess=hess, method="trust-exact", options={"gtol": 1e-8}
+            ),
+        )
+        record(
+            "BFGS",
+            "identity",
+            identity,
+            lambda x0: optimize.minimize(
+                both, x0, jac=True, method="BFGS", options={"gtol": 1e-6, "maxiter": 1000}
+            ),
+        )
         if not agree(log[0]["deviance"], log[1]["deviance"]):
             best = min(log, key=lambda r: r["deviance"])
-            record("Nelder-Mead", "best so far", best["theta"], lambda x0: optimize.minimize(
-                value, x0, method="Nelder-Mead",
-                options={"xatol": 1e-8, "fatol": 1e-9, "maxiter": 4000, "maxfev": 8000}))
+            record(
+                "Nelder-Mead",
+                "best so far",
+                best["theta"],
+                lambda x0: optimize.minimize(
+                    value,
+                    x0,
+                    method="Nelder-Mead",
+                    options={"xatol": 1e-8, "fatol": 1e-9, "maxiter": 4000, "maxfev": 8000},
+                ),
+            )
             best = min(log, key=lambda r: r["deviance"])
-            record("Powell", "best so far", best["theta"], lambda x0: optimize.minimize(
-                value, x0, method="Powell", options={"xtol": 1e-10, "ftol": 1e-13}))
+            record(
+                "Powell",
+                "best so far",
+                best["theta"],
+                lambda x0: optimize.minimize(
+                    value, x0, method="Powell", options={"xtol": 1e-10, "ftol": 1e-13}
+                ),
+            )
     best = min(log, key=lambda r: r["deviance"])
     return best["theta"], log
 
 
 def agree(d1: float, d2: float) -> bool:
     """Two deviances equal up to optimiser tolerance (1e-4 absolute plus 1e-9 relative)."""
-    return bool(np.isfinite(d1) and np.isfinite(d2)
-                and abs(d1 - d2) <= 1e-4 + 1e-9 * max(abs(d1), abs(d2)))
+    return bool(
+        np.isfinite(d1) and np.isfinite(d2) and abs(d1 - d2) <= 1e-4 + 1e-9 * max(abs(d1), abs(d2))
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings as _warnings
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -15,8 +14,16 @@ from .._results import base_settings, deprecated_option, warn
 from ..data import LongScores, as_scores
 from . import _design, _engines
 from ._design import TIME_CODINGS
-from ._result import ENGINES, FIXED_COLUMNS, FITTED_COLUMNS, METHODS, RANDOM, RANDOM_COLUMNS, \
-    VARIANCE_COLUMNS, GrowthResult
+from ._result import (
+    ENGINES,
+    FITTED_COLUMNS,
+    FIXED_COLUMNS,
+    METHODS,
+    RANDOM,
+    RANDOM_COLUMNS,
+    VARIANCE_COLUMNS,
+    GrowthResult,
+)
 
 __all__ = ["fit", "refit"]
 
@@ -78,9 +85,10 @@ def fit(
     breakthroughs : DataFrame or result, optional
         Discontinuous growth around each client's own breakthrough: a result of the toolkit
         (its ``breakthroughs()``, the improvements of at least the reliable-change
-        criterion) or a table with a client and a session column. Adds ``post_breakthrough`` (1 from the breakthrough session on,
-        the jump) and ``time_since_breakthrough`` (sessions since it, 0 before; the change in
-        slope) to the fixed effects. The breakthrough session is the first session at the
+        criterion) or a table with a client and a session column. Adds
+        ``post_breakthrough`` (1 from the breakthrough session on, the jump) and
+        ``time_since_breakthrough`` (sessions since it, 0 before; the change in slope) to the
+        fixed effects. The breakthrough session is the first session at the
         new level. Clients without a breakthrough (absent, or NaN session) stay in the
         model with both predictors 0; with several, the first one counts.
     breakthrough_client : str, default "client"
@@ -169,10 +177,18 @@ def fit(
     _check_options(time=time, random=random, method=method, engine=engine, level=level)
     time_zero = _checks.number(time_zero, "time_zero", "growth.fit")
     scores = as_scores(data, client=client, session=session, score=score, instrument=instrument)
-    spec = dict(formula=formula, time=time, time_zero=float(time_zero), random=random,
-                breakthroughs=breakthroughs, breakthrough_client=breakthrough_client,
-                breakthrough_session=breakthrough_session, knots=knots, engine=engine,
-                level=level)
+    spec = dict(
+        formula=formula,
+        time=time,
+        time_zero=float(time_zero),
+        random=random,
+        breakthroughs=breakthroughs,
+        breakthrough_client=breakthrough_client,
+        breakthrough_session=breakthrough_session,
+        knots=knots,
+        engine=engine,
+        level=level,
+    )
     return _fit(scores, method=method, progress=progress, **spec)
 
 
@@ -183,14 +199,33 @@ def refit(m: GrowthResult, *, method: str, progress: bool | None = None) -> Grow
     return _fit(m.scores, method=method, progress=progress, **m._spec)
 
 
-def _fit(scores: LongScores, *, method: str, progress: bool | None, formula: str, time: str,
-         time_zero: float, random: str, breakthroughs: Any, breakthrough_client: str,
-         breakthrough_session: str | None, knots: Any, engine: str, level: float
-         ) -> GrowthResult:
+def _fit(
+    scores: LongScores,
+    *,
+    method: str,
+    progress: bool | None,
+    formula: str,
+    time: str,
+    time_zero: float,
+    random: str,
+    breakthroughs: Any,
+    breakthrough_client: str,
+    breakthrough_session: str | None,
+    knots: Any,
+    engine: str,
+    level: float,
+) -> GrowthResult:
     design = _design.build(
-        scores, formula, time=time, time_zero=time_zero, random=random,
-        breakthroughs=breakthroughs, breakthrough_client=breakthrough_client,
-        breakthrough_session=breakthrough_session, knots=knots)
+        scores,
+        formula,
+        time=time,
+        time_zero=time_zero,
+        random=random,
+        breakthroughs=breakthroughs,
+        breakthrough_client=breakthrough_client,
+        breakthrough_session=breakthrough_session,
+        knots=knots,
+    )
     if engine == "fast" and not design.standard_random:
         raise ValueError(
             f"engine='fast' fits random='intercept' or random='slope' only; got "
@@ -215,80 +250,141 @@ def _fit(scores: LongScores, *, method: str, progress: bool | None, formula: str
     zcrit = stats.norm.ppf(0.5 + level / 2)
     with np.errstate(divide="ignore", invalid="ignore"):
         pval = 2 * stats.norm.sf(np.abs(res.beta / se))
-    table = pd.DataFrame({
-        "term": design.terms, "estimate": res.beta, "se": se,
-        "ci_lower": res.beta - zcrit * se, "ci_upper": res.beta + zcrit * se, "p_value": pval,
-    })[FIXED_COLUMNS]
+    table = pd.DataFrame(
+        {
+            "term": design.terms,
+            "estimate": res.beta,
+            "se": se,
+            "ci_lower": res.beta - zcrit * se,
+            "ci_upper": res.beta + zcrit * se,
+            "p_value": pval,
+        }
+    )[FIXED_COLUMNS]
     vc = _variance_table(res.cov_re, res.sigma2, design.random_names)
     q = len(design.random_names)
     n_obs = int(design.usable.sum())
     k = p + q * (q + 1) // 2 + 1
-    icc = (res.cov_re[0, 0] / (res.cov_re[0, 0] + res.sigma2)
-           if design.random_names[0] == "intercept" else np.nan)
+    icc = (
+        res.cov_re[0, 0] / (res.cov_re[0, 0] + res.sigma2)
+        if design.random_names[0] == "intercept"
+        else np.nan
+    )
 
     n_clients = len(design.clients)
-    random_effects = pd.DataFrame({
-        "client": np.repeat(design.clients.to_numpy(), q),
-        "effect": np.tile(np.asarray(design.random_names, dtype=object), n_clients),
-        "estimate": res.blups.reshape(-1),
-        "se": res.blup_se.reshape(-1),
-    })[RANDOM_COLUMNS]
+    random_effects = pd.DataFrame(
+        {
+            "client": np.repeat(design.clients.to_numpy(), q),
+            "effect": np.tile(np.asarray(design.random_names, dtype=object), n_clients),
+            "estimate": res.blups.reshape(-1),
+            "se": res.blup_se.reshape(-1),
+        }
+    )[RANDOM_COLUMNS]
     fixed_part = design.x @ res.beta
     conditional = fixed_part + np.sum(design.z * res.blups[design.client_code], axis=1)
-    fitted = pd.DataFrame({
-        "client": design.frame["client"].to_numpy(),
-        "session": design.frame["session"].to_numpy(),
-        "time": design.time,
-        "score": design.y,
-        "fitted": conditional,
-        "fitted_fixed": fixed_part,
-        "residual": design.y - conditional,
-    })[FITTED_COLUMNS]
+    fitted = pd.DataFrame(
+        {
+            "client": design.frame["client"].to_numpy(),
+            "session": design.frame["session"].to_numpy(),
+            "time": design.time,
+            "score": design.y,
+            "fitted": conditional,
+            "fitted_fixed": fixed_part,
+            "residual": design.y - conditional,
+        }
+    )[FITTED_COLUMNS]
     settings = base_settings(
         scores,
         **{f"{role}_column": col for role, col in scores.roles.items()},
-        formula=formula, formula_expanded=design.formula, time=time, time_zero=time_zero,
-        random=random, method=method, engine=engine, engine_used=use,
+        formula=formula,
+        formula_expanded=design.formula,
+        time=time,
+        time_zero=time_zero,
+        random=random,
+        method=method,
+        engine=engine,
+        engine_used=use,
         breakthroughs=None if breakthroughs is None else "table",
         breakthrough_client=breakthrough_client,
         breakthrough_session=design.breakthrough_session,
         n_breakthrough_clients=design.n_breakthrough_clients,
-        knots=None if knots is None else list(np.atleast_1d(knots)), level=level,
+        knots=None if knots is None else list(np.atleast_1d(knots)),
+        level=level,
     )
-    spec = dict(formula=formula, time=time, time_zero=time_zero, random=random,
-                breakthroughs=breakthroughs, breakthrough_client=breakthrough_client,
-                breakthrough_session=breakthrough_session, knots=knots, engine=engine,
-                level=level)
+    spec = dict(
+        formula=formula,
+        time=time,
+        time_zero=time_zero,
+        random=random,
+        breakthroughs=breakthroughs,
+        breakthrough_client=breakthrough_client,
+        breakthrough_session=breakthrough_session,
+        knots=knots,
+        engine=engine,
+        level=level,
+    )
     return GrowthResult(
-        table=table, settings=settings, skipped=design.skipped, warnings=tuple(kept),
-        variance_components=vc, random_effects=random_effects, fitted=fitted, icc=float(icc),
-        loglik=float(res.loglik), aic=float(-2 * res.loglik + 2 * k),
-        bic=float(-2 * res.loglik + k * np.log(n_obs)), n_obs=n_obs, n_clients=n_clients,
-        method=method, engine=use, formula=design.formula, random=random,
-        converged=bool(res.converged), singular=bool(res.singular),
-        optimizer_log=res.log, sm_result=res.sm_result, scores=scores,
-        breakthrough_table=design.breakthrough_table, _spec=spec,
+        table=table,
+        settings=settings,
+        skipped=design.skipped,
+        warnings=tuple(kept),
+        variance_components=vc,
+        random_effects=random_effects,
+        fitted=fitted,
+        icc=float(icc),
+        loglik=float(res.loglik),
+        aic=float(-2 * res.loglik + 2 * k),
+        bic=float(-2 * res.loglik + k * np.log(n_obs)),
+        n_obs=n_obs,
+        n_clients=n_clients,
+        method=method,
+        engine=use,
+        formula=design.formula,
+        random=random,
+        converged=bool(res.converged),
+        singular=bool(res.singular),
+        optimizer_log=res.log,
+        sm_result=res.sm_result,
+        scores=scores,
+        breakthrough_table=design.breakthrough_table,
+        _spec=spec,
     )
 
 
 def _variance_table(cov_re: np.ndarray, sigma2: float, names: list[str]) -> pd.DataFrame:
-    rows = [{"component": n, "variance": cov_re[i, i], "sd": np.sqrt(max(cov_re[i, i], 0.0)),
-             "corr": np.nan} for i, n in enumerate(names)]
+    rows = [
+        {
+            "component": n,
+            "variance": cov_re[i, i],
+            "sd": np.sqrt(max(cov_re[i, i], 0.0)),
+            "corr": np.nan,
+        }
+        for i, n in enumerate(names)
+    ]
     for i in range(len(names)):
         for j in range(i + 1, len(names)):
             denom = np.sqrt(cov_re[i, i] * cov_re[j, j])
-            rows.append({"component": f"{names[i]}:{names[j]}", "variance": cov_re[i, j],
-                         "sd": np.nan, "corr": cov_re[i, j] / denom if denom > 0 else np.nan})
-    rows.append({"component": "residual", "variance": sigma2, "sd": np.sqrt(sigma2),
-                 "corr": np.nan})
+            rows.append(
+                {
+                    "component": f"{names[i]}:{names[j]}",
+                    "variance": cov_re[i, j],
+                    "sd": np.nan,
+                    "corr": cov_re[i, j] / denom if denom > 0 else np.nan,
+                }
+            )
+    rows.append(
+        {"component": "residual", "variance": sigma2, "sd": np.sqrt(sigma2), "corr": np.nan}
+    )
     return pd.DataFrame(rows, columns=VARIANCE_COLUMNS)
 
 
 def _singular_message(random: str, cov_re: np.ndarray, names: list[str]) -> str:
     sd = np.sqrt(np.maximum(np.diag(cov_re), 0.0))
     shown = ", ".join(f"{n} SD {s:.3g}" for n, s in zip(names, sd))
-    fix = ("Fix: random='intercept' if clients do not differ in their slopes."
-           if random == "slope" else "Fix: a simpler random-effects structure.")
+    fix = (
+        "Fix: random='intercept' if clients do not differ in their slopes."
+        if random == "slope"
+        else "Fix: a simpler random-effects structure."
+    )
     return (
         f"Singular (boundary) fit: a random-effects variance is estimated at (or next to) zero, "
         f"or a correlation at +-1 ({shown}). The data do not show clients differing in that "
@@ -301,9 +397,10 @@ def _check_options(*, time: Any, random: Any, method: Any, engine: Any, level: A
     _checks.choice(time, "time", "growth.fit", TIME_CODINGS)
     custom = isinstance(random, str) and random.strip().startswith("~")
     if not isinstance(random, str) or (random not in RANDOM and not custom):
-        raise ValueError("The 'random' parameter of growth.fit must be 'intercept', 'slope', or "
-                         f"a random-effects formula starting with '~'. Got {random!r} instead.")
+        raise ValueError(
+            "The 'random' parameter of growth.fit must be 'intercept', 'slope', or "
+            f"a random-effects formula starting with '~'. Got {random!r} instead."
+        )
     _checks.choice(method, "method", "growth.fit", METHODS)
     _checks.choice(engine, "engine", "growth.fit", ENGINES)
     _checks.level(level, "level", "growth.fit")
-

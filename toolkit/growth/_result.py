@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
 import pandas as pd
 
 from .._results import BREAKTHROUGH_COLUMNS, Direction, Result, check_direction, keep_direction
@@ -13,9 +12,18 @@ from .._results import BREAKTHROUGH_COLUMNS, Direction, Result, check_direction,
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
 
-__all__ = ["GrowthResult", "FIXED_COLUMNS", "VARIANCE_COLUMNS", "RANDOM_COLUMNS",
-           "FITTED_COLUMNS", "COMPARE_COLUMNS", "SUMMARY_COLUMNS", "RANDOM", "METHODS",
-           "ENGINES"]
+__all__ = [
+    "GrowthResult",
+    "FIXED_COLUMNS",
+    "VARIANCE_COLUMNS",
+    "RANDOM_COLUMNS",
+    "FITTED_COLUMNS",
+    "COMPARE_COLUMNS",
+    "SUMMARY_COLUMNS",
+    "RANDOM",
+    "METHODS",
+    "ENGINES",
+]
 
 #: Columns of ``GrowthResult.table`` (the fixed effects).
 FIXED_COLUMNS = ["term", "estimate", "se", "ci_lower", "ci_upper", "p_value"]
@@ -26,8 +34,20 @@ RANDOM_COLUMNS = ["client", "effect", "estimate", "se"]
 #: Columns of ``GrowthResult.fitted``.
 FITTED_COLUMNS = ["client", "session", "time", "score", "fitted", "fitted_fixed", "residual"]
 #: Columns of :func:`compare`'s table.
-COMPARE_COLUMNS = ["model", "description", "method", "n_params", "loglik", "aic", "bic",
-                   "chisq", "df", "p_value", "p_value_boundary", "refit_ml"]
+COMPARE_COLUMNS = [
+    "model",
+    "description",
+    "method",
+    "n_params",
+    "loglik",
+    "aic",
+    "bic",
+    "chisq",
+    "df",
+    "p_value",
+    "p_value_boundary",
+    "refit_ml",
+]
 #: Columns of ``GrowthResult.summary()``.
 SUMMARY_COLUMNS = ["part", "term", "estimate", "se", "ci_lower", "ci_upper", "p_value"]
 
@@ -127,21 +147,37 @@ class GrowthResult(Result):
         fixed = self.table.assign(part="fixed")
         vc = self.variance_components
         random_rows = [
-            {"part": "random", "term": f"corr({r.component.replace(':', ', ')})",
-             "estimate": r.corr}
-            if ":" in r.component else
-            {"part": "random", "term": f"sd({r.component})", "estimate": r.sd}
+            {
+                "part": "random",
+                "term": f"corr({r.component.replace(':', ', ')})",
+                "estimate": r.corr,
+            }
+            if ":" in r.component
+            else {"part": "random", "term": f"sd({r.component})", "estimate": r.sd}
             for r in vc.itertuples()
         ]
-        fit_rows = [{"part": "fit", "term": k, "estimate": float(v)} for k, v in (
-            ("icc", self.icc), ("loglik", self.loglik), ("aic", self.aic), ("bic", self.bic),
-            ("n_obs", self.n_obs), ("n_clients", self.n_clients))]
+        fit_rows = [
+            {"part": "fit", "term": k, "estimate": float(v)}
+            for k, v in (
+                ("icc", self.icc),
+                ("loglik", self.loglik),
+                ("aic", self.aic),
+                ("bic", self.bic),
+                ("n_obs", self.n_obs),
+                ("n_clients", self.n_clients),
+            )
+        ]
         out = pd.concat([fixed, pd.DataFrame(random_rows + fit_rows)], ignore_index=True)
         return out[SUMMARY_COLUMNS]
 
-    def plot(self, client: Any = None, *, ax: Axes | None = None,
-             kind: Literal["trajectories", "caterpillar"] = "trajectories",
-             **kwargs: Any) -> Axes:
+    def plot(
+        self,
+        client: Any = None,
+        *,
+        ax: Axes | None = None,
+        kind: Literal["trajectories", "caterpillar"] = "trajectories",
+        **kwargs: Any,
+    ) -> Axes:
         """Observed vs fitted trajectories (``client`` shows one client), or a caterpillar
         plot of the random effects.
 
@@ -155,8 +191,10 @@ class GrowthResult(Result):
             return fitted_trajectories(self, ax=ax, **kwargs)
         if kind == "caterpillar":
             return caterpillar(self, ax=ax, **kwargs)
-        raise ValueError("The 'kind' parameter of GrowthResult.plot must be one of "
-                         f"{{'trajectories', 'caterpillar'}}. Got {kind!r} instead.")
+        raise ValueError(
+            "The 'kind' parameter of GrowthResult.plot must be one of "
+            f"{{'trajectories', 'caterpillar'}}. Got {kind!r} instead."
+        )
 
     def breakthroughs(self, direction: Direction = "improvement") -> pd.DataFrame:
         """The breakthroughs the model was given (``breakthroughs=`` of :func:`fit`).
@@ -171,15 +209,19 @@ class GrowthResult(Result):
     def methods_text(self) -> str:
         """The methods paragraph for this analysis."""
         st = self.settings
-        text = (f"A linear mixed-effects growth model ({self.describe()}) was fitted by "
-                f"{self.method.upper()} to {self.n_obs} observed scores of {self.n_clients} "
-                f"clients (time coded {st['time']}, 0 at session {st['time_zero']:g}); "
-                f"{st['level']:.0%} Wald intervals. The profiled likelihood was maximised "
-                "exactly, as in lme4 (Bates et al., 2015)")
+        text = (
+            f"A linear mixed-effects growth model ({self.describe()}) was fitted by "
+            f"{self.method.upper()} to {self.n_obs} observed scores of {self.n_clients} "
+            f"clients (time coded {st['time']}, 0 at session {st['time_zero']:g}); "
+            f"{st['level']:.0%} Wald intervals. The profiled likelihood was maximised "
+            "exactly, as in lme4 (Bates et al., 2015)"
+        )
         if st.get("n_breakthrough_clients"):
-            text += (f"; discontinuous growth around each client's own breakthrough "
-                     f"({st['n_breakthrough_clients']} clients) added a jump and a slope change "
-                     "(Singer & Willett, 2003)")
+            text += (
+                f"; discontinuous growth around each client's own breakthrough "
+                f"({st['n_breakthrough_clients']} clients) added a jump and a slope change "
+                "(Singer & Willett, 2003)"
+            )
         return text + ". " + super().methods_text()
 
     def describe(self) -> str:
@@ -190,20 +232,26 @@ class GrowthResult(Result):
     def __repr__(self) -> str:
         state = "converged" if self.converged else "NOT converged"
         sing = ", singular" if self.singular else ""
-        return (f"<GrowthResult {self.describe()}, {self.method.upper()} ({self.engine}): "
-                f"{self.n_clients} clients, {self.n_obs} observations, log-likelihood "
-                f"{self.loglik:.2f}, {state}{sing}>")
+        return (
+            f"<GrowthResult {self.describe()}, {self.method.upper()} ({self.engine}): "
+            f"{self.n_clients} clients, {self.n_obs} observations, log-likelihood "
+            f"{self.loglik:.2f}, {state}{sing}>"
+        )
 
     def _repr_html_(self) -> str:
-        head = (f"<p><b>Growth model</b> <code>{self.describe()}</code>, "
-                f"{self.method.upper()}, engine {self.engine}; {self.n_clients} clients, "
-                f"{self.n_obs} observations; {'converged' if self.converged else 'NOT converged'}"
-                f"{', singular fit' if self.singular else ''}.</p>")
-        parts = [head, self.summary().to_html(index=False, float_format=lambda v: f"{v:.4g}",
-                                               na_rep="")]
+        head = (
+            f"<p><b>Growth model</b> <code>{self.describe()}</code>, "
+            f"{self.method.upper()}, engine {self.engine}; {self.n_clients} clients, "
+            f"{self.n_obs} observations; {'converged' if self.converged else 'NOT converged'}"
+            f"{', singular fit' if self.singular else ''}.</p>"
+        )
+        parts = [
+            head,
+            self.summary().to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep=""),
+        ]
         if len(self.skipped):
-            parts.append(f"<p>{len(self.skipped)} client(s) skipped; see "
-                         "<code>.skipped</code>.</p>")
+            parts.append(
+                f"<p>{len(self.skipped)} client(s) skipped; see <code>.skipped</code>.</p>"
+            )
         parts += [f"<p>Warning: {w}</p>" for w in self.warnings]
         return "".join(parts)
-

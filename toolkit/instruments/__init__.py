@@ -29,8 +29,16 @@ from ._catalogue import CATALOGUE
 from ._instrument import Instrument, Threshold, direction_sign
 from ._registry import available, get, register, unregister
 
-__all__ = ["Instrument", "Threshold", "get", "register", "unregister", "available",
-           "direction_sign", "CATALOGUE"]
+__all__ = [
+    "Instrument",
+    "Threshold",
+    "get",
+    "register",
+    "unregister",
+    "available",
+    "direction_sign",
+    "CATALOGUE",
+]
 
 for _instrument in CATALOGUE:
     register(_instrument)

@@ -35,9 +35,12 @@ CATALOGUE: tuple[Instrument, ...] = (
         reliable_change=6,  # NHS Talking Therapies: a change of 6 or more points is reliable
         reliable_change_citation=_NHS_TT,
         thresholds=(
-            Threshold("NHS Talking Therapies caseness", 10, _NHS_TT,
-                      "Caseness = a score of 10 or more, the same value as Kroenke et al.'s "
-                      "cut-off."),
+            Threshold(
+                "NHS Talking Therapies caseness",
+                10,
+                _NHS_TT,
+                "Caseness = a score of 10 or more, the same value as Kroenke et al.'s cut-off.",
+            ),
         ),
         citation=(
             "Kroenke, K., Spitzer, R. L., & Williams, J. B. W. (2001). The PHQ-9: Validity of a "
@@ -68,8 +71,12 @@ CATALOGUE: tuple[Instrument, ...] = (
         reliable_change=4,  # NHS Talking Therapies: a change of 4 or more points is reliable
         reliable_change_citation=_NHS_TT,
         thresholds=(
-            Threshold("NHS Talking Therapies caseness", 8, _NHS_TT,
-                      "Caseness = a score of 8 or more, below Spitzer et al.'s cut-off of 10."),
+            Threshold(
+                "NHS Talking Therapies caseness",
+                8,
+                _NHS_TT,
+                "Caseness = a score of 8 or more, below Spitzer et al.'s cut-off of 10.",
+            ),
         ),
         citation=(
             "Spitzer, R. L., Kroenke, K., Williams, J. B. W., & Löwe, B. (2006). A brief measure "
@@ -363,4 +370,3 @@ CATALOGUE: tuple[Instrument, ...] = (
         ),
     ),
 )
-

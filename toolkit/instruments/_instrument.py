@@ -196,8 +196,7 @@ def direction_sign(instrument: Instrument | None, better: str | None) -> int | N
     """
     if better is not None and better not in ("lower", "higher"):
         raise DirectionError(
-            "The 'better' parameter must be one of {'lower', 'higher'}. "
-            f"Got {better!r} instead."
+            f"The 'better' parameter must be one of {{'lower', 'higher'}}. Got {better!r} instead."
         )
     if instrument is not None:
         if better is not None and better != instrument.better:

@@ -15,7 +15,20 @@ from .reliable_change import jacobson_truax
 from .sudden_gains import around_gains, chance_histogram
 from .trajectories import client_trajectory, spaghetti
 
-__all__ = ["PALETTE", "CYCLE", "get_axes", "spaghetti", "client_trajectory", "around_gains",
-           "chance_histogram", "jacobson_truax", "changepoint_segments", "detection_accuracy",
-           "amoc_profile", "fitted_trajectories", "caterpillar", "bayes_trajectory",
-           "breakthrough_probabilities"]
+__all__ = [
+    "PALETTE",
+    "CYCLE",
+    "get_axes",
+    "spaghetti",
+    "client_trajectory",
+    "around_gains",
+    "chance_histogram",
+    "jacobson_truax",
+    "changepoint_segments",
+    "detection_accuracy",
+    "amoc_profile",
+    "fitted_trajectories",
+    "caterpillar",
+    "bayes_trajectory",
+    "breakthrough_probabilities",
+]

@@ -11,8 +11,9 @@ from ._style import PALETTE, get_axes
 __all__ = ["bayes_trajectory", "breakthrough_probabilities"]
 
 
-def bayes_trajectory(result, client: Any = None, *, ax=None, band: bool = True,
-                     sessions: bool = True):
+def bayes_trajectory(
+    result, client: Any = None, *, ax=None, band: bool = True, sessions: bool = True
+):
     """A client's scores, the posterior mean trajectory with its band, and the change posterior.
 
     Parameters
@@ -58,24 +59,48 @@ def bayes_trajectory(result, client: Any = None, *, ax=None, band: bool = True,
     row = table.loc[table["client"] == client].iloc[0]
     seen = traj["score"].notna().to_numpy()
     x = traj["session"].to_numpy()
-    ax.plot(x[seen], traj["score"].to_numpy()[seen], "o", color=PALETTE["black"], ms=5,
-            label="observed", zorder=3)
+    ax.plot(
+        x[seen],
+        traj["score"].to_numpy()[seen],
+        "o",
+        color=PALETTE["black"],
+        ms=5,
+        label="observed",
+        zorder=3,
+    )
     ax.plot(x, traj["mean"], color=PALETTE["blue"], lw=2, label="posterior mean", zorder=2)
     if band:
-        ax.fill_between(x, traj["lower"], traj["upper"], color=PALETTE["sky"], alpha=0.35,
-                        lw=0, label=f"{level:.0%} band", zorder=1)
+        ax.fill_between(
+            x,
+            traj["lower"],
+            traj["upper"],
+            color=PALETTE["sky"],
+            alpha=0.35,
+            lw=0,
+            label=f"{level:.0%} band",
+            zorder=1,
+        )
     ax.set_xlabel("Session")
     ax.set_ylabel(result._design.scores.score_label)
-    ax.set_title(f"client {client}: P(change) = {row['p_change']:.2f}, "
-                 f"P(breakthrough) = {row['p_breakthrough']:.2f}")
+    ax.set_title(
+        f"client {client}: P(change) = {row['p_change']:.2f}, "
+        f"P(breakthrough) = {row['p_breakthrough']:.2f}"
+    )
     twins = []
     if sessions:
         post = result.change_posterior
         post = post[post["client"] == client]
         if len(post):
             ax2 = ax.twinx()
-            ax2.bar(post["session"], post["probability"], width=0.6, color=PALETTE["orange"],
-                    alpha=0.45, label="P(change at session | change)", zorder=0)
+            ax2.bar(
+                post["session"],
+                post["probability"],
+                width=0.6,
+                color=PALETTE["orange"],
+                alpha=0.45,
+                label="P(change at session | change)",
+                zorder=0,
+            )
             ax2.set_ylim(0, max(1.0, float(np.nanmax(post["probability"])) * 1.05))
             ax2.set_ylabel("P(change at session | change)")
             ax.set_zorder(ax2.get_zorder() + 1)  # points and lines above the bars
@@ -112,8 +137,7 @@ def breakthrough_probabilities(result, *, ax=None, n: int | None = 60):
     y = np.arange(len(t))
     ax.hlines(y, 0, 1, color=PALETTE["grey"], lw=0.4, alpha=0.5)
     ax.plot(t["p_change"], y, "o", mfc="none", color=PALETTE["grey"], ms=5, label="P(change)")
-    ax.plot(t["p_breakthrough"], y, "o", color=PALETTE["vermillion"], ms=5,
-            label="P(breakthrough)")
+    ax.plot(t["p_breakthrough"], y, "o", color=PALETTE["vermillion"], ms=5, label="P(breakthrough)")
     ax.set_yticks(y, [str(c) for c in t["client"]], fontsize="x-small" if len(t) > 30 else None)
     ax.set_xlim(-0.02, 1.02)
     ax.set_xlabel("posterior probability")

@@ -15,8 +15,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["segments", "detection_accuracy", "amoc_profile"]
 
 
-def segments(result, client=None, *, show_changes: bool = True, observed: bool = True,
-             ax=None):
+def segments(result, client=None, *, show_changes: bool = True, observed: bool = True, ax=None):
     """One client's observed scores with the fitted segments and the change sessions.
 
     Parameters
@@ -58,21 +57,35 @@ def segments(result, client=None, *, show_changes: bool = True, observed: bool =
         with_change = result.clients.loc[result.clients["n_changes"] > 0, "client"]
         pool = with_change if len(with_change) else result.clients["client"]
         if not len(pool):
-            raise ValueError("No client was analysed, so there is nothing to plot; see "
-                             "result.skipped for the reasons.")
+            raise ValueError(
+                "No client was analysed, so there is nothing to plot; see "
+                "result.skipped for the reasons."
+            )
         client = pool.iloc[0]
     mine = seg[seg["client"] == client]
     if mine.empty:
         reason = result.skipped.loc[result.skipped["client"] == client, "reason"]
         why = f" It was skipped: {reason.iloc[0]}." if len(reason) else ""
-        raise ValueError(f"Client {client!r} has no fitted segments.{why} Fix: pick a client "
-                         "from result.clients['client'].")
+        raise ValueError(
+            f"Client {client!r} has no fitted segments.{why} Fix: pick a client "
+            "from result.clients['client']."
+        )
     ax = get_axes(ax)
     data = scores.data
     rows = data[(data["client"] == client) & data["score"].notna()]
     if observed:
-        ax.plot(rows["session"], rows["score"], color=PALETTE["grey"], lw=0.8, marker="o",
-                ms=4, mfc=PALETTE["black"], mec=PALETTE["black"], label="observed", zorder=2)
+        ax.plot(
+            rows["session"],
+            rows["score"],
+            color=PALETTE["grey"],
+            lw=0.8,
+            marker="o",
+            ms=4,
+            mfc=PALETTE["black"],
+            mec=PALETTE["black"],
+            label="observed",
+            zorder=2,
+        )
     model = result.settings["model"]
     firsts = mine["first_session"].to_numpy()
     for i, s in enumerate(mine.itertuples(index=False)):
@@ -82,17 +95,35 @@ def segments(result, client=None, *, show_changes: bool = True, observed: bool =
             # continuous: extend the piece to the next knot along its own slope
             x1 = firsts[i + 1]
             y1 = s.fit_start + s.slope * (x1 - x0)
-        ax.plot([x0, x1], [y0, y1], color=PALETTE["vermillion"], lw=2.5,
-                label="fitted segments" if i == 0 else None, zorder=3)
+        ax.plot(
+            [x0, x1],
+            [y0, y1],
+            color=PALETTE["vermillion"],
+            lw=2.5,
+            label="fitted segments" if i == 0 else None,
+            zorder=3,
+        )
     if show_changes:
         changes = result.table[result.table["client"] == client]
         # a jump happens between the last session before and the first after; a knot at one
-        where = (changes["session"].to_numpy(dtype=float) if model == "broken_stick" else
-                 (changes["session"].to_numpy(dtype=float)
-                  + changes["last_pre_session"].to_numpy(dtype=float)) / 2)
+        where = (
+            changes["session"].to_numpy(dtype=float)
+            if model == "broken_stick"
+            else (
+                changes["session"].to_numpy(dtype=float)
+                + changes["last_pre_session"].to_numpy(dtype=float)
+            )
+            / 2
+        )
         for j, c in enumerate(where):
-            ax.axvline(c, color=PALETTE["blue"], ls="--", lw=1,
-                       label="change" if j == 0 else None, zorder=1)
+            ax.axvline(
+                c,
+                color=PALETTE["blue"],
+                ls="--",
+                lw=1,
+                label="change" if j == 0 else None,
+                zorder=1,
+            )
     ax.set_xlabel("Session")
     ax.set_ylabel(scores.score_label)
     ax.set_title(f"client {client}: {len(mine) - 1} change(s), {model} model")
@@ -147,8 +178,9 @@ def detection_accuracy(
     """
     for c in (x, y, method):
         if c not in table.columns:
-            raise ValueError(f"The table has no column {c!r}; its columns are "
-                             f"{list(table.columns)}.")
+            raise ValueError(
+                f"The table has no column {c!r}; its columns are {list(table.columns)}."
+            )
     ax = get_axes(ax)
     order = list(pd.unique(table[method])) if order is None else list(order)
     unknown = [m for m in order if m not in set(table[method])]
@@ -158,8 +190,9 @@ def detection_accuracy(
     for i, name in enumerate(order):
         g = means.loc[name].reset_index()
         style = ("-", "--", ":")[(i // len(CYCLE)) % 3]  # more methods than colours
-        ax.plot(g[x], g[y], marker="o", color=CYCLE[i % len(CYCLE)], ls=style, lw=2,
-                label=str(name))
+        ax.plot(
+            g[x], g[y], marker="o", color=CYCLE[i % len(CYCLE)], ls=style, lw=2, label=str(name)
+        )
     ax.set_xlabel(x.replace("_", " ") + (" (noise SDs)" if x == "effect_size" else ""))
     ax.set_ylabel(y.replace("_", " "))
     if y in ("f1", "precision", "recall"):
@@ -168,8 +201,7 @@ def detection_accuracy(
     return ax
 
 
-def amoc_profile(result: Any, client: Any = None, *, ax: Axes | None = None,
-                 **kwargs: Any) -> Axes:
+def amoc_profile(result: Any, client: Any = None, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
     """One client's at-most-one-change profile: the likelihood-ratio distance of every
     candidate change session from the best, with the confidence set marked.
 
@@ -203,13 +235,20 @@ def amoc_profile(result: Any, client: Any = None, *, ax: Axes | None = None,
         client = t.sort_values("p_value", kind="stable")["client"].iloc[0]
     rows = result.confidence_sets[result.confidence_sets["client"] == client]
     if rows.empty:
-        raise ValueError(f"Client {client!r} was not tested (tested clients include "
-                         f"{t['client'].tolist()[:5]}).")
+        raise ValueError(
+            f"Client {client!r} was not tested (tested clients include {t['client'].tolist()[:5]})."
+        )
     style = {"color": PALETTE["blue"], "marker": "o", "lw": 1.5, **kwargs}
     ax.plot(rows["session"], rows["lr"], **style)
     inside = rows[rows["in_set"]]
-    ax.scatter(inside["session"], inside["lr"], s=80, color=PALETTE["vermillion"], zorder=3,
-               label=f"{result.settings['level']:.0%} confidence set")
+    ax.scatter(
+        inside["session"],
+        inside["lr"],
+        s=80,
+        color=PALETTE["vermillion"],
+        zorder=3,
+        label=f"{result.settings['level']:.0%} confidence set",
+    )
     p = float(t.loc[t["client"] == client, "p_value"].iloc[0])
     ax.set_xlabel("Session")
     ax.set_ylabel("Likelihood-ratio distance from the best session")

@@ -64,8 +64,10 @@ def fitted_trajectories(
         chosen = list(clients)
         unknown = [c for c in chosen if c not in set(all_clients.tolist())]
         if unknown:
-            raise ValueError(f"Unknown client(s) {unknown[:5]} in 'clients'; the model has "
-                             f"{len(all_clients)} clients (see result.fitted['client']).")
+            raise ValueError(
+                f"Unknown client(s) {unknown[:5]} in 'clients'; the model has "
+                f"{len(all_clients)} clients (see result.fitted['client'])."
+            )
     elif n is not None and n < len(all_clients):
         rng = np.random.default_rng(seed)
         chosen = all_clients[np.sort(rng.choice(len(all_clients), size=n, replace=False))]
@@ -78,15 +80,23 @@ def fitted_trajectories(
         colour = colours[i % len(colours)]
         ax.plot(rows["session"], rows["fitted"], color=colour, lw=1.5)
         seen = rows["score"].notna()
-        ax.scatter(rows.loc[seen, "session"], rows.loc[seen, "score"], color=colour, s=14,
-                   alpha=0.8)
+        ax.scatter(
+            rows.loc[seen, "session"], rows.loc[seen, "score"], color=colour, s=14, alpha=0.8
+        )
     # Legend entries in neutral grey: the colours only tell clients apart.
-    handles = [Line2D([], [], color=PALETTE["grey"], lw=1.5, label="fitted (per client)"),
-               Line2D([], [], color=PALETTE["grey"], marker="o", ls="", label="observed")]
+    handles = [
+        Line2D([], [], color=PALETTE["grey"], lw=1.5, label="fitted (per client)"),
+        Line2D([], [], color=PALETTE["grey"], marker="o", ls="", label="observed"),
+    ]
     if mean:
         avg = fitted.groupby("session", sort=True)["fitted_fixed"].mean()
-        (line,) = ax.plot(avg.index, avg.to_numpy(), color=PALETTE["black"], lw=3,
-                          label="average fitted (fixed effects)")
+        (line,) = ax.plot(
+            avg.index,
+            avg.to_numpy(),
+            color=PALETTE["black"],
+            lw=3,
+            label="average fitted (fixed effects)",
+        )
         handles.append(line)
     scores = result.scores
     ax.set_xlabel("Session")
@@ -133,8 +143,9 @@ def caterpillar(
     re = result.random_effects
     names = list(dict.fromkeys(re["effect"]))
     if effect not in names:
-        raise ValueError(f"The 'effect' parameter of caterpillar must be one of {names}. "
-                         f"Got {effect!r} instead.")
+        raise ValueError(
+            f"The 'effect' parameter of caterpillar must be one of {names}. Got {effect!r} instead."
+        )
     ax = get_axes(ax, figsize=(6, 6))
     rows = re[re["effect"] == effect].sort_values("estimate", kind="stable")
     est = rows["estimate"].to_numpy()

@@ -34,9 +34,15 @@ _NAMES = {
 }
 
 
-def jacobson_truax(result: Any, ax: Axes | None = None, *, max_points: int | None = 5000,
-                   seed: int | np.random.Generator | None = 0, band: bool = True,
-                   highlight: Any = None) -> Axes:
+def jacobson_truax(
+    result: Any,
+    ax: Axes | None = None,
+    *,
+    max_points: int | None = 5000,
+    seed: int | np.random.Generator | None = 0,
+    band: bool = True,
+    highlight: Any = None,
+) -> Axes:
     """Pre against post score of every client, with the lines that decide their category.
 
     Draws the no-change diagonal, the band within which change is not reliable (for the
@@ -101,30 +107,63 @@ def jacobson_truax(result: Any, ax: Axes | None = None, *, max_points: int | Non
     if band and p.get("band") is not None:
         intercept, slope, half = p["band"]
         centre = intercept + slope * lims
-        ax.fill_between(lims, centre - half, centre + half, color=PALETTE["sky"], alpha=0.2,
-                        lw=0, zorder=0, label="no reliable change")
+        ax.fill_between(
+            lims,
+            centre - half,
+            centre + half,
+            color=PALETTE["sky"],
+            alpha=0.2,
+            lw=0,
+            zorder=0,
+            label="no reliable change",
+        )
         for edge in (centre - half, centre + half):
             ax.plot(lims, edge, color=PALETTE["sky"], lw=1, ls=":", zorder=1)
     if p.get("cutoff") is not None:
         kind = p.get("cutoff_type")
         name = f"cut-off {kind}" if kind in ("a", "b", "c") else "cut-off"
-        ax.axhline(p["cutoff"], color=PALETTE["black"], lw=1, ls="--", zorder=1,
-                   label=f"{name} = {p['cutoff']:.4g}")
+        ax.axhline(
+            p["cutoff"],
+            color=PALETTE["black"],
+            lw=1,
+            ls="--",
+            zorder=1,
+            label=f"{name} = {p['cutoff']:.4g}",
+        )
         ax.axvline(p["cutoff"], color=PALETTE["black"], lw=1, ls="--", zorder=1)
 
     for name, (colour, marker) in CATEGORY_STYLE.items():
         pick = shown[category[shown] == name]
-        ax.scatter(pre[pick], post[pick], s=22, color=colour, marker=marker, alpha=0.85,
-                   edgecolors="none", label=f"{name} (n = {counts[name]})", zorder=2)
+        ax.scatter(
+            pre[pick],
+            post[pick],
+            s=22,
+            color=colour,
+            marker=marker,
+            alpha=0.85,
+            edgecolors="none",
+            label=f"{name} (n = {counts[name]})",
+            zorder=2,
+        )
 
     if highlight is not None:
         hit = np.flatnonzero(table["client"].to_numpy() == highlight)
         if len(hit) == 0:
-            raise ValueError(f"Client {highlight!r} is not in the result (analysed clients "
-                             f"include {table['client'].tolist()[:5]}).")
+            raise ValueError(
+                f"Client {highlight!r} is not in the result (analysed clients "
+                f"include {table['client'].tolist()[:5]})."
+            )
         i = int(hit[0])
-        ax.scatter([pre[i]], [post[i]], s=140, facecolors="none", edgecolors=PALETTE["black"],
-                   lw=1.5, zorder=3, label=f"client {highlight}")
+        ax.scatter(
+            [pre[i]],
+            [post[i]],
+            s=140,
+            facecolors="none",
+            edgecolors=PALETTE["black"],
+            lw=1.5,
+            zorder=3,
+            label=f"client {highlight}",
+        )
     ax.set_xlim(lims)
     ax.set_ylim(lims)
     ax.set_aspect("equal", adjustable="box")

@@ -16,8 +16,14 @@ __all__ = ["around_gains", "chance_histogram"]
 _LABELS = ["N-2", "N-1", "N", "N+1", "N+2", "N+3"]
 
 
-def around_gains(result: Any, *, value: str = "score", kind: str | None = None,
-                 ax: Axes | None = None, **kwargs: Any) -> Axes:
+def around_gains(
+    result: Any,
+    *,
+    value: str = "score",
+    kind: str | None = None,
+    ax: Axes | None = None,
+    **kwargs: Any,
+) -> Axes:
     """Mean score at sessions N-2 .. N+3 around the gains, with normal 95% CIs.
 
     The gain happens between N (the pre-gain session) and N+1; the line is drawn solid
@@ -54,10 +60,14 @@ def around_gains(result: Any, *, value: str = "score", kind: str | None = None,
     values = values.to_numpy(dtype=float)
     mean, half, ok = mean_ci(values)
     x = np.arange(6)
-    style = {"color": PALETTE["blue"] if kind == "gain" else PALETTE["vermillion"],
-             "marker": "o", "capsize": 4, "lw": 2,
-             "label": f"mean of {len(values)} {kind}{'s' if len(values) != 1 else ''} "
-                      "(95% CI)", **kwargs}
+    style = {
+        "color": PALETTE["blue"] if kind == "gain" else PALETTE["vermillion"],
+        "marker": "o",
+        "capsize": 4,
+        "lw": 2,
+        "label": f"mean of {len(values)} {kind}{'s' if len(values) != 1 else ''} (95% CI)",
+        **kwargs,
+    }
     ax.errorbar(x[ok], mean[ok], yerr=half[ok], **style)
     ax.axvspan(2, 3, color=PALETTE["grey"], alpha=0.15, lw=0, label=f"sudden {kind}")
     ax.set_xticks(x, _LABELS)
@@ -76,8 +86,7 @@ def chance_histogram(chance: Any, *, ax: Axes | None = None, **kwargs: Any) -> A
     ax = get_axes(ax)
     reps = chance.replicates
     for i, (method, group) in enumerate(reps.groupby("method", sort=False)):
-        style = {"bins": 20, "alpha": 0.6, "color": CYCLE[i], "label": f"{method} world",
-                 **kwargs}
+        style = {"bins": 20, "alpha": 0.6, "color": CYCLE[i], "label": f"{method} world", **kwargs}
         ax.hist(group["n_gains"], **style)
     observed = int(chance.table["observed_gains"].iloc[0])
     ax.axvline(observed, color=PALETTE["black"], lw=2, label=f"observed ({observed})")

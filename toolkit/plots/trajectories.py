@@ -73,13 +73,27 @@ def spaghetti(
         r = scores.clients.get_loc(c)
         y = matrix[r]
         seen = ~np.isnan(y)
-        ax.plot(x[seen], y[seen], color=CYCLE[i % len(CYCLE)], lw=2, marker="o", ms=3,
-                label=f"client {c}")
+        ax.plot(
+            x[seen],
+            y[seen],
+            color=CYCLE[i % len(CYCLE)],
+            lw=2,
+            marker="o",
+            ms=3,
+            label=f"client {c}",
+        )
     if mean:
         m, half, ok = mean_ci(matrix)
         ax.plot(x[ok], m[ok], color=PALETTE["black"], lw=2.5, label="mean")
-        ax.fill_between(x[ok], (m - half)[ok], (m + half)[ok], color=PALETTE["black"],
-                        alpha=0.15, lw=0, label="95% CI of mean")
+        ax.fill_between(
+            x[ok],
+            (m - half)[ok],
+            (m + half)[ok],
+            color=PALETTE["black"],
+            alpha=0.15,
+            lw=0,
+            label="95% CI of mean",
+        )
     ax.set_xlabel("Session")
     ax.set_ylabel(scores.score_label)
     if scores.instrument is not None:
@@ -150,16 +164,31 @@ def client_trajectory(
     if not drawn:
         y = scores.to_matrix()[scores.clients.get_loc(client)]
         seen = ~np.isnan(y)
-        ax.plot(scores.sessions[seen], y[seen], color=PALETTE["grey"], lw=0.8, marker="o",
-                ms=4, mfc=PALETTE["black"], mec=PALETTE["black"], label="observed")
+        ax.plot(
+            scores.sessions[seen],
+            y[seen],
+            color=PALETTE["grey"],
+            lw=0.8,
+            marker="o",
+            ms=4,
+            mfc=PALETTE["black"],
+            mec=PALETTE["black"],
+            label="observed",
+        )
     parts = []
     if gains is not None:
         mine = gains.table[gains.table["client"] == client]
         for kind, colour in (("gain", PALETTE["blue"]), ("loss", PALETTE["vermillion"])):
             rows = mine[mine["kind"] == kind]
             for i, g in enumerate(rows.itertuples(index=False)):
-                ax.axvspan(g.pre_session, g.gain_session, color=colour, alpha=0.15, lw=0,
-                           label=f"sudden {kind}" if i == 0 else None)
+                ax.axvspan(
+                    g.pre_session,
+                    g.gain_session,
+                    color=colour,
+                    alpha=0.15,
+                    lw=0,
+                    label=f"sudden {kind}" if i == 0 else None,
+                )
             if kind in gains.settings["kinds"]:
                 parts.append(f"{len(rows)} sudden {kind}(s)")
     if n_changes is not None:

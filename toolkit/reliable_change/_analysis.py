@@ -12,7 +12,7 @@ from .. import criterion as _criterion
 from .. import instruments as _instruments
 from .._checks import choice
 from .._results import SKIPPED_COLUMNS, base_settings, empty_skipped
-from ..criterion import Z_95, ReliableChangeCriterion
+from ..criterion import ReliableChangeCriterion
 from ..data import LongScores, as_scores, first_and_last
 from ..errors import (
     DirectionError,
@@ -29,8 +29,6 @@ from ._indices import hlm_index, rci_values
 from ._norms import (
     _check_alpha,
     _check_reliability,
-    _norm_pair,
-    _registry_norm,
     _resolve_clinical,
     _resolve_cutoff,
     _resolve_functional,
@@ -301,17 +299,26 @@ def reliable_change(
 
     settings = base_settings(
         scores,
-        pre_session=pre_session, post_session=post_session, method=method, alpha=alpha,
-        reliability=reliability, reliability_post=reliability_post, sd=sd,
-        clinical=clinical, functional=functional, cutoff=cutoff,
-        b_uses_clinical_sd=b_uses_clinical_sd, hlm_slope=hlm_slope, score_label=label,
+        pre_session=pre_session,
+        post_session=post_session,
+        method=method,
+        alpha=alpha,
+        reliability=reliability,
+        reliability_post=reliability_post,
+        sd=sd,
+        clinical=clinical,
+        functional=functional,
+        cutoff=cutoff,
+        b_uses_clinical_sd=b_uses_clinical_sd,
+        hlm_slope=hlm_slope,
+        score_label=label,
     )
     settings["better"] = "lower" if sign == 1 else "higher"
     hlm = None
     if method_name == "hlm":
         lo = 0 if col_pre is None else col_pre
         hi = len(sessions) - 1 if col_post is None else col_post
-        hlm = hlm_index(matrix[rows, lo:hi + 1], sessions[lo:hi + 1], clients, hlm_slope)
+        hlm = hlm_index(matrix[rows, lo : hi + 1], sessions[lo : hi + 1], clients, hlm_slope)
     del matrix  # the largest array: free it before the table is built
     return _analyse(
         clients=clients,
@@ -447,30 +454,54 @@ cutoff, b_uses_clinical_sd, better
     order = np.argsort(ids.to_numpy(), kind="stable") if _sortable(ids) else np.arange(len(ids))
     clients_all = pd.Index(ids.to_numpy()[order], name="client")
     ok, codes, x1, x2 = ok[order], codes[order], x1[order], x2[order]
-    text = {1: f"missing pre score ({pre!r})", 2: f"missing post score ({post!r})",
-            3: f"missing pre and post scores ({pre!r}, {post!r})"}
+    text = {
+        1: f"missing pre score ({pre!r})",
+        2: f"missing post score ({post!r})",
+        3: f"missing pre and post scores ({pre!r}, {post!r})",
+    }
     miss = np.flatnonzero(~ok)
-    skipped = pd.DataFrame({
-        "client": clients_all.take(miss).to_numpy(),
-        "reason": [text[c] for c in codes[miss]],
-    }) if len(miss) else empty_skipped()
+    skipped = (
+        pd.DataFrame(
+            {
+                "client": clients_all.take(miss).to_numpy(),
+                "reason": [text[c] for c in codes[miss]],
+            }
+        )
+        if len(miss)
+        else empty_skipped()
+    )
     if not ok.any():
         raise EmptyDataError(_nobody_message(skipped))
     n = int(ok.sum())
     first = x1[ok]
     found = _criterion.resolve(
-        reliable_change, inst,
-        sample=lambda: (float(np.std(first, ddof=1)) if len(first) > 1 else float("nan"),
-                        len(first)))
+        reliable_change,
+        inst,
+        sample=lambda: (
+            float(np.std(first, ddof=1)) if len(first) > 1 else float("nan"),
+            len(first),
+        ),
+    )
     from .._version import __version__
 
     settings = {
-        "client": client, "pre": pre, "post": post,
-        "instrument": inst.name if inst else None, "better": "lower" if sign == 1 else "higher",
-        **found.settings(), "method": method, "alpha": alpha, "reliability": reliability,
-        "reliability_post": reliability_post, "sd": sd, "clinical": clinical,
-        "functional": functional, "cutoff": cutoff, "b_uses_clinical_sd": b_uses_clinical_sd,
-        "score_label": inst.name if inst else "score", "seed": None,
+        "client": client,
+        "pre": pre,
+        "post": post,
+        "instrument": inst.name if inst else None,
+        "better": "lower" if sign == 1 else "higher",
+        **found.settings(),
+        "method": method,
+        "alpha": alpha,
+        "reliability": reliability,
+        "reliability_post": reliability_post,
+        "sd": sd,
+        "clinical": clinical,
+        "functional": functional,
+        "cutoff": cutoff,
+        "b_uses_clinical_sd": b_uses_clinical_sd,
+        "score_label": inst.name if inst else "score",
+        "seed": None,
         "toolkit_version": __version__,
     }
     return _analyse(
@@ -496,7 +527,6 @@ cutoff, b_uses_clinical_sd, better
         criterion=found,
         scores=None,
     )
-
 
 
 # --- The computation ------------------------------------------------------------------------
@@ -564,15 +594,22 @@ def _analyse(
             s_diff = float(criterion.s_diff)  # type: ignore[arg-type]
             threshold = float(criterion.points) if alpha == 0.05 else crit * s_diff
             rci = (post - pre) / s_diff
-            params.update(reliability=criterion.reliability, sd=criterion.sd,
-                          sd_source=criterion.sd_source, s_diff=s_diff,
-                          se_measurement=s_diff / np.sqrt(2.0), rc_points=threshold,
-                          criterion=criterion.description, band=(0.0, 1.0, crit * s_diff))
+            params.update(
+                reliability=criterion.reliability,
+                sd=criterion.sd,
+                sd_source=criterion.sd_source,
+                s_diff=s_diff,
+                se_measurement=s_diff / np.sqrt(2.0),
+                rc_points=threshold,
+                criterion=criterion.description,
+                band=(0.0, 1.0, crit * s_diff),
+            )
         else:
             rci = np.full(n, np.nan)
             params["computed"] = False
-            messages.append(warn(f"Reliable change not computed: the criterion is {criterion}",
-                                 stacklevel=5))
+            messages.append(
+                warn(f"Reliable change not computed: the criterion is {criterion}", stacklevel=5)
+            )
     else:
         if shared and criterion.reliability is not None:
             r = float(criterion.reliability)
@@ -584,8 +621,9 @@ def _analyse(
         if shared and criterion.sd is not None and criterion.source in ("norms", "sample"):
             s, s_source = float(criterion.sd), str(criterion.sd_source)
         else:
-            s, s_source = _resolve_sd("sample" if sd is None else sd, clin, clin_source,
-                                      stats, inst)
+            s, s_source = _resolve_sd(
+                "sample" if sd is None else sd, clin, clin_source, stats, inst
+            )
         rci, extra = rci_values(method_name, pre, post, r=r, r_post=r_post, s=s, stats=stats)
         params.update(reliability=r, sd=s, sd_source=s_source, **extra)
         if method_name == "nunnally_kotsch":
@@ -594,11 +632,14 @@ def _analyse(
         params["band"] = (intercept, slope, crit * scale)
         if method_name == "jacobson_truax":
             params["rc_points"] = crit * params["s_diff"]
-            params["criterion"] = (f"{params['rc_points']:.4g} points = {crit:.3g} x sqrt(2) x "
-                                   f"SD {s:.4g} ({s_source}) x sqrt(1 - {r:.3g}), this call's "
-                                   "own criterion")
-            settings.update(reliable_change_points=params["rc_points"],
-                            reliable_change_source="per call")
+            params["criterion"] = (
+                f"{params['rc_points']:.4g} points = {crit:.3g} x sqrt(2) x "
+                f"SD {s:.4g} ({s_source}) x sqrt(1 - {r:.3g}), this call's "
+                "own criterion"
+            )
+            settings.update(
+                reliable_change_points=params["rc_points"], reliable_change_source="per call"
+            )
 
     # Positive = better, whatever the instrument's direction.
     computed = bool(params["computed"])
@@ -614,13 +655,24 @@ def _analyse(
 
     func = _resolve_functional(functional, inst)
     cut_value, cut_type, cut_set = _resolve_cutoff(
-        _auto_cutoff(cutoff, clin, func, inst), clin, func, sign, b_uses_clinical_sd, inst,
-        settings["score_label"]
+        _auto_cutoff(cutoff, clin, func, inst),
+        clin,
+        func,
+        sign,
+        b_uses_clinical_sd,
+        inst,
+        settings["score_label"],
     )
     func_source = None if func is None else ("norm" if functional is None else "given")
-    params.update(clinical=clin, clinical_source=clin_source, functional=func,
-                  functional_source=func_source, cutoffs=cut_set, cutoff_type=cut_type,
-                  cutoff=cut_value)
+    params.update(
+        clinical=clin,
+        clinical_source=clin_source,
+        functional=func,
+        functional_source=func_source,
+        cutoffs=cut_set,
+        cutoff_type=cut_type,
+        cutoff=cut_value,
+    )
     if cut_value is None:
         clinical_pre = pd.array([pd.NA] * n, dtype="boolean")
         clinical_post = pd.array([pd.NA] * n, dtype="boolean")
@@ -640,26 +692,32 @@ def _analyse(
     codes[harmed] = 4
     if not computed:
         codes[:] = -1
-    flags = {name: pd.array(values, dtype="boolean")
-             for name, values in (("reliable_improvement", improved),
-                                  ("reliable_deterioration", deteriorated))}
+    flags = {
+        name: pd.array(values, dtype="boolean")
+        for name, values in (
+            ("reliable_improvement", improved),
+            ("reliable_deterioration", deteriorated),
+        )
+    }
     if not computed:
         for name in flags:
             flags[name][:] = pd.NA
-    table = pd.DataFrame({
-        "client": clients.to_numpy(),
-        "pre_session": np.asarray(pre_session, dtype=np.int64),
-        "post_session": np.asarray(post_session, dtype=np.int64),
-        "pre": pre,
-        "post": post,
-        "change": post - pre,
-        "improvement": sign * (pre - post),
-        "rci": rci,
-        **flags,
-        "clinical_pre": clinical_pre,
-        "clinical_post": clinical_post,
-        "category": pd.Categorical.from_codes(codes, categories=list(CATEGORIES), ordered=True),
-    })
+    table = pd.DataFrame(
+        {
+            "client": clients.to_numpy(),
+            "pre_session": np.asarray(pre_session, dtype=np.int64),
+            "post_session": np.asarray(post_session, dtype=np.int64),
+            "pre": pre,
+            "post": post,
+            "change": post - pre,
+            "improvement": sign * (pre - post),
+            "rci": rci,
+            **flags,
+            "clinical_pre": clinical_pre,
+            "clinical_post": clinical_post,
+            "category": pd.Categorical.from_codes(codes, categories=list(CATEGORIES), ordered=True),
+        }
+    )
     return ReliableChangeResult(
         table=table,
         settings=settings,
@@ -684,15 +742,20 @@ def _auto_cutoff(cutoff: Any, clin: Any, func: Any, inst: Instrument | None) -> 
 
 
 # --- Choosing pre and post ------------------------------------------------------------------
-def _choose_prepost(matrix: np.ndarray, sessions: np.ndarray, col_pre: int | None,
-                    col_post: int | None, minimum: int, method_name: str
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
+def _choose_prepost(
+    matrix: np.ndarray,
+    sessions: np.ndarray,
+    col_pre: int | None,
+    col_post: int | None,
+    minimum: int,
+    method_name: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
     """Row indices of analysable clients, their pre and post columns, and skip reasons."""
     observed = ~np.isnan(matrix)
     n_clients, n_sessions = matrix.shape
     lo = 0 if col_pre is None else col_pre
     hi = n_sessions - 1 if col_post is None else col_post
-    window = observed[:, lo:hi + 1]
+    window = observed[:, lo : hi + 1]
     n_total = observed.sum(axis=1)
     n_window = window.sum(axis=1) if (lo, hi) != (0, n_sessions - 1) else n_total
     first, last = first_and_last(window)
@@ -737,8 +800,9 @@ def _skipped_frame(clients: pd.Index, reasons: Any) -> pd.DataFrame:
     bad, text = reasons
     if len(bad) == 0:
         return empty_skipped()
-    return pd.DataFrame({"client": clients.take(bad).to_numpy(), "reason": text},
-                        columns=SKIPPED_COLUMNS)
+    return pd.DataFrame(
+        {"client": clients.take(bad).to_numpy(), "reason": text}, columns=SKIPPED_COLUMNS
+    )
 
 
 def _session_column(sessions: np.ndarray, value: Any, name: str) -> int | None:
@@ -751,10 +815,10 @@ def _session_column(sessions: np.ndarray, value: Any, name: str) -> int | None:
         raise SessionError(
             f"{name}={value!r} is not a session in the data; sessions are {shown}. "
             f"Fix: pass one of these, or leave {name} out to use each client's "
-            + ("first" if name == "pre_session" else "last") + " observed session."
+            + ("first" if name == "pre_session" else "last")
+            + " observed session."
         )
     return int(hits[0])
-
 
 
 # --- Small helpers ----------------------------------------------------------------------------

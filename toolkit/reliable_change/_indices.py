@@ -14,8 +14,16 @@ from ..errors import warn
 __all__ = ["rci_values", "hlm_index"]
 
 
-def rci_values(method: str, pre: np.ndarray, post: np.ndarray, *, r: float, r_post: float, s: float,
-         stats: dict[str, float]) -> tuple[np.ndarray, dict[str, Any]]:
+def rci_values(
+    method: str,
+    pre: np.ndarray,
+    post: np.ndarray,
+    *,
+    r: float,
+    r_post: float,
+    s: float,
+    stats: dict[str, float],
+) -> tuple[np.ndarray, dict[str, Any]]:
     """The index on the post - pre scale, and the band post = intercept + slope*pre +/- z*scale."""
     m1, m2 = stats["mean_pre"], stats["mean_post"]
     se = s * math.sqrt(1 - r)
@@ -47,7 +55,8 @@ def rci_values(method: str, pre: np.ndarray, post: np.ndarray, *, r: float, r_po
     r1 = 1 - se * se / (s1 * s1)
     r2 = 1 - se * se / (s2 * s2)
     r_dd = (s1 * s1 * r1 + s2 * s2 * r2 - 2 * s1 * s2 * r12) / (
-        s1 * s1 + s2 * s2 - 2 * s1 * s2 * r12)
+        s1 * s1 + s2 * s2 - 2 * s1 * s2 * r12
+    )
     if not 0 < r_dd <= 1:
         raise ValueError(
             f"The Hageman-Arrindell reliability of the difference scores is {r_dd:.3g}, "
@@ -59,7 +68,9 @@ def rci_values(method: str, pre: np.ndarray, post: np.ndarray, *, r: float, r_po
     return rci, {**extra, "r_dd": r_dd, "band": band}
 
 
-def hlm_index(window: np.ndarray, sessions: np.ndarray, clients: pd.Index, slope_kind: str) -> dict[str, Any]:
+def hlm_index(
+    window: np.ndarray, sessions: np.ndarray, clients: pd.Index, slope_kind: str
+) -> dict[str, Any]:
     """Random-slope growth model; empirical-Bayes slopes and their SEs, vectorised over clients."""
     import statsmodels.api as sm
 
@@ -80,11 +91,15 @@ def hlm_index(window: np.ndarray, sessions: np.ndarray, clients: pd.Index, slope
     messages = []
     noted = sorted({str(w.message).strip() for w in caught})
     if noted or not getattr(fit, "converged", True):
-        messages.append(warn(
-            "The growth model (HLM method) did not fit cleanly: "
-            + ("; ".join(noted) if noted else "the optimiser did not converge")
-            + ". Slopes near the boundary are shrunk towards the average slope; check "
-            "result.sm_result.", stacklevel=4))
+        messages.append(
+            warn(
+                "The growth model (HLM method) did not fit cleanly: "
+                + ("; ".join(noted) if noted else "the optimiser did not converge")
+                + ". Slopes near the boundary are shrunk towards the average slope; check "
+                "result.sm_result.",
+                stacklevel=4,
+            )
+        )
 
     beta = np.asarray(fit.fe_params, dtype=float)
     g = np.asarray(fit.cov_re, dtype=float)
@@ -110,14 +125,20 @@ def hlm_index(window: np.ndarray, sessions: np.ndarray, clients: pd.Index, slope
     deviation, deviation_se = b[:, 1], np.sqrt(a[:, 1, 1])
     slope, slope_se = beta[1] + b[:, 1], np.sqrt(pev_total[:, 1, 1])
     z = slope / slope_se if slope_kind == "total" else deviation / deviation_se
-    coefficients = pd.DataFrame({
-        "client": clients.to_numpy(),
-        "slope": slope,
-        "slope_se": slope_se,
-        "deviation": deviation,
-        "deviation_se": deviation_se,
-    })
-    return {"rci": z, "coefficients": coefficients, "sm_result": fit, "warnings": messages,
-            "fixed_slope": float(beta[1]), "slope_kind": slope_kind}
-
-
+    coefficients = pd.DataFrame(
+        {
+            "client": clients.to_numpy(),
+            "slope": slope,
+            "slope_se": slope_se,
+            "deviation": deviation,
+            "deviation_se": deviation_se,
+        }
+    )
+    return {
+        "rci": z,
+        "coefficients": coefficients,
+        "sm_result": fit,
+        "warnings": messages,
+        "fixed_slope": float(beta[1]),
+        "slope_kind": slope_kind,
+    }

@@ -8,7 +8,7 @@ option of :func:`toolkit.reliable_change.reliable_change` that names a populatio
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -92,16 +92,22 @@ def cutoffs(
     """
     inst = _instruments.get(instrument) if instrument is not None else None
     sign = _sign(inst, better)
-    clin = _norm_pair(clinical, "clinical") if clinical is not None else _registry_norm(
-        inst, "clinical")
+    clin = (
+        _norm_pair(clinical, "clinical")
+        if clinical is not None
+        else _registry_norm(inst, "clinical")
+    )
     if clin is None:
         raise ValueError(
             "Cut-offs need the clinical population's mean and SD"
             + (f": the registry has none for {inst.name}" if inst else "")
             + ". Fix: pass clinical=(mean, sd)."
         )
-    func = _norm_pair(functional, "functional") if functional is not None else _registry_norm(
-        inst, "functional")
+    func = (
+        _norm_pair(functional, "functional")
+        if functional is not None
+        else _registry_norm(inst, "functional")
+    )
     return _cutoffs(clin, func, sign, b_uses_clinical_sd)
 
 
@@ -164,8 +170,11 @@ def rci_cutoff(
         reliability = inst.reliability if inst is not None else None
     missing = [name for name, v in (("sd", sd), ("reliability", reliability)) if v is None]
     if missing:
-        where = f"the registry has no {' or '.join(missing)} for {inst.name}" if inst else (
-            "no instrument was given")
+        where = (
+            f"the registry has no {' or '.join(missing)} for {inst.name}"
+            if inst
+            else ("no instrument was given")
+        )
         raise ValueError(
             f"rci_cutoff needs an SD and a reliability; {where}. Fix: pass "
             + " and ".join(f"{m}=..." for m in missing)
@@ -177,7 +186,6 @@ def rci_cutoff(
     if not (math.isfinite(z) and z > 0):
         raise ValueError(f"z must be a positive number; got {z!r}.")
     return float(z * math.sqrt(2.0) * sd * math.sqrt(1.0 - reliability))
-
 
 
 # --- Resolving reliability, SDs, norms, cut-offs -----------------------------------------------
@@ -197,8 +205,7 @@ def _check_alpha(alpha: float) -> None:
 
 def _check_reliability(r, name: str) -> float:
     if isinstance(r, bool) or not (isinstance(r, (int, float, np.floating)) and 0 < r < 1):
-        raise OptionError(f"The '{name}' parameter must be a number in (0, 1). Got {r!r} "
-                          "instead.")
+        raise OptionError(f"The '{name}' parameter must be a number in (0, 1). Got {r!r} instead.")
     return float(r)
 
 
@@ -207,8 +214,11 @@ def _resolve_reliability(reliability, inst: Instrument | None, label: str) -> fl
         return _check_reliability(reliability, "reliability")
     if inst is not None and inst.reliability is not None:
         return float(inst.reliability)
-    where = (f"the instrument registry has no reliability for {inst.name}" if inst is not None
-             else f"no instrument was given for {label!r}")
+    where = (
+        f"the instrument registry has no reliability for {inst.name}"
+        if inst is not None
+        else f"no instrument was given for {label!r}"
+    )
     raise ValueError(
         f"The reliable change index needs the measure's reliability, and {where}. Fix: pass "
         "reliability=... (e.g. Cronbach's alpha or the test-retest correlation from the "
@@ -226,8 +236,13 @@ def _sample_stats(pre: np.ndarray, post: np.ndarray) -> dict:
         r12 = float(np.corrcoef(pre, post)[0, 1])
     else:
         r12 = float("nan")
-    return {"mean_pre": float(np.mean(pre)), "sd_pre": sd_pre, "mean_post": float(np.mean(post)),
-            "sd_post": sd_post, "r_pre_post": r12}
+    return {
+        "mean_pre": float(np.mean(pre)),
+        "sd_pre": sd_pre,
+        "mean_post": float(np.mean(post)),
+        "sd_post": sd_post,
+        "r_pre_post": r12,
+    }
 
 
 def _norm_pair(value, name: str) -> tuple[float, float]:
@@ -252,12 +267,16 @@ def _resolve_clinical(clinical, inst, stats) -> tuple[tuple[float, float] | None
     if isinstance(clinical, str):
         if clinical == "sample":
             if not stats["sd_pre"] > 0:
-                raise ValueError("clinical='sample' needs at least 2 clients whose pre scores "
-                                 "differ; pass clinical=(mean, sd) instead.")
+                raise ValueError(
+                    "clinical='sample' needs at least 2 clients whose pre scores "
+                    "differ; pass clinical=(mean, sd) instead."
+                )
             return (stats["mean_pre"], stats["sd_pre"]), "sample"
         if clinical != "norm":
-            raise ValueError("The 'clinical' parameter must be 'sample', 'norm', a (mean, sd) "
-                             f"pair or None. Got {clinical!r} instead.")
+            raise ValueError(
+                "The 'clinical' parameter must be 'sample', 'norm', a (mean, sd) "
+                f"pair or None. Got {clinical!r} instead."
+            )
         return _registry_norm(inst, "clinical"), "norm"
     if clinical is None:
         pair = _registry_norm(inst, "clinical")
@@ -289,8 +308,9 @@ def _resolve_sd(sd, clin, clin_source, stats, inst) -> tuple[float, str]:
                     "pass clinical=(mean, sd), sd=<a number>, or sd='sample'."
                 )
             return clin[1], "norm" if clin_source != "sample" else "sample"
-        raise ValueError("The 'sd' parameter must be 'sample', 'norm' or a positive number. "
-                         f"Got {sd!r} instead.")
+        raise ValueError(
+            f"The 'sd' parameter must be 'sample', 'norm' or a positive number. Got {sd!r} instead."
+        )
     if not (isinstance(sd, (int, float, np.floating)) and math.isfinite(sd) and sd > 0):
         raise ValueError(f"sd must be 'sample', 'norm' or a positive number; got {sd!r}.")
     return float(sd), "given"
@@ -322,8 +342,12 @@ def _resolve_cutoff(cutoff, clin, func, sign, b_uses_clinical_sd, inst, label):
             if inst is None or inst.cutoff is None:
                 raise ValueError(
                     "cutoff='instrument' needs the instrument's conventional cut-off, and "
-                    + (f"the registry has none for {inst.name}" if inst else "there is no "
-                       "instrument") + ". Fix: pass cutoff=<a number>, 'a', 'b', 'c' or None."
+                    + (
+                        f"the registry has none for {inst.name}"
+                        if inst
+                        else "there is no instrument"
+                    )
+                    + ". Fix: pass cutoff=<a number>, 'a', 'b', 'c' or None."
                 )
             return float(inst.cutoff), "instrument", cut_set
         needs_clin = cutoff in ("a", "c") or b_uses_clinical_sd
@@ -349,8 +373,7 @@ def _resolve_cutoff(cutoff, clin, func, sign, b_uses_clinical_sd, inst, label):
             return float(value), "b", Cutoffs(float("nan"), float(value), float("nan"))
         return float(getattr(cut_set, cutoff)), cutoff, cut_set
     if not (isinstance(cutoff, (int, float, np.floating)) and math.isfinite(cutoff)):
-        raise ValueError(f"cutoff must be 'a', 'b', 'c', 'instrument', a number or None; got "
-                         f"{cutoff!r}.")
+        raise ValueError(
+            f"cutoff must be 'a', 'b', 'c', 'instrument', a number or None; got {cutoff!r}."
+        )
     return float(cutoff), "value", cut_set
-
-

@@ -21,8 +21,17 @@ from .._results import (
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
 
-__all__ = ["ReliableChangeResult", "Cutoffs", "METHODS", "CATEGORIES", "TABLE_COLUMNS",
-           "SUMMARY_COLUMNS", "COEFFICIENT_COLUMNS", "method_key", "METHOD_ALIASES"]
+__all__ = [
+    "ReliableChangeResult",
+    "Cutoffs",
+    "METHODS",
+    "CATEGORIES",
+    "TABLE_COLUMNS",
+    "SUMMARY_COLUMNS",
+    "COEFFICIENT_COLUMNS",
+    "method_key",
+    "METHOD_ALIASES",
+]
 
 #: The RCI methods: canonical name -> the abbreviation used in the literature.
 METHODS: dict[str, str] = {
@@ -140,17 +149,23 @@ class ReliableChangeResult(Result):
             Both are missing (not 0) when no reliable-change criterion was available.
         """
         if not self.computed:
-            return pd.DataFrame({"category": list(CATEGORIES),
-                                 "n": pd.array([pd.NA] * len(CATEGORIES), dtype="Int64"),
-                                 "share": np.full(len(CATEGORIES), np.nan)})
+            return pd.DataFrame(
+                {
+                    "category": list(CATEGORIES),
+                    "n": pd.array([pd.NA] * len(CATEGORIES), dtype="Int64"),
+                    "share": np.full(len(CATEGORIES), np.nan),
+                }
+            )
         counts = self.table["category"].value_counts(sort=False).reindex(list(CATEGORIES))
         n = counts.fillna(0).astype(np.int64).to_numpy()
         total = n.sum()
-        return pd.DataFrame({
-            "category": list(CATEGORIES),
-            "n": n,
-            "share": n / total if total else np.full(len(n), np.nan),
-        })
+        return pd.DataFrame(
+            {
+                "category": list(CATEGORIES),
+                "n": n,
+                "share": n / total if total else np.full(len(n), np.nan),
+            }
+        )
 
     def summary_by(self, groups: str | pd.Series | Mapping[Any, Any]) -> pd.DataFrame:
         """:meth:`summary` within groups of clients (e.g. treatment arms).
@@ -203,15 +218,18 @@ class ReliableChangeResult(Result):
         n_cat = len(CATEGORIES)
         # Every (group, category) cell, also the empty ones.
         cell = codes * n_cat + self.table["category"].cat.codes.to_numpy()
-        n = np.bincount(cell[self.table["category"].cat.codes.to_numpy() >= 0],
-                        minlength=len(levels) * n_cat).reshape(len(levels), n_cat)
+        n = np.bincount(
+            cell[self.table["category"].cat.codes.to_numpy() >= 0], minlength=len(levels) * n_cat
+        ).reshape(len(levels), n_cat)
         totals = n.sum(axis=1, keepdims=True)
-        return pd.DataFrame({
-            "group": np.repeat(np.asarray(levels, dtype=object), n_cat),
-            "category": np.tile(np.array(CATEGORIES, dtype=object), len(levels)),
-            "n": n.reshape(-1).astype(np.int64),
-            "share": (n / np.where(totals > 0, totals, np.nan)).reshape(-1),
-        })
+        return pd.DataFrame(
+            {
+                "group": np.repeat(np.asarray(levels, dtype=object), n_cat),
+                "category": np.tile(np.array(CATEGORIES, dtype=object), len(levels)),
+                "n": n.reshape(-1).astype(np.int64),
+                "share": (n / np.where(totals > 0, totals, np.nan)).reshape(-1),
+            }
+        )
 
     def breakthroughs(self, direction: Direction = "improvement") -> pd.DataFrame:
         """Clients with a reliable improvement (or deterioration), one row each.
@@ -224,46 +242,69 @@ class ReliableChangeResult(Result):
             return empty_breakthroughs()
         t = self.table
         parts = []
-        for name, column in (("improvement", "reliable_improvement"),
-                             ("deterioration", "reliable_deterioration")):
+        for name, column in (
+            ("improvement", "reliable_improvement"),
+            ("deterioration", "reliable_deterioration"),
+        ):
             hit = t[t[column].fillna(False).astype(bool)]
-            parts.append(pd.DataFrame({
-                "client": hit["client"].to_numpy(), "session": hit["post_session"].to_numpy(),
-                "size": np.abs(hit["improvement"].to_numpy(dtype=float)), "direction": name,
-                "method": self.method_name,
-            }))
-        return keep_direction(pd.concat(parts, ignore_index=True)[BREAKTHROUGH_COLUMNS],
-                              direction)
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "client": hit["client"].to_numpy(),
+                        "session": hit["post_session"].to_numpy(),
+                        "size": np.abs(hit["improvement"].to_numpy(dtype=float)),
+                        "direction": name,
+                        "method": self.method_name,
+                    }
+                )
+            )
+        return keep_direction(pd.concat(parts, ignore_index=True)[BREAKTHROUGH_COLUMNS], direction)
 
     def methods_text(self) -> str:
         """The methods paragraph for this analysis."""
         p, s = self.parameters, self.settings
-        name = {"jacobson_truax": "Jacobson and Truax's (1991) reliable change index",
-                "gulliksen_lord_novick": "the Gulliksen-Lord-Novick index (Hsu, 1989)",
-                "hsu_linn_lord": "the Hsu-Linn-Lord index (Hsu, 1989)",
-                "edwards_nunnally": "the Edwards-Nunnally index (Speer, 1992)",
-                "nunnally_kotsch": "the Nunnally-Kotsch index (Nunnally & Kotsch, 1983)",
-                "hageman_arrindell": "the Hageman-Arrindell index (1999)",
-                "hlm": "empirical-Bayes growth slopes (HLM method; Raudenbush & Bryk, 2002)",
-                }.get(str(p.get("method")), str(p.get("method")))
-        pre = "each client's first observed score" if s.get("pre_session") is None else (
-            f"session {s['pre_session']}")
-        post = "the last observed score" if s.get("post_session") is None else (
-            f"session {s['post_session']}")
-        text = (f"Reliable change from {pre} to {post} was assessed with {name}"
-                f" for {p.get('n_clients', len(self.table))} clients")
+        name = {
+            "jacobson_truax": "Jacobson and Truax's (1991) reliable change index",
+            "gulliksen_lord_novick": "the Gulliksen-Lord-Novick index (Hsu, 1989)",
+            "hsu_linn_lord": "the Hsu-Linn-Lord index (Hsu, 1989)",
+            "edwards_nunnally": "the Edwards-Nunnally index (Speer, 1992)",
+            "nunnally_kotsch": "the Nunnally-Kotsch index (Nunnally & Kotsch, 1983)",
+            "hageman_arrindell": "the Hageman-Arrindell index (1999)",
+            "hlm": "empirical-Bayes growth slopes (HLM method; Raudenbush & Bryk, 2002)",
+        }.get(str(p.get("method")), str(p.get("method")))
+        pre = (
+            "each client's first observed score"
+            if s.get("pre_session") is None
+            else (f"session {s['pre_session']}")
+        )
+        post = (
+            "the last observed score"
+            if s.get("post_session") is None
+            else (f"session {s['post_session']}")
+        )
+        text = (
+            f"Reliable change from {pre} to {post} was assessed with {name}"
+            f" for {p.get('n_clients', len(self.table))} clients"
+        )
         if not self.computed:
-            return text + "; it could not be computed: no reliable-change criterion was " \
+            return (
+                text + "; it could not be computed: no reliable-change criterion was "
                 "available. " + super().methods_text()
+            )
         if p.get("rc_points") is not None:
-            text += f"; a change of at least {p['rc_points']:.3g} points was reliable " \
+            text += (
+                f"; a change of at least {p['rc_points']:.3g} points was reliable "
                 f"({p.get('criterion', self._criterion_text())})"
+            )
         if p.get("cutoff") is not None:
-            text += (f". Clinically significant change used the cut-off "
-                     f"{p['cutoff']:.4g} ({p.get('cutoff_type')}); recovered = reliably "
-                     "improved and moved from the clinical into the functional range")
-        return text + f". {len(self.skipped)} clients could not be analysed. " + \
-            super().methods_text()
+            text += (
+                f". Clinically significant change used the cut-off "
+                f"{p['cutoff']:.4g} ({p.get('cutoff_type')}); recovered = reliably "
+                "improved and moved from the clinical into the functional range"
+            )
+        return (
+            text + f". {len(self.skipped)} clients could not be analysed. " + super().methods_text()
+        )
 
     def plot(self, client: Any = None, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
         """Jacobson-Truax plot; see :func:`toolkit.plots.jacobson_truax` (``client`` is
@@ -291,4 +332,3 @@ class Cutoffs(NamedTuple):
     a: float
     b: float
     c: float
-

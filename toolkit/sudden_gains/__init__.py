@@ -17,7 +17,8 @@ scores are better (everything mirrors for higher-is-better measures):
    window make the criterion *missing*, not false.
 
 :func:`identify` evaluates every interval of every client on the (clients x sessions)
-matrix without a per-client loop (a client's sequence comes from its own session numbers) and returns a :class:`SuddenGainsResult`: one row per gain
+matrix without a per-client loop (a client's sequence comes from its own session numbers)
+and returns a :class:`SuddenGainsResult`: one row per gain
 (``.table``, also ``.gains``), one row per client (``.by_client()``), the per-interval
 criteria (``.intervals()``), counts (``.describe()``, ``.interval_counts()``) and the average
 trajectory around the gains (``.plot()``). :func:`chance_baseline` estimates how many
@@ -32,7 +33,6 @@ Examples
    n_gains  n_clients_with_gains  n_reversals
 0       26                    17            4
 """
-
 
 from __future__ import annotations
 

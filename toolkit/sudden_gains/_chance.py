@@ -24,8 +24,17 @@ __all__ = ["chance_baseline", "ChanceResult", "CHANCE_COLUMNS"]
 
 #: Columns of ``ChanceResult.table``.
 CHANCE_COLUMNS = [
-    "method", "n_replicates", "observed_gains", "expected_gains", "expected_sd",
-    "ci_lower", "ci_upper", "excess_gains", "p_value", "observed_rate", "expected_rate",
+    "method",
+    "n_replicates",
+    "observed_gains",
+    "expected_gains",
+    "expected_sd",
+    "ci_lower",
+    "ci_upper",
+    "excess_gains",
+    "p_value",
+    "observed_rate",
+    "expected_rate",
 ]
 
 
@@ -53,8 +62,9 @@ class ChanceResult(Result):
 
     def breakthroughs(self, direction: Any = "improvement") -> pd.DataFrame:
         """A chance baseline finds no breakthroughs of its own; use the observed result's."""
-        raise NotImplementedError("chance_baseline compares counts; the breakthroughs are "
-                                  "those of identify().")
+        raise NotImplementedError(
+            "chance_baseline compares counts; the breakthroughs are those of identify()."
+        )
 
 
 def chance_baseline(
@@ -124,8 +134,9 @@ def chance_baseline(
     >>> list(chance.table["method"])
     ['shuffle', 'gradual']
     """
-    scores = as_scores(data, client=client, session=session, score=score,
-                       instrument=instrument, better=better)
+    scores = as_scores(
+        data, client=client, session=session, score=score, instrument=instrument, better=better
+    )
     if options.get("kind", "gains") not in ("gains", "gain"):
         raise ValueError("chance_baseline counts gains; pass kind='gains' (the default).")
     _checks.choice(method, "method", "chance_baseline", ("shuffle", "gradual", "both"))
@@ -153,22 +164,32 @@ def chance_baseline(
         for r in progress_bar(range(n_replicates), progress=progress, desc=f"chance ({m})"):
             stream = _random.stream_keys(seed, keys, f"chance baseline {m} {r}")
             counts[r], avail[r] = count(make[m](x, stream))
-        reps.append(pd.DataFrame({"method": m, "replicate": np.arange(n_replicates),
-                                  "n_gains": counts}))
-        rows.append({
-            "method": m, "n_replicates": n_replicates, "observed_gains": n_obs,
-            "expected_gains": counts.mean(), "expected_sd": counts.std(ddof=1)
-            if n_replicates > 1 else np.nan,
-            "ci_lower": np.quantile(counts, 0.025), "ci_upper": np.quantile(counts, 0.975),
-            "excess_gains": n_obs - counts.mean(),
-            "p_value": (1 + (counts >= n_obs).sum()) / (n_replicates + 1),
-            "observed_rate": n_obs / n_avail if n_avail else np.nan,
-            "expected_rate": (counts / np.maximum(avail, 1)).mean(),
-        })
+        reps.append(
+            pd.DataFrame({"method": m, "replicate": np.arange(n_replicates), "n_gains": counts})
+        )
+        rows.append(
+            {
+                "method": m,
+                "n_replicates": n_replicates,
+                "observed_gains": n_obs,
+                "expected_gains": counts.mean(),
+                "expected_sd": counts.std(ddof=1) if n_replicates > 1 else np.nan,
+                "ci_lower": np.quantile(counts, 0.025),
+                "ci_upper": np.quantile(counts, 0.975),
+                "excess_gains": n_obs - counts.mean(),
+                "p_value": (1 + (counts >= n_obs).sum()) / (n_replicates + 1),
+                "observed_rate": n_obs / n_avail if n_avail else np.nan,
+                "expected_rate": (counts / np.maximum(avail, 1)).mean(),
+            }
+        )
     settings = {**settings, "method": method, "n_replicates": n_replicates, "seed": seed}
-    return ChanceResult(table=pd.DataFrame(rows, columns=CHANCE_COLUMNS), settings=settings,
-                        skipped=observed.skipped, scores=scores,
-                        replicates=pd.concat(reps, ignore_index=True))
+    return ChanceResult(
+        table=pd.DataFrame(rows, columns=CHANCE_COLUMNS),
+        settings=settings,
+        skipped=observed.skipped,
+        scores=scores,
+        replicates=pd.concat(reps, ignore_index=True),
+    )
 
 
 def _shuffled(x: np.ndarray, stream: np.ndarray) -> np.ndarray:
@@ -210,4 +231,3 @@ def _gradual_world(x: np.ndarray, instrument: Instrument | None) -> Any:
         return np.where(seen, sim, np.nan)
 
     return make
-

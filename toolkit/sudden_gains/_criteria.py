@@ -11,9 +11,22 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-__all__ = ["OFFSETS", "OFFSET_NAMES", "GAIN_COLUMNS", "INTERVAL_COLUMNS", "DESCRIBE_COLUMNS",
-           "KINDS", "SELECT", "critical_value", "Criteria", "Windows", "windows", "criteria",
-           "examined", "values_around"]
+__all__ = [
+    "OFFSETS",
+    "OFFSET_NAMES",
+    "GAIN_COLUMNS",
+    "INTERVAL_COLUMNS",
+    "DESCRIBE_COLUMNS",
+    "KINDS",
+    "SELECT",
+    "critical_value",
+    "Criteria",
+    "Windows",
+    "windows",
+    "criteria",
+    "examined",
+    "values_around",
+]
 
 #: Offsets of the values kept around each gain, relative to the pre-gain session N.
 OFFSETS = (-2, -1, 0, 1, 2, 3)
@@ -21,29 +34,70 @@ OFFSET_NAMES = ("nm2", "nm1", "n", "np1", "np2", "np3")
 
 #: Columns of the by-gain table (``SuddenGainsResult.table``).
 GAIN_COLUMNS = [
-    "client", "kind", "gain_number", "n_gains_client", "pre_session", "gain_session",
+    "client",
+    "kind",
+    "gain_number",
+    "n_gains_client",
+    "pre_session",
+    "gain_session",
     *(f"score_{o}" for o in OFFSET_NAMES),
-    "magnitude", "n_pre", "n_post", "critical_value",
-    "change_total", "change_proportion", "reversal_value", "reversal", "reversal_session",
+    "magnitude",
+    "n_pre",
+    "n_post",
+    "critical_value",
+    "change_total",
+    "change_proportion",
+    "reversal_value",
+    "reversal",
+    "reversal_session",
 ]
 
 #: Columns of the per-interval table (``SuddenGainsResult.intervals()``).
 INTERVAL_COLUMNS = [
-    "client", "kind", "pre_session", "post_session", "score_n", "score_np1", "change",
-    "n_pre", "n_post", "mean_pre", "mean_post", "pooled_sd", "critical_value",
-    "crit1", "crit2", "crit3", "sudden",
+    "client",
+    "kind",
+    "pre_session",
+    "post_session",
+    "score_n",
+    "score_np1",
+    "change",
+    "n_pre",
+    "n_post",
+    "mean_pre",
+    "mean_post",
+    "pooled_sd",
+    "critical_value",
+    "crit1",
+    "crit2",
+    "crit3",
+    "sudden",
 ]
 
 #: Columns of ``SuddenGainsResult.describe()``.
 DESCRIBE_COLUMNS = [
-    "kind", "selection", "n_clients", "n_clients_analysed", "n_gains", "n_clients_with_gains",
-    "share_clients_with_gains", "n_clients_multiple", "share_clients_multiple", "n_reversals",
-    "share_reversals", "magnitude_mean", "magnitude_sd",
+    "kind",
+    "selection",
+    "n_clients",
+    "n_clients_analysed",
+    "n_gains",
+    "n_clients_with_gains",
+    "share_clients_with_gains",
+    "n_clients_multiple",
+    "share_clients_multiple",
+    "n_reversals",
+    "share_reversals",
+    "magnitude_mean",
+    "magnitude_sd",
 ]
 
 #: ``kind`` values and the kinds they select ("gain" and "gains" both work).
-KINDS = {"gains": ("gain",), "gain": ("gain",), "losses": ("loss",),
-         "loss": ("loss",), "both": ("gain", "loss")}
+KINDS = {
+    "gains": ("gain",),
+    "gain": ("gain",),
+    "losses": ("loss",),
+    "loss": ("loss",),
+    "both": ("gain", "loss"),
+}
 SELECT = ("first", "last", "largest", "smallest")
 
 
@@ -166,16 +220,29 @@ def criteria(
             valid[2] = pair
         if crit3:
             n_avail = win.n_pre + win.n_post
-            critical = (critical_value(n_avail, alpha) if adjust
-                        else np.full(n_avail.shape, critical_value(6, alpha)[()]))
+            critical = (
+                critical_value(n_avail, alpha)
+                if adjust
+                else np.full(n_avail.shape, critical_value(6, alpha)[()])
+            )
             diff = sign * (win.mean_pre - win.mean_post)
             diff = diff if kind == "gain" else -diff
             crit[3] = diff > critical * win.pooled_sd
             valid[3] = (win.n_pre >= 2) & (win.n_post >= 2)
         else:
             critical = np.full(change.shape, np.nan)
-    return Criteria(crit, valid, change, win.n_pre, win.n_post, win.mean_pre,
-                     win.mean_post, win.pooled_sd, critical, examined)
+    return Criteria(
+        crit,
+        valid,
+        change,
+        win.n_pre,
+        win.n_post,
+        win.mean_pre,
+        win.mean_post,
+        win.pooled_sd,
+        critical,
+        examined,
+    )
 
 
 def examined(first: np.ndarray, last: np.ndarray, n_int: int, first_interval: bool) -> np.ndarray:
@@ -184,7 +251,6 @@ def examined(first: np.ndarray, last: np.ndarray, n_int: int, first_interval: bo
     k = np.arange(n_int)[None, :]
     lo = first + (0 if first_interval else 1)
     return (k >= lo[:, None]) & (k <= (last - 2)[:, None])
-
 
 
 def values_around(x: np.ndarray, rows: np.ndarray, ks: np.ndarray) -> np.ndarray:

@@ -170,16 +170,27 @@ def identify(
         min_change = deprecated_option("cutoff", "min_change", "identify", cutoff)
     if min_change == "rci":
         min_change = CRITERION_1
-    scores = as_scores(data, client=client, session=session, score=score,
-                       instrument=instrument, better=better)
+    scores = as_scores(
+        data, client=client, session=session, score=score, instrument=instrument, better=better
+    )
     sign = scores.direction(better)
     _check_options(kind, proportion, crit3, min_change, alpha, reversal_start, loss_criterion2)
     value, source, notes = _min_change(min_change, scores, sd, reliability)
     settings = base_settings(
-        scores, kind=kind, kinds=KINDS[kind], min_change=min_change, min_change_value=value,
-        min_change_source=source, proportion=proportion, crit3=crit3, alpha=alpha,
-        adjust_critical_value=adjust_critical_value, first_interval=first_interval,
-        reversal_start=reversal_start, loss_criterion2=loss_criterion2, sd=sd,
+        scores,
+        kind=kind,
+        kinds=KINDS[kind],
+        min_change=min_change,
+        min_change_value=value,
+        min_change_source=source,
+        proportion=proportion,
+        crit3=crit3,
+        alpha=alpha,
+        adjust_critical_value=adjust_critical_value,
+        first_interval=first_interval,
+        reversal_start=reversal_start,
+        loss_criterion2=loss_criterion2,
+        sd=sd,
         reliability=reliability,
     )
     if source == "per call":
@@ -188,22 +199,33 @@ def identify(
     first, last = first_and_last(labels >= 0)
     found, available = _scan(x, first, last, settings, criteria_options(sign, settings))
     table = pd.concat(
-        [_gain_table(scores, x, labels, last, hits, k, reversal_start, sign)
-         for k, hits in found.items()],
-        ignore_index=True)
-    table = table.sort_values(["client", "gain_session", "kind"], kind="stable",
-                              ignore_index=True)
-    return SuddenGainsResult(table=table[GAIN_COLUMNS], settings=settings,
-                             skipped=_skipped(scores, ~available), warnings=tuple(notes),
-                             scores=scores)
+        [
+            _gain_table(scores, x, labels, last, hits, k, reversal_start, sign)
+            for k, hits in found.items()
+        ],
+        ignore_index=True,
+    )
+    table = table.sort_values(["client", "gain_session", "kind"], kind="stable", ignore_index=True)
+    return SuddenGainsResult(
+        table=table[GAIN_COLUMNS],
+        settings=settings,
+        skipped=_skipped(scores, ~available),
+        warnings=tuple(notes),
+        scores=scores,
+    )
 
 
 def criteria_options(sign: int, settings: dict[str, Any]) -> dict[str, Any]:
     """Keyword arguments of :func:`criteria` from a result's settings."""
-    return dict(sign=sign, min_change=settings["min_change_value"],
-                proportion=settings["proportion"], crit3=settings["crit3"],
-                alpha=settings["alpha"], adjust=settings["adjust_critical_value"],
-                loss_criterion2=settings["loss_criterion2"])
+    return dict(
+        sign=sign,
+        min_change=settings["min_change_value"],
+        proportion=settings["proportion"],
+        crit3=settings["crit3"],
+        alpha=settings["alpha"],
+        adjust=settings["adjust_critical_value"],
+        loss_criterion2=settings["loss_criterion2"],
+    )
 
 
 @dataclass(frozen=True)
@@ -221,8 +243,13 @@ class _Hits:
 _BLOCK_CELLS = 1_000_000  # rows per block x intervals: temporaries stay small and in cache
 
 
-def _scan(x: np.ndarray, first: np.ndarray, last: np.ndarray, settings: dict[str, Any],
-          options: dict[str, Any]) -> tuple[dict[str, _Hits], np.ndarray]:
+def _scan(
+    x: np.ndarray,
+    first: np.ndarray,
+    last: np.ndarray,
+    settings: dict[str, Any],
+    options: dict[str, Any],
+) -> tuple[dict[str, _Hits], np.ndarray]:
     """Evaluate every interval block by block of clients; return the hits per kind and
     which clients had at least one interval that could be evaluated."""
     n, t = x.shape
@@ -238,53 +265,78 @@ def _scan(x: np.ndarray, first: np.ndarray, last: np.ndarray, settings: dict[str
             c = criteria(xb, win, exam, kind=k, **options)
             available[block] |= (exam & ~c.missing).any(axis=1)
             rows, ks = np.nonzero(c.sudden)
-            parts[k].append(_Hits(rows + lo, ks, c.change[rows, ks], c.n_pre[rows, ks],
-                                  c.n_post[rows, ks], c.critical[rows, ks]))
-    found = {k: _Hits(*(np.concatenate([getattr(h, f.name) for h in hits])
-                        for f in dataclasses.fields(_Hits)))
-             for k, hits in parts.items()}
+            parts[k].append(
+                _Hits(
+                    rows + lo,
+                    ks,
+                    c.change[rows, ks],
+                    c.n_pre[rows, ks],
+                    c.n_post[rows, ks],
+                    c.critical[rows, ks],
+                )
+            )
+    found = {
+        k: _Hits(
+            *(np.concatenate([getattr(h, f.name) for h in hits]) for f in dataclasses.fields(_Hits))
+        )
+        for k, hits in parts.items()
+    }
     return found, available
 
 
-def _check_options(kind: Any, proportion: Any, crit3: Any, min_change: Any, alpha: Any,
-                   reversal_start: Any, loss_criterion2: Any) -> None:
+def _check_options(
+    kind: Any,
+    proportion: Any,
+    crit3: Any,
+    min_change: Any,
+    alpha: Any,
+    reversal_start: Any,
+    loss_criterion2: Any,
+) -> None:
     _checks.choice(kind, "kind", "identify", tuple(KINDS))
     _checks.choice(loss_criterion2, "loss_criterion2", "identify", ("published", "reference"))
     if not isinstance(crit3, (bool, np.bool_)):
-        raise OptionError(f"The 'crit3' parameter of identify must be True or False. Got "
-                          f"{crit3!r} instead.")
+        raise OptionError(
+            f"The 'crit3' parameter of identify must be True or False. Got {crit3!r} instead."
+        )
     if min_change is None and proportion is None and not crit3:
-        raise OptionError("Every criterion is switched off (min_change=None, proportion=None, "
-                          "crit3=False): switch at least one on.")
+        raise OptionError(
+            "Every criterion is switched off (min_change=None, proportion=None, "
+            "crit3=False): switch at least one on."
+        )
     _checks.level(alpha, "alpha", "identify")
     if proportion is not None:
         _checks.number(proportion, "proportion", "identify", low=0.0, high=1.0, low_open=True)
     _checks.whole(reversal_start, "reversal_start", "identify", low=2)
 
 
-def _min_change(min_change: Any, scores: LongScores, sd: float | None,
-                reliability: float | None) -> tuple[float | None, str, list[str]]:
+def _min_change(
+    min_change: Any, scores: LongScores, sd: float | None, reliability: float | None
+) -> tuple[float | None, str, list[str]]:
     """Criterion 1 in points, where it comes from, and any warning about it."""
     if min_change is None:
         return None, "off", []
     if isinstance(min_change, str):
         if min_change != CRITERION_1:
-            raise OptionError("The 'min_change' parameter of identify must be a positive number "
-                              "of points, 'reliable_change' or None. Got "
-                              f"{min_change!r} instead.")
+            raise OptionError(
+                "The 'min_change' parameter of identify must be a positive number "
+                "of points, 'reliable_change' or None. Got "
+                f"{min_change!r} instead."
+            )
         if sd is not None or reliability is not None:
             return _per_call(scores, sd, reliability), "per call", []
         crit = scores.reliable_change
         if not crit.available:
-            note = warn("Sudden-gain criterion 1 not applied: the reliable-change criterion is "
-                        f"{crit}", stacklevel=4)
+            note = warn(
+                f"Sudden-gain criterion 1 not applied: the reliable-change criterion is {crit}",
+                stacklevel=4,
+            )
             return None, "not computed", [note]
         return float(crit.points), crit.source, []  # type: ignore[arg-type]
     span = None
     if scores.instrument is not None:
         span = scores.instrument.max_score - scores.instrument.min_score
-    value = _checks.number(min_change, "min_change", "identify", low=0.0, low_open=True,
-                           high=span)
+    value = _checks.number(min_change, "min_change", "identify", low=0.0, low_open=True, high=span)
     return value, "given", []
 
 
@@ -298,15 +350,28 @@ def _skipped(scores: LongScores, mask: np.ndarray) -> pd.DataFrame:
     if not mask.any():
         return empty_skipped()
     n_obs = scores.n_observed().to_numpy()[mask]
-    return pd.DataFrame({
-        "client": scores.clients[mask],
-        "reason": [f"no interval can be evaluated with {k} observed score(s): each needs "
-                   "x[N], x[N+1] and enough values in its windows" for k in n_obs],
-    })
+    return pd.DataFrame(
+        {
+            "client": scores.clients[mask],
+            "reason": [
+                f"no interval can be evaluated with {k} observed score(s): each needs "
+                "x[N], x[N+1] and enough values in its windows"
+                for k in n_obs
+            ],
+        }
+    )
 
 
-def _gain_table(scores: LongScores, x: np.ndarray, labels: np.ndarray, last: np.ndarray,
-                hits: _Hits, kind: str, reversal_start: int, sign: int) -> pd.DataFrame:
+def _gain_table(
+    scores: LongScores,
+    x: np.ndarray,
+    labels: np.ndarray,
+    last: np.ndarray,
+    hits: _Hits,
+    kind: str,
+    reversal_start: int,
+    sign: int,
+) -> pd.DataFrame:
     rows, ks = hits.rows, hits.ks
     values = values_around(x, rows, ks)
     n_c = np.bincount(rows, minlength=x.shape[0])
@@ -318,16 +383,19 @@ def _gain_table(scores: LongScores, x: np.ndarray, labels: np.ndarray, last: np.
     with np.errstate(invalid="ignore", divide="ignore"):
         proportion = np.where(total != 0, step / total, np.nan)
     reversal_value = (x[rows, ks] + x[rows, ks + 1]) / 2
-    rev_session = _reversal_session(x, labels, rows, ks, last, reversal_value,
-                                    sign if kind == "gain" else -sign, reversal_start)
-    table = pd.DataFrame({
-        "client": scores.clients.take(rows),
-        "kind": kind,
-        "gain_number": number.astype(np.int64),
-        "n_gains_client": n_c[rows].astype(np.int64),
-        "pre_session": labels[rows, ks],
-        "gain_session": labels[rows, ks + 1],
-    })
+    rev_session = _reversal_session(
+        x, labels, rows, ks, last, reversal_value, sign if kind == "gain" else -sign, reversal_start
+    )
+    table = pd.DataFrame(
+        {
+            "client": scores.clients.take(rows),
+            "kind": kind,
+            "gain_number": number.astype(np.int64),
+            "n_gains_client": n_c[rows].astype(np.int64),
+            "pre_session": labels[rows, ks],
+            "gain_session": labels[rows, ks + 1],
+        }
+    )
     for name, v in zip(OFFSET_NAMES, values.T):
         table[f"score_{name}"] = v
     table["magnitude"] = hits.change
@@ -351,9 +419,16 @@ def _total_change(x: np.ndarray, sign: int) -> np.ndarray:
     return np.where(has, sign * (x[rows, first] - x[rows, last]), np.nan)
 
 
-def _reversal_session(x: np.ndarray, labels: np.ndarray, rows: np.ndarray, ks: np.ndarray,
-                      last: np.ndarray, value: np.ndarray, towards_worse: int,
-                      start: int) -> np.ndarray:
+def _reversal_session(
+    x: np.ndarray,
+    labels: np.ndarray,
+    rows: np.ndarray,
+    ks: np.ndarray,
+    last: np.ndarray,
+    value: np.ndarray,
+    towards_worse: int,
+    start: int,
+) -> np.ndarray:
     """First session from N + start (within the client's sequence) beyond the reversal value."""
     if len(rows) == 0:
         return np.array([], dtype=float)

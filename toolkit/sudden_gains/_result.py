@@ -22,7 +22,6 @@ from ._criteria import (
     DESCRIBE_COLUMNS,
     GAIN_COLUMNS,
     INTERVAL_COLUMNS,
-    KINDS,
     OFFSET_NAMES,
     SELECT,
     Criteria,
@@ -38,8 +37,15 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["SuddenGainsResult", "BY_GROUP_COLUMNS"]
 
 #: Columns of :meth:`SuddenGainsResult.summary_by`.
-BY_GROUP_COLUMNS = ["group", "kind", "n_clients", "n_clients_analysed", "n_clients_with_gains",
-                    "share_clients_with_gains", "n_gains"]
+BY_GROUP_COLUMNS = [
+    "group",
+    "kind",
+    "n_clients",
+    "n_clients_analysed",
+    "n_clients_with_gains",
+    "share_clients_with_gains",
+    "n_gains",
+]
 
 
 @dataclass(frozen=True, repr=False)
@@ -87,8 +93,11 @@ class SuddenGainsResult(Result):
         """The by-gain table (same as ``table``)."""
         return self.table
 
-    def by_client(self, select: Literal["first", "last", "largest", "smallest"] = "first",
-                  kind: Literal["gain", "loss"] | None = None) -> pd.DataFrame:
+    def by_client(
+        self,
+        select: Literal["first", "last", "largest", "smallest"] = "first",
+        kind: Literal["gain", "loss"] | None = None,
+    ) -> pd.DataFrame:
         """One row per client: its number of gains and the selected one (ties: the earliest).
 
         Every validated client is listed; clients without gains have ``n_gains_client`` 0
@@ -103,26 +112,30 @@ class SuddenGainsResult(Result):
         kind = self._one_kind(kind)
         gains = self.table[self.table["kind"] == kind]
         if select in ("first", "last"):
-            order = gains.sort_values(["client", "gain_session"],
-                                      ascending=[True, select == "first"], kind="stable")
+            order = gains.sort_values(
+                ["client", "gain_session"], ascending=[True, select == "first"], kind="stable"
+            )
         else:
             # Earliest gain among equal magnitudes: sort by session first, stably.
             order = gains.sort_values("gain_session", kind="stable").sort_values(
-                ["client", "magnitude"], ascending=[True, select == "smallest"], kind="stable")
+                ["client", "magnitude"], ascending=[True, select == "smallest"], kind="stable"
+            )
         chosen = order.drop_duplicates("client").set_index("client")
         clients = pd.Index(self._scores.clients, name="client")
         out = chosen.reindex(clients).reset_index()
         out["kind"] = kind
         analysed = ~clients.isin(self.skipped["client"])
         out["n_gains_client"] = pd.array(
-            np.where(analysed, out["n_gains_client"].fillna(0), np.nan), dtype="Int64")
+            np.where(analysed, out["n_gains_client"].fillna(0), np.nan), dtype="Int64"
+        )
         out["reversal"] = out["reversal"].astype("boolean")
         for name in ("gain_number", "pre_session", "gain_session", "n_pre", "n_post"):
             out[name] = out[name].astype("Int64")
         return out[GAIN_COLUMNS]
 
-    def describe(self, select: Literal["first", "last", "largest", "smallest"] | None = None
-                 ) -> pd.DataFrame:
+    def describe(
+        self, select: Literal["first", "last", "largest", "smallest"] | None = None
+    ) -> pd.DataFrame:
         """Counts and magnitudes, one row per kind, as the sudden-gains literature reports them.
 
         Parameters
@@ -142,24 +155,28 @@ class SuddenGainsResult(Result):
         for kind in self.settings["kinds"]:
             gains = self.table[self.table["kind"] == kind]
             per_client = gains.groupby("client").size()
-            described = gains if select is None else self.by_client(select, kind).dropna(
-                subset=["gain_session"])
-            rows.append({
-                "kind": kind,
-                "selection": select or "all",
-                "n_clients": n_all,
-                "n_clients_analysed": n_analysed,
-                "n_gains": len(gains),
-                "n_clients_with_gains": len(per_client),
-                "share_clients_with_gains": len(per_client) / n_all,
-                "n_clients_multiple": int((per_client > 1).sum()),
-                "share_clients_multiple": int((per_client > 1).sum()) / n_all,
-                "n_reversals": int(described["reversal"].sum()),
-                "share_reversals": (described["reversal"].mean() if len(described)
-                                    else np.nan),
-                "magnitude_mean": described["magnitude"].mean(),
-                "magnitude_sd": described["magnitude"].std(),
-            })
+            described = (
+                gains
+                if select is None
+                else self.by_client(select, kind).dropna(subset=["gain_session"])
+            )
+            rows.append(
+                {
+                    "kind": kind,
+                    "selection": select or "all",
+                    "n_clients": n_all,
+                    "n_clients_analysed": n_analysed,
+                    "n_gains": len(gains),
+                    "n_clients_with_gains": len(per_client),
+                    "share_clients_with_gains": len(per_client) / n_all,
+                    "n_clients_multiple": int((per_client > 1).sum()),
+                    "share_clients_multiple": int((per_client > 1).sum()) / n_all,
+                    "n_reversals": int(described["reversal"].sum()),
+                    "share_reversals": (described["reversal"].mean() if len(described) else np.nan),
+                    "magnitude_mean": described["magnitude"].mean(),
+                    "magnitude_sd": described["magnitude"].std(),
+                }
+            )
         return pd.DataFrame(rows, columns=DESCRIBE_COLUMNS)
 
     def summary(self) -> pd.DataFrame:
@@ -185,34 +202,39 @@ class SuddenGainsResult(Result):
             col = {}
             for i in (1, 2, 3):
                 if i in c.crit:
-                    col[f"crit{i}"] = pd.array(np.where(c.valid[i][rows, ks],
-                                                        c.crit[i][rows, ks], False),
-                                               dtype="boolean")
+                    col[f"crit{i}"] = pd.array(
+                        np.where(c.valid[i][rows, ks], c.crit[i][rows, ks], False), dtype="boolean"
+                    )
                     col[f"crit{i}"][~c.valid[i][rows, ks]] = pd.NA
                 else:
                     col[f"crit{i}"] = pd.array([pd.NA] * len(rows), dtype="boolean")
             sudden = pd.array(c.sudden[rows, ks], dtype="boolean")
             sudden[c.missing[rows, ks]] = pd.NA
-            parts.append(pd.DataFrame({
-                "client": self._scores.clients.take(rows),
-                "kind": kind,
-                "pre_session": labels[rows, ks],
-                "post_session": labels[rows, ks + 1],
-                "score_n": x[rows, ks],
-                "score_np1": x[rows, ks + 1],
-                "change": c.change[rows, ks],
-                "n_pre": c.n_pre[rows, ks].astype(np.int64),
-                "n_post": c.n_post[rows, ks].astype(np.int64),
-                "mean_pre": c.mean_pre[rows, ks],
-                "mean_post": c.mean_post[rows, ks],
-                "pooled_sd": c.pooled_sd[rows, ks],
-                "critical_value": c.critical[rows, ks],
-                **col,
-                "sudden": sudden,
-            }))
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "client": self._scores.clients.take(rows),
+                        "kind": kind,
+                        "pre_session": labels[rows, ks],
+                        "post_session": labels[rows, ks + 1],
+                        "score_n": x[rows, ks],
+                        "score_np1": x[rows, ks + 1],
+                        "change": c.change[rows, ks],
+                        "n_pre": c.n_pre[rows, ks].astype(np.int64),
+                        "n_post": c.n_post[rows, ks].astype(np.int64),
+                        "mean_pre": c.mean_pre[rows, ks],
+                        "mean_post": c.mean_post[rows, ks],
+                        "pooled_sd": c.pooled_sd[rows, ks],
+                        "critical_value": c.critical[rows, ks],
+                        **col,
+                        "sudden": sudden,
+                    }
+                )
+            )
         out = pd.concat(parts, ignore_index=True)
-        return out.sort_values(["client", "pre_session", "kind"], kind="stable",
-                               ignore_index=True)[INTERVAL_COLUMNS]
+        return out.sort_values(["client", "pre_session", "kind"], kind="stable", ignore_index=True)[
+            INTERVAL_COLUMNS
+        ]
 
     def interval_counts(self) -> pd.DataFrame:
         """How many intervals exist, were examined and could be evaluated, per kind.
@@ -230,14 +252,16 @@ class SuddenGainsResult(Result):
         rows = []
         for kind, c in self._criteria.items():
             available = c.examined & ~c.missing
-            rows.append({
-                "kind": kind,
-                "n_clients": int(analysed.sum()),
-                "n_intervals": int((last - first)[analysed].sum()),
-                "n_examined": int(c.examined[analysed].sum()),
-                "n_available": int(available[analysed].sum()),
-                "n_not_available": int((c.examined & c.missing)[analysed].sum()),
-            })
+            rows.append(
+                {
+                    "kind": kind,
+                    "n_clients": int(analysed.sum()),
+                    "n_intervals": int((last - first)[analysed].sum()),
+                    "n_examined": int(c.examined[analysed].sum()),
+                    "n_available": int(available[analysed].sum()),
+                    "n_not_available": int((c.examined & c.missing)[analysed].sum()),
+                }
+            )
         return pd.DataFrame(rows)
 
     def around(self, value: str = "score") -> pd.DataFrame:
@@ -273,12 +297,15 @@ class SuddenGainsResult(Result):
         """
         check_direction(direction, "SuddenGainsResult.breakthroughs")
         t = self.table
-        frame = pd.DataFrame({
-            "client": t["client"].to_numpy(), "session": t["gain_session"].to_numpy(),
-            "size": t["magnitude"].to_numpy(dtype=float),
-            "direction": np.where(t["kind"] == "gain", "improvement", "deterioration"),
-            "method": self.method_name,
-        })
+        frame = pd.DataFrame(
+            {
+                "client": t["client"].to_numpy(),
+                "session": t["gain_session"].to_numpy(),
+                "size": t["magnitude"].to_numpy(dtype=float),
+                "direction": np.where(t["kind"] == "gain", "improvement", "deterioration"),
+                "method": self.method_name,
+            }
+        )
         return keep_direction(frame[BREAKTHROUGH_COLUMNS], direction)
 
     def summary_by(self, covariate: str) -> pd.DataFrame:
@@ -303,43 +330,74 @@ class SuddenGainsResult(Result):
             gains = self.table[self.table["kind"] == kind]
             with_gain = groups.index.isin(gains["client"])
             n_gains = gains.groupby("client").size().reindex(groups.index, fill_value=0)
-            frame = pd.DataFrame({"group": groups.to_numpy(), "analysed": analysed,
-                                  "with": with_gain, "n": n_gains.to_numpy()})
+            frame = pd.DataFrame(
+                {
+                    "group": groups.to_numpy(),
+                    "analysed": analysed,
+                    "with": with_gain,
+                    "n": n_gains.to_numpy(),
+                }
+            )
             for group, part in frame.groupby("group", sort=True, dropna=False):
-                rows.append({"group": group, "kind": kind, "n_clients": len(part),
-                             "n_clients_analysed": int(part["analysed"].sum()),
-                             "n_clients_with_gains": int(part["with"].sum()),
-                             "share_clients_with_gains": float(part["with"].mean()),
-                             "n_gains": int(part["n"].sum())})
+                rows.append(
+                    {
+                        "group": group,
+                        "kind": kind,
+                        "n_clients": len(part),
+                        "n_clients_analysed": int(part["analysed"].sum()),
+                        "n_clients_with_gains": int(part["with"].sum()),
+                        "share_clients_with_gains": float(part["with"].mean()),
+                        "n_gains": int(part["n"].sum()),
+                    }
+                )
         return pd.DataFrame(rows, columns=BY_GROUP_COLUMNS)
 
     def methods_text(self) -> str:
         """The methods paragraph for this analysis."""
         st = self.settings
-        kinds = " and ".join({"gain": "sudden gains", "loss": "sudden losses"}[k]
-                             for k in st["kinds"])
+        kinds = " and ".join(
+            {"gain": "sudden gains", "loss": "sudden losses"}[k] for k in st["kinds"]
+        )
         parts = []
         if st["min_change_value"] is not None:
-            parts.append(f"(1) a change of at least {st['min_change_value']:.3g} points "
-                         f"({'the reliable-change criterion' if st['min_change_source'] in ('published', 'norms', 'sample', 'given') and st['min_change'] == 'reliable_change' else st['min_change_source']})")  # noqa: E501
+            shared = st["min_change"] == "reliable_change" and st["min_change_source"] != "per call"
+            source = "the reliable-change criterion" if shared else st["min_change_source"]
+            parts.append(f"(1) a change of at least {st['min_change_value']:.3g} points ({source})")
         elif st["min_change_source"] == "not computed":
             parts.append("(1) not applied, because no reliable-change criterion was available")
         if st["proportion"] is not None:
             parts.append(f"(2) at least {st['proportion']:.0%} of the pre-gain score")
         if st["crit3"]:
-            parts.append("(3) a pre-gain and post-gain mean difference beyond the critical t "
-                         f"(two-sided alpha {st['alpha']}"
-                         + (", adjusted for missing values as in Lutz et al., 2013)"
-                            if st["adjust_critical_value"] else ")"))
-        text = (f"{kinds.capitalize()} were identified with the criteria of Tang and DeRubeis "
-                f"(1999): {'; '.join(parts)}. Sessions were each client's own session numbers"
-                + (" read as consecutive positions" if st.get("sequence") == "positions" else
-                   ", a gap being a missed session")
-                + f". {len(self.skipped)} clients had no interval that could be evaluated. ")
+            parts.append(
+                "(3) a pre-gain and post-gain mean difference beyond the critical t "
+                f"(two-sided alpha {st['alpha']}"
+                + (
+                    ", adjusted for missing values as in Lutz et al., 2013)"
+                    if st["adjust_critical_value"]
+                    else ")"
+                )
+            )
+        text = (
+            f"{kinds.capitalize()} were identified with the criteria of Tang and DeRubeis "
+            f"(1999): {'; '.join(parts)}. Sessions were each client's own session numbers"
+            + (
+                " read as consecutive positions"
+                if st.get("sequence") == "positions"
+                else ", a gap being a missed session"
+            )
+            + f". {len(self.skipped)} clients had no interval that could be evaluated. "
+        )
         return text + super().methods_text()
 
-    def plot(self, client: Any = None, *, ax: Axes | None = None, value: str = "score",
-             kind: str | None = None, **kwargs: Any) -> Axes:
+    def plot(
+        self,
+        client: Any = None,
+        *,
+        ax: Axes | None = None,
+        value: str = "score",
+        kind: str | None = None,
+        **kwargs: Any,
+    ) -> Axes:
         """Average scores around the gains with 95% CIs (:func:`toolkit.plots.around_gains`),
         or one client's scores with its gains marked (:func:`toolkit.plots.client_trajectory`).
         """
@@ -355,8 +413,9 @@ class SuddenGainsResult(Result):
         kinds = self.settings["kinds"]
         if kind is None:
             if len(kinds) > 1:
-                raise ValueError("This result holds gains and losses: pass kind='gain' or "
-                                 "kind='loss'.")
+                raise ValueError(
+                    "This result holds gains and losses: pass kind='gain' or kind='loss'."
+                )
             return kinds[0]
         kind = {"gains": "gain", "losses": "loss"}.get(kind, kind)
         if kind not in kinds:
