@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from _common import peak_memory, timed
+from _common import finish, peak_memory, target, timed
 
 from toolkit import growth
 
@@ -102,6 +102,11 @@ def main() -> None:
             f"  lme4 reference (issue, scaled to n): ~{0.55 * n / 5000:.2f} s -> "
             f"toolkit at {t_fast / (0.55 * n / 5000):.2f}x lme4"
         )
+        if n == 10_000:
+            target("growth.fit 10,000 x 10 (median)", t_fast, 1.2 * 0.16)
+            target("statsmodels / toolkit", t_sm / t_fast, 20.0, higher_is_better=True, unit="x")
+        target(f"agreement with statsmodels ({n:,})", rel, 1e-4, unit="")
+    finish()
 
 
 if __name__ == "__main__":

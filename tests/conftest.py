@@ -24,13 +24,27 @@ def bayes_data() -> tuple[pd.DataFrame, pd.DataFrame]:
     from toolkit import simulate
 
     scores, truth = simulate.trajectories(
-        10, 12, instrument="BDI-II", baseline=36.0, baseline_sd=4.0, gain_share=0.6,
-        gain_size=(16.0, 2.0), gradual=4.0, gradual_sd=2.0, nonresponder_share=0.3,
-        missing=0.05, seed=20240611,
+        10,
+        12,
+        instrument="BDI-II",
+        baseline=36.0,
+        baseline_sd=4.0,
+        gain_share=0.6,
+        gain_size=(16.0, 2.0),
+        gradual=4.0,
+        gradual_sd=2.0,
+        nonresponder_share=0.3,
+        missing=0.05,
+        seed=20240611,
     )
-    short = pd.DataFrame({"client": 99, "session": np.arange(1, 13),
-                          "score": [30.0, 29.0, 31.0] + [np.nan] * 9,
-                          "true_score": 30.0})
+    short = pd.DataFrame(
+        {
+            "client": 99,
+            "session": np.arange(1, 13),
+            "score": [30.0, 29.0, 31.0] + [np.nan] * 9,
+            "true_score": 30.0,
+        }
+    )
     scores = pd.concat([scores, short], ignore_index=True)
     scores["arm"] = np.where(scores["client"] % 2 == 0, "cbt", "usual")
     return scores, truth
@@ -41,8 +55,16 @@ def _fit_quietly(data, **kwargs):
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = bayes.fit(data, client="client", session="session", score="score",
-                           instrument="BDI-II", seed=7, **BAYES_SAMPLING, **kwargs)
+        result = bayes.fit(
+            data,
+            client="client",
+            session="session",
+            score="score",
+            instrument="BDI-II",
+            seed=7,
+            **BAYES_SAMPLING,
+            **kwargs,
+        )
     return result, caught
 
 

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 import toolkit
 from toolkit import changepoint as cpm
 from toolkit.changepoint import amoc, detect
+from toolkit.data import long_scores
 from toolkit.evaluate import detection
 from toolkit.simulate import trajectories
 
@@ -37,11 +38,20 @@ def frame(matrix, sessions=None) -> pd.DataFrame:
     )
 
 
-def run(matrix, sessions=None, **kw):
+def run(matrix, sessions=None, reliable_change=5.0, **kw):
+    """detect() on a matrix; without an instrument, lower is better and 5 points is reliable."""
     kw.setdefault("progress", False)
-    if "instrument" not in kw:
-        kw.setdefault("better", "lower")
-    return detect(frame(matrix, sessions), client="c", session="s", score="y", **kw)
+    if "instrument" in kw:
+        return detect(frame(matrix, sessions), client="c", session="s", score="y", **kw)
+    scores = long_scores(
+        frame(matrix, sessions),
+        client="c",
+        session="s",
+        score="y",
+        better=kw.pop("better", "lower"),
+        reliable_change=reliable_change,
+    )
+    return detect(scores, **kw)
 
 
 def change_lists(res, n_clients):
@@ -560,7 +570,8 @@ def test_breakthrough_uses_direction_and_reliable_change_cutoff():
     assert t.loc[0, "jump_rci"] == pytest.approx(t.loc[0, "jump"] / cutoff)
     assert str(res.table["breakthrough"].dtype) == "boolean"
     # without an instrument there is no cut-off: missing, not False
-    plain = run(rows, noise_sd=1.0)
+    with pytest.warns(toolkit.ToolkitWarning, match="reliable-change criterion is not available"):
+        plain = run(rows, noise_sd=1.0, reliable_change=None)
     assert plain.table["breakthrough"].isna().all() and plain.table["jump_rci"].isna().all()
     # a measure where higher is better: the increase is the improvement
     up_is_good = toolkit.instruments.Instrument(

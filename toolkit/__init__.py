@@ -40,10 +40,13 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors only
         sudden_gains,
     )
     from .data import LongScores, from_wide, long_scores  # noqa: F401
+    from .errors import DataError, ToolkitWarning  # noqa: F401
+    from .per_client import breakthroughs  # noqa: F401
 
 _SUBMODULES = (
     "bayes",
     "changepoint",
+    "classes",
     "criterion",
     "data",
     "datasets",
@@ -51,6 +54,8 @@ _SUBMODULES = (
     "evaluate",
     "growth",
     "instruments",
+    "monitoring",
+    "per_client",
     "plots",
     "pooled",
     "reliable_change",
@@ -60,6 +65,11 @@ _SUBMODULES = (
     "sudden_gains",
 )
 _FROM_DATA = ("LongScores", "from_wide", "long_scores")
+_FROM_ELSEWHERE = {
+    "breakthroughs": "per_client",
+    "ToolkitWarning": "errors",
+    "DataError": "errors",
+}
 
 __all__ = [
     "__version__",
@@ -67,6 +77,9 @@ __all__ = [
     "get_options",
     *_SUBMODULES,
     *_FROM_DATA,
+    "breakthroughs",
+    "ToolkitWarning",
+    "DataError",
 ]
 
 
@@ -75,8 +88,9 @@ def __getattr__(name: str) -> Any:
         module = importlib.import_module(f".{name}", __name__)
         globals()[name] = module
         return module
-    if name in _FROM_DATA:
-        value = getattr(importlib.import_module(".data", __name__), name)
+    if name in _FROM_DATA or name in _FROM_ELSEWHERE:
+        home = _FROM_ELSEWHERE.get(name, "data")
+        value = getattr(importlib.import_module(f".{home}", __name__), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'toolkit' has no attribute {name!r}")

@@ -67,7 +67,7 @@ def whole(
     if isinstance(value, Integral):
         v = int(value)
     elif isinstance(value, Real) and math.isfinite(float(value)) and float(value).is_integer():
-        v = int(value)
+        v = int(value)  # type: ignore[call-overload]  # stub: Real.__trunc__ is not -> int
     else:
         raise _fail(name, function, wanted, value)
     if (low is not None and v < low) or (high is not None and v > high):

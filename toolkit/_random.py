@@ -96,3 +96,14 @@ def replicate_keys(seed: int, key: np.uint64, n: int, purpose: str) -> np.ndarra
     with np.errstate(over="ignore"):
         base = _mix(np.arange(n, dtype=np.uint64) * _GOLDEN) ^ np.uint64(key)
     return stream_keys(seed, base, purpose)
+
+
+def pair_keys(keys: np.ndarray, n: int) -> np.ndarray:
+    """A key for every (item, replicate) pair, item-major: ``len(keys) * n`` keys.
+
+    Draw *j* of a pair's stream then depends only on the item's key, the replicate and
+    *j*, never on how long the other items' series are.
+    """
+    with np.errstate(over="ignore"):
+        rep = _mix((np.arange(n, dtype=np.uint64) + np.uint64(1)) * _GOLDEN)
+        return _mix(keys[:, None] ^ rep[None, :]).reshape(-1)

@@ -158,6 +158,16 @@ class Result:
         """
         raise NotImplementedError(f"{type(self).__name__} reports no breakthroughs.")
 
+    def client_view(self, **options: Any) -> pd.DataFrame:
+        """This method's answer for every validated client, for the per-client table.
+
+        One row per client of the scores, with ``client`` and the method's block of
+        columns (see :data:`toolkit.per_client.BLOCKS`): its flag (missing where the client
+        could not be analysed), what it found, and a note saying why a client was not
+        flagged or not analysed.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no per-client view.")
+
     def methods_text(self) -> str:
         """A paragraph describing the analysis, for the methods section of a paper."""
         return (
@@ -245,6 +255,17 @@ class Result:
             )
         parts += [f"<p>Warning: {w}</p>" for w in self.warnings]
         return "".join(parts)
+
+
+def with_skipped(view: pd.DataFrame, skipped: pd.DataFrame, note: str) -> pd.DataFrame:
+    """A client view's analysed rows followed by one row per skipped client, whose ``note``
+    column holds the reason it was not analysed (its other columns missing)."""
+    if skipped.empty:
+        return view
+    extra = pd.DataFrame(
+        {"client": skipped["client"].to_numpy(), note: skipped["reason"].to_numpy()}
+    )
+    return pd.concat([view, extra], ignore_index=True)
 
 
 def check_direction(direction: str, function: str) -> str:

@@ -30,12 +30,15 @@ import importlib.resources
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from .errors import DataError, UnknownNameError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .data import LongScores
 
 # ``list`` is public (``datasets.list()``) but deliberately left out of ``__all__`` so that a
 # star import cannot shadow the built-in ``list`` in the importing namespace.
@@ -835,7 +838,7 @@ def list() -> pd.DataFrame:
     return table
 
 
-def load_scores(name: str):
+def load_scores(name: str) -> LongScores:
     """A shipped dataset, validated: ``long_scores(load(name), **roles(name))``.
 
     Examples

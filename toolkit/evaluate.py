@@ -130,7 +130,7 @@ def _column(df: pd.DataFrame, name: str, what: str) -> None:
 def detection(
     truth: pd.DataFrame,
     detected: pd.DataFrame | Result,
-    tolerance: int = 1,
+    tolerance: float = 1,
     *,
     client: str = "client",
     truth_session: str = "session",

@@ -20,7 +20,7 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -290,7 +290,9 @@ def _gradual(rng, n, t_count, scale, gradual, gradual_sd, shape, nonresponder_sh
     return total[:, None] * profile[None, :]
 
 
-def _change_window(change_sessions, sessions) -> tuple[int, int]:
+def _change_window(
+    change_sessions: tuple[int, int] | None, sessions: np.ndarray
+) -> tuple[int, int]:
     """Column positions (inclusive) at which a sudden change may take effect."""
     if change_sessions is None:
         return 3, len(sessions) - 3
@@ -362,7 +364,7 @@ def _missing_mask(rng, n, t_count, missing, dropout):
     return mask
 
 
-def _truth_table(events, sessions) -> pd.DataFrame:
+def _truth_table(events: list[tuple[Any, ...]], sessions: np.ndarray) -> pd.DataFrame:
     parts = []
     for kind, rows, cols, mag, of in events:
         if len(rows) == 0:

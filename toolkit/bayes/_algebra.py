@@ -22,15 +22,17 @@ the sampler, which needs the value and gradient thousands of times.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, overload
 
 import numpy as np
 
 __all__ = ["evidence", "cholesky", "forward", "backward", "kernel"]
 
 
-def cholesky(P, J: int) -> list:
+def cholesky(P: Sequence[Sequence[Any]], J: int) -> list:
     """Cholesky factor of small SPD matrices stored as ``P[..., j, l]`` (lower nested list)."""
-    L = [[None] * (j + 1) for j in range(J)]
+    L: list[list[Any]] = [[None] * (j + 1) for j in range(J)]
     for j in range(J):
         L[j][j] = np.sqrt(P[j][j] - sum(L[j][r] ** 2 for r in range(j)))
         for i in range(j + 1, J):
@@ -55,7 +57,41 @@ def backward(L: list, b: list) -> list:
     return x
 
 
-def evidence(G, h, yy, n, mean: list, var: list, sigma2, *, moments: bool = False):
+@overload
+def evidence(
+    G: np.ndarray,
+    h: np.ndarray,
+    yy: np.ndarray,
+    n: np.ndarray,
+    mean: list,
+    var: list,
+    sigma2: np.ndarray,
+    *,
+    moments: Literal[False] = False,
+) -> np.ndarray: ...
+@overload
+def evidence(
+    G: np.ndarray,
+    h: np.ndarray,
+    yy: np.ndarray,
+    n: np.ndarray,
+    mean: list,
+    var: list,
+    sigma2: np.ndarray,
+    *,
+    moments: Literal[True],
+) -> tuple[np.ndarray, list, list]: ...
+def evidence(
+    G: np.ndarray,
+    h: np.ndarray,
+    yy: np.ndarray,
+    n: np.ndarray,
+    mean: list,
+    var: list,
+    sigma2: np.ndarray,
+    *,
+    moments: bool = False,
+) -> np.ndarray | tuple[np.ndarray, list, list]:
     """Log evidence (see the module docstring) on broadcast arrays.
 
     ``G`` (N, K, J, J), ``h`` (N, K, J), ``yy`` and ``n`` (N,); ``mean`` and ``var`` are
@@ -177,7 +213,7 @@ def _kernel_source(G, h, yy, n, mean, var, sigma2, ev, jm, jv, js):  # pragma: n
 
 
 @functools.cache
-def kernel():
+def kernel() -> Callable[..., None]:
     """The compiled evidence kernel (compiled on first use, then cached on disk)."""
     import numba
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,7 +37,7 @@ class Stats:
     n: np.ndarray
     log_prior: np.ndarray  # (N, K): log P(candidate), uniform over each client's valid ones
 
-    def take(self, rows) -> Stats:
+    def take(self, rows: Any) -> Stats:
         return Stats(*(getattr(self, f)[rows] for f in self.__dataclass_fields__))
 
 
@@ -77,7 +78,7 @@ class Design:
     def offset(self, effect: str) -> float:
         return self.mid if effect == "baseline" else 0.0
 
-    def to_score(self, effect: str, values):
+    def to_score(self, effect: str, values: Any) -> Any:
         return self.offset(effect) + self.unit(effect) * values
 
 
@@ -172,7 +173,9 @@ def candidate_prior(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return candidates, log_prior
 
 
-def regression_rows(model: str, u: np.ndarray, candidates: np.ndarray):
+def regression_rows(
+    model: str, u: np.ndarray, candidates: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, list[str], int]:
     """Regression rows x_t per candidate k; the expected score is x_t' theta.
 
     trend and hierarchical, theta = (baseline a, pre-slope b, jump d, post-slope p)::
@@ -192,7 +195,9 @@ def regression_rows(model: str, u: np.ndarray, candidates: np.ndarray):
     return rows, np.column_stack([np.ones(T), u]), effects, 2
 
 
-def sufficient_stats(y: np.ndarray, rows: np.ndarray, rows0: np.ndarray, log_prior) -> Stats:
+def sufficient_stats(
+    y: np.ndarray, rows: np.ndarray, rows0: np.ndarray, log_prior: np.ndarray
+) -> Stats:
     mf = (~np.isnan(y)).astype(float)
     y0 = np.where(np.isnan(y), 0.0, y)
     return Stats(
@@ -206,7 +211,9 @@ def sufficient_stats(y: np.ndarray, rows: np.ndarray, rows0: np.ndarray, log_pri
     )
 
 
-def covariate_matrix(scores, clients, covariates, model) -> tuple[np.ndarray | None, list[str]]:
+def covariate_matrix(
+    scores: LongScores, clients: pd.Index, covariates: Sequence[str] | str | None, model: str
+) -> tuple[np.ndarray | None, list[str]]:
     """Centred client-level design matrix (text columns dummy-coded against the first level)."""
     if covariates is None or len(covariates) == 0:
         return None, []

@@ -8,6 +8,7 @@ import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any, Literal
 
 import numpy as np
@@ -78,7 +79,7 @@ _CHUNK = 400_000  # draws x clients x candidates per block of post-processing
 # --- exact per-draw posterior of change status, session and effects ---------------------
 def _posterior_draws(
     design: Design,
-    hyper,
+    hyper: SimpleNamespace,
     st: Stats,
     change: str,
     cutoff: float,
@@ -544,7 +545,15 @@ def fit(
     return _result(design, idata, pm_model, settings)
 
 
-def _check_sampling(draws, tune, chains, cores, target_accept, sampler, level) -> None:
+def _check_sampling(
+    draws: int,
+    tune: int,
+    chains: int,
+    cores: int | None,
+    target_accept: float,
+    sampler: str,
+    level: float,
+) -> None:
     for name, value, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
         if int(value) != value or value < low:
             raise ValueError(f"{name} must be a whole number >= {low}; got {value!r}.")
@@ -576,7 +585,7 @@ def _breakthrough_cutoff(scores: LongScores, breakthrough: Any, change: str) -> 
     return float(crit.points), crit.source  # type: ignore[arg-type]
 
 
-def _seed_int(seed) -> int | None:
+def _seed_int(seed: int | np.random.Generator | None) -> int | None:
     if seed is None:
         return None
     if isinstance(seed, np.random.Generator):
@@ -641,7 +650,7 @@ def _sample(
 
 
 # --- from draws to the result -------------------------------------------------------------
-def _result(design: Design, idata, model, settings: dict) -> BayesResult:
+def _result(design: Design, idata: Any, model: Any, settings: dict) -> BayesResult:
     change, level, cut = settings["change"], settings["level"], settings["breakthrough"]
     post = idata["posterior"]
     n_chains, n_draws = post.sizes["chain"], post.sizes["draw"]
@@ -770,7 +779,9 @@ def _result(design: Design, idata, model, settings: dict) -> BayesResult:
     )
 
 
-def _session_summaries(cond: np.ndarray, cand: np.ndarray, level: float):
+def _session_summaries(
+    cond: np.ndarray, cand: np.ndarray, level: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mode, mean and highest-probability credible set of the change session per client."""
     N, K = cond.shape
     undefined = np.isnan(cond).any(axis=1)  # no posterior mass on a change at all
@@ -786,7 +797,9 @@ def _session_summaries(cond: np.ndarray, cand: np.ndarray, level: float):
     return mode, mean, in_set
 
 
-def _weighted_summary(values: np.ndarray, weights: np.ndarray, level: float):
+def _weighted_summary(
+    values: np.ndarray, weights: np.ndarray, level: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Weighted mean and highest-density interval of each column (draws x columns).
 
     The HDI is the narrowest interval between two draws holding at least ``level`` of the
@@ -819,7 +832,7 @@ def _weighted_summary(values: np.ndarray, weights: np.ndarray, level: float):
     return mean, lower, upper
 
 
-def _add_draws(idata, client_draws: dict, loglik: np.ndarray, clients: pd.Index):
+def _add_draws(idata: Any, client_draws: dict, loglik: np.ndarray, clients: pd.Index) -> Any:
     """Add the client-level draws to ``posterior`` and a ``log_likelihood`` group."""
     import xarray as xr
 
@@ -846,7 +859,7 @@ def _add_draws(idata, client_draws: dict, loglik: np.ndarray, clients: pd.Index)
     return idata
 
 
-def _population_table(idata, design: Design, out: dict, settings: dict) -> pd.DataFrame:
+def _population_table(idata: Any, design: Design, out: dict, settings: dict) -> pd.DataFrame:
     post = idata["posterior"]
     rows: list[tuple[str, np.ndarray]] = []
 
@@ -884,7 +897,7 @@ def _population_table(idata, design: Design, out: dict, settings: dict) -> pd.Da
     )[POPULATION_COLUMNS]
 
 
-def _diagnostics(idata, design: Design) -> tuple[pd.DataFrame, int]:
+def _diagnostics(idata: Any, design: Design) -> tuple[pd.DataFrame, int]:
     """R-hat and ESS of the score-unit parameters (client-level ones as drawn)."""
     import arviz as az
     import xarray as xr

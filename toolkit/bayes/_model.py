@@ -7,7 +7,7 @@ import logging
 import warnings
 from collections.abc import Sequence
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -90,7 +90,7 @@ def check_options(model: str, change: str) -> None:
         )
 
 
-def combine(ev0, evk, log_prior, pi, change: str, ops):
+def combine(ev0: Any, evk: Any, log_prior: Any, pi: Any, change: str, ops: Any) -> Any:
     """Per-client log-likelihood with change status and session summed out.
 
     ``ev0`` (..., N) without a change, ``evk`` (..., N, K) with a change at each candidate::
@@ -260,8 +260,8 @@ def build(design: Design, change: str) -> pm.Model:
             pm.Deterministic("sigma", sigma * design.scale)
             sigma2 = pt.broadcast_to(sigma**2, (N,))
             pi = pm.Beta("p_change", 1.0, 1.0) if change == "mixture" else None
-            mean = pt.stack(means, axis=1)
-            var = pt.stack(variances)
+            mean: Any = pt.stack(means, axis=1)
+            var: Any = pt.stack(variances)
         else:
             mean = np.zeros((N, len(effects)))
             var = np.full(len(effects), ALONE_SD**2)
@@ -271,7 +271,10 @@ def build(design: Design, change: str) -> pm.Model:
             pi = NO_POOLING_P_CHANGE
         st = design.stats
         J0 = design.n_none
-        ev0 = Evidence(st.G0, st.h0, st.yy, st.n)(mean[:, :J0], var[:J0], sigma2)[:, 0]
+        # one output (default_output = 0), not the list Op.__call__ is typed to allow
+        ev0 = cast(
+            "pt.TensorVariable", Evidence(st.G0, st.h0, st.yy, st.n)(mean[:, :J0], var[:J0], sigma2)
+        )[:, 0]
         evk = None
         if change != "none":
             evk = Evidence(st.G, st.h, st.yy, st.n)(mean, var, sigma2)
@@ -282,7 +285,7 @@ def build(design: Design, change: str) -> pm.Model:
     return m
 
 
-def hyper_draws(group, design: Design, change: str, rows=None) -> SimpleNamespace:
+def hyper_draws(group: Any, design: Design, change: str, rows: Any = None) -> SimpleNamespace:
     """Standardised hyperparameters per draw from a posterior (or prior) group.
 
     Shapes broadcast against (draws, clients, candidates): means (D, N, 1), variances
@@ -300,7 +303,8 @@ def hyper_draws(group, design: Design, change: str, rows=None) -> SimpleNamespac
         for name in effects:
             mu = get(f"{name}_mu_std")[:, None]
             if f"beta_{name}_std" in group:
-                X = design.X if rows is None else design.X[rows]
+                covs = cast(np.ndarray, design.X)  # not None: beta_* exist only with covariates
+                X = covs if rows is None else covs[rows]
                 mu = mu + get(f"beta_{name}_std") @ X.T
             mean.append(np.broadcast_to(mu, (len(mu), n))[..., None])
             var.append((get(f"{name}_sd_std") ** 2)[:, None, None])
@@ -327,7 +331,9 @@ def take_draws(hyper: SimpleNamespace, draws: slice) -> SimpleNamespace:
     )
 
 
-def evidences(st: Stats, hyper: SimpleNamespace, change: str, J0: int):
+def evidences(
+    st: Stats, hyper: SimpleNamespace, change: str, J0: int
+) -> tuple[np.ndarray, np.ndarray | None]:
     """NumPy evidence without a change (D, N) and with one at each candidate (D, N, K)."""
     ev0 = _algebra.evidence(
         st.G0, st.h0, st.yy, st.n, hyper.mean[:J0], hyper.var[:J0], hyper.sigma2

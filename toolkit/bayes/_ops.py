@@ -7,6 +7,8 @@ in :mod:`._algebra` need none of that.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytensor.tensor as pt
 from pytensor.graph.basic import Apply
@@ -33,7 +35,8 @@ class Evidence(Op):
         self.n = np.ascontiguousarray(n, dtype=np.float64)
         self.shape = self.h.shape  # (N, K, J)
 
-    def make_node(self, mean, var, sigma2):
+    # Op.make_node takes *inputs; this Op has exactly three
+    def make_node(self, mean: Any, var: Any, sigma2: Any) -> Apply:  # type: ignore[override]
         inputs = [pt.as_tensor_variable(x).astype("float64") for x in (mean, var, sigma2)]
         N, K, J = self.shape
         outputs = [
@@ -44,7 +47,7 @@ class Evidence(Op):
         ]
         return Apply(self, inputs, outputs)
 
-    def perform(self, node, inputs, outputs):
+    def perform(self, node: Any, inputs: Any, outputs: Any) -> None:
         mean, var, sigma2 = (np.ascontiguousarray(x, dtype=np.float64) for x in inputs)
         N, K, J = self.shape
         ev, jm, jv, js = (
@@ -57,14 +60,14 @@ class Evidence(Op):
         for out, value in zip(outputs, (ev, jm, jv, js)):
             out[0] = value
 
-    def infer_shape(self, fgraph, node, input_shapes):
+    def infer_shape(self, fgraph: Any, node: Any, input_shapes: Any) -> list[tuple[int, ...]]:
         N, K, J = self.shape
         return [(N, K), (N, K, J), (N, K, J), (N, K)]
 
-    def connection_pattern(self, node):
+    def connection_pattern(self, node: Any) -> list[list[bool]]:
         return [[True, False, False, False] for _ in node.inputs]
 
-    def L_op(self, inputs, outputs, output_grads):
+    def L_op(self, inputs: Any, outputs: Any, output_grads: Any) -> list[Any]:
         gz = output_grads[0]
         _, jm, jv, js = outputs
         return [

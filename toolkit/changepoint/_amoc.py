@@ -125,7 +125,7 @@ def amoc_core(
             sub = p.take(idx)
             rep = _repeat(sub, n_boot)
             streams = _random.stream_keys(seed, ckeys[idx], "amoc permutation")
-            keys = _random.uniform(streams, n_boot * rep.length).reshape(-1, rep.length)
+            keys = _random.uniform(_random.pair_keys(streams, n_boot), rep.length)
             keys[np.arange(rep.length)[None, :] >= rep.n[:, None]] = 2.0
             rep.y = np.take_along_axis(rep.y, np.argsort(keys, axis=1), axis=1)
             s0, s1, _ = _single_change_profile(rep, model, min_size)
@@ -209,7 +209,7 @@ def _confidence_sets(
     ):
         sub = _repeat(p.take(idx), n_boot)
         streams = _random.stream_keys(seed, ckeys[idx], "amoc confidence set")
-        noise = _random.normal(streams, n_boot * sub.length).reshape(-1, sub.length)
+        noise = _random.normal(_random.pair_keys(streams, n_boot), sub.length)
         valid = np.arange(sub.length)[None, :] < sub.n[:, None]
         y = np.repeat(fitted[idx], n_boot, axis=0) + np.repeat(sigma[idx], n_boot)[:, None] * noise
         sub.y = np.where(valid, y - (np.where(valid, y, 0).sum(axis=1) / sub.n)[:, None], 0.0)

@@ -40,11 +40,11 @@ class Stats:
             return np.take_along_axis(a, idx, axis=1)
         return a[:, idx]  # idx shared by all clients: result (N, *idx.shape)
 
-    def diff(self, name: str, s, e, per_client: bool = False) -> np.ndarray:
+    def diff(self, name: str, s: np.ndarray, e: np.ndarray, per_client: bool = False) -> np.ndarray:
         a = getattr(self, name)
         return self._at(a, e, per_client) - self._at(a, s, per_client)
 
-    def rss(self, s, e, per_client: bool = False) -> np.ndarray:
+    def rss(self, s: np.ndarray, e: np.ndarray, per_client: bool = False) -> np.ndarray:
         d = lambda name: self.diff(name, s, e, per_client)
         m, sy, syy = d("m"), d("sy"), d("syy")
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -117,7 +117,7 @@ def _broken_stick(
     tt = p.t / scale
     best = np.full(n_rows, np.inf)
     best_idx = np.zeros(n_rows, dtype=np.int64)
-    sets = [()]
+    sets: list[tuple[int, ...]] = [()]
     for k in range(1, max_changes + 1):
         for combo in itertools.combinations(range(min_size, length - min_size + 1), k):
             if all(b - a >= min_size for a, b in zip(combo, combo[1:])):
@@ -191,6 +191,11 @@ def run_segmentation(
     """Change indicator (N, L+1) and minimised objective (N,) of every packed client."""
     inv_var = 1.0 / (sd * sd)
     if model == "broken_stick":
+        if max_changes is None:  # int(None) below; detect() always sets it for this model
+            raise TypeError(
+                "int() argument must be a string, a bytes-like object or a real number, "
+                "not 'NoneType'"
+            )
         return _broken_stick(p, inv_var, beta, mbic, min_size, int(max_changes), progress)
     changes = np.zeros((len(p.n), p.length + 1), dtype=bool)
     objective = np.empty(len(p.n))

@@ -21,6 +21,7 @@ from .. import pooled as _pooled
 from ..criterion import ReliableChangeCriterion
 from ..errors import DirectionError, EmptyDataError, MissingColumnError, NonNumericError
 from ..instruments import Instrument, direction_sign
+from ..pooled import PooledStatistics
 from ._helpers import counting_sort, first_and_last, missing_column_message
 
 __all__ = ["LongScores", "SEQUENCES"]
@@ -156,7 +157,7 @@ class LongScores:
 
     # -- pooled statistics ---------------------------------------------------------------
     @functools.cached_property
-    def pooled(self) -> _pooled.PooledStatistics:
+    def pooled(self) -> PooledStatistics:  # `_pooled` here would name the field, not the module
         """Statistics pooled across all clients (see :mod:`toolkit.pooled`).
 
         Computed from these scores on first use, unless given when validating (e.g. by a

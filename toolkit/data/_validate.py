@@ -256,7 +256,7 @@ def as_scores(
     session: str | None = None,
     score: str | None = None,
     instrument: str | Instrument | None = None,
-    better: str | None = None,
+    better: Literal["lower", "higher"] | None = None,
 ) -> LongScores:
     """Validated scores from either a :class:`LongScores` or a long DataFrame plus column names.
 
@@ -295,7 +295,7 @@ def as_scores(
         assert client is not None and session is not None and score is not None
         return long_scores(
             data, client=client, session=session, score=score, instrument=instrument, better=better
-        )  # type: ignore[arg-type]
+        )
     raise TypeError(f"Expected a long-format DataFrame or LongScores; got {type(data).__name__}.")
 
 

@@ -73,7 +73,7 @@ def build(
     time: str,
     time_zero: float,
     random: str,
-    breakthroughs,
+    breakthroughs: Any,
     breakthrough_client: str,
     breakthrough_session: str | None,
     knots: Sequence[float] | None,
@@ -299,7 +299,7 @@ def _split_formula(formula: str, scores: LongScores) -> tuple[str, str]:
     return "score", rhs
 
 
-def _expand(parsed, *, quadratic: bool, extra: list[str]) -> str:
+def _expand(parsed: Any, *, quadratic: bool, extra: list[str]) -> str:
     """The right-hand side as text: quadratic copies of every term with time, extra terms."""
     terms = [[str(f) for f in term.factors] for term in parsed]
     if quadratic:
@@ -324,7 +324,7 @@ def _code_sessions(sessions: np.ndarray, time: str, time_zero: float) -> np.ndar
     return elapsed
 
 
-def _check_knots(knots, scores: LongScores) -> list[float]:
+def _check_knots(knots: Any, scores: LongScores) -> list[float]:
     if knots is None:
         return []
     if np.isscalar(knots):
@@ -447,14 +447,16 @@ def _random_design(random: str, frame: pd.DataFrame) -> tuple[np.ndarray, list[s
     return np.column_stack([np.ones(n), frame["time"].to_numpy()]), ["intercept", "time"]
 
 
-def _parse(rhs: str, text: str, formulaic):
+def _parse(rhs: str, text: str, formulaic: Any) -> Any:
     try:
         return formulaic.Formula(rhs)
     except Exception as exc:  # formulaic's parsing errors share no public base we can name
         raise ValueError(f"The formula {text!r} could not be parsed: {exc}".strip()) from None
 
 
-def _check_identifiable(x, terms, y, q, n_clients) -> None:
+def _check_identifiable(
+    x: np.ndarray, terms: list[str], y: np.ndarray, q: int, n_clients: int
+) -> None:
     n, p = x.shape
     if n <= p + q * (q + 1) // 2 + 1:
         raise DataError(

@@ -10,11 +10,13 @@ from __future__ import annotations
 import time as _time
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from .._options import BAR_DELAY, progress_enabled
 from . import _fastpath as fp
 from ._design import Design, layout
 
@@ -140,7 +142,7 @@ def fast(design: Design, reml: bool) -> tuple[EngineFit, fp.Solution]:
     return fit, sol
 
 
-def with_statsmodels(design: Design, reml: bool, progress: bool) -> EngineFit:
+def with_statsmodels(design: Design, reml: bool, progress: bool | None) -> EngineFit:
     """``MixedLM`` with optimisers in a fixed order and a second start, best optimum kept.
 
     1. The first of :data:`SM_OPTIMIZERS` (lbfgs) from statsmodels' default start; 2. a
@@ -166,10 +168,14 @@ def with_statsmodels(design: Design, reml: bool, progress: bool) -> EngineFit:
     results: list = []
     records: list[dict] = []
     bar = tqdm(
-        total=len(SM_OPTIMIZERS) + 1, desc="MixedLM optimisers", disable=not progress, leave=False
+        total=len(SM_OPTIMIZERS) + 1,
+        desc="MixedLM optimisers",
+        disable=not progress_enabled(progress),
+        leave=False,
+        delay=BAR_DELAY,
     )
 
-    def attempt(method: str, label: str, start) -> None:
+    def attempt(method: str, label: str, start: Any) -> None:
         t0 = _time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

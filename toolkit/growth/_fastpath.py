@@ -35,7 +35,9 @@ using lme4. *Journal of Statistical Software, 67*(1), 1-48. https://doi.org/10.1
 from __future__ import annotations
 
 import time as _time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Literal, overload
 
 import numpy as np
 from scipy import optimize
@@ -116,7 +118,16 @@ def blocks(y: np.ndarray, x: np.ndarray, t: np.ndarray, observed: np.ndarray, q:
     )
 
 
-def _moment_start(yw, xw, tw, w, ztz, xtx, xty, q) -> np.ndarray:
+def _moment_start(
+    yw: np.ndarray,
+    xw: np.ndarray,
+    tw: np.ndarray,
+    w: np.ndarray,
+    ztz: np.ndarray,
+    xtx: np.ndarray,
+    xty: np.ndarray,
+    q: int,
+) -> np.ndarray:
     """A data-based start for theta from per-client least squares on the OLS residuals.
 
     Each client's residuals are regressed on Z_i; the pooled within-client residual variance
@@ -225,8 +236,8 @@ def _state(theta: np.ndarray, b: Blocks) -> _State:
     if b.q == 1:
         a = theta[0]
         a11 = a * a * g[0] + 1.0
-        k = (a / a11,)
-        h = (a * k[0],)
+        k: tuple = (a / a11,)
+        h: tuple = (a * k[0],)
         hr0 = h[0][:, None] * r[0]
         xwx = b.xtx - r[0].T @ hr0
         xwy = b.xty - hr0.T @ s[0]
@@ -248,7 +259,21 @@ def _state(theta: np.ndarray, b: Blocks) -> _State:
     return _State(tt, k, (h00, h01, h01, h11), float(np.sum(np.log(det))), xwx, xwy, ywy)
 
 
-def deviance(theta: np.ndarray, b: Blocks, reml: bool, with_gradient: bool = False):
+@overload
+def deviance(
+    theta: np.ndarray, b: Blocks, reml: bool, with_gradient: Literal[False] = False
+) -> float: ...
+@overload
+def deviance(
+    theta: np.ndarray, b: Blocks, reml: bool, with_gradient: Literal[True]
+) -> tuple[float, np.ndarray]: ...
+@overload
+def deviance(
+    theta: np.ndarray, b: Blocks, reml: bool, with_gradient: bool = False
+) -> float | tuple[float, np.ndarray]: ...
+def deviance(
+    theta: np.ndarray, b: Blocks, reml: bool, with_gradient: bool = False
+) -> float | tuple[float, np.ndarray]:
     """Profiled deviance (-2 log-likelihood, REML or ML) at ``theta``; inf when undefined.
 
     With ``with_gradient`` also the exact gradient in theta: with G_i = Z_i'Z_i,
@@ -432,7 +457,7 @@ def optimise(b: Blocks, reml: bool) -> tuple[np.ndarray, list[dict]]:
     hess = lambda th: _hessian(th, b, reml)
     log: list[dict] = []
 
-    def record(name: str, start: str, x0: np.ndarray, runner) -> None:
+    def record(name: str, start: str, x0: np.ndarray, runner: Callable[[np.ndarray], Any]) -> None:
         t0 = _time.perf_counter()
         try:
             res = runner(np.array(x0, dtype=float))

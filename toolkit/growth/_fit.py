@@ -177,7 +177,7 @@ def fit(
     _check_options(time=time, random=random, method=method, engine=engine, level=level)
     time_zero = _checks.number(time_zero, "time_zero", "growth.fit")
     scores = as_scores(data, client=client, session=session, score=score, instrument=instrument)
-    spec = dict(
+    spec: dict[str, Any] = dict(
         formula=formula,
         time=time,
         time_zero=float(time_zero),
@@ -310,7 +310,7 @@ def _fit(
         knots=None if knots is None else list(np.atleast_1d(knots)),
         level=level,
     )
-    spec = dict(
+    spec: dict[str, Any] = dict(
         formula=formula,
         time=time,
         time_zero=time_zero,

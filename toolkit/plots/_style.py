@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
 
 #: Okabe-Ito colours, distinguishable with the common forms of colour blindness.
 PALETTE = {
@@ -21,7 +26,7 @@ PALETTE = {
 CYCLE = [PALETTE[c] for c in ("blue", "vermillion", "green", "purple", "orange", "sky", "black")]
 
 
-def get_axes(ax=None, figsize: tuple[float, float] = (7, 4.5)):
+def get_axes(ax: Axes | None = None, figsize: tuple[float, float] = (7, 4.5)) -> Axes:
     """Return ``ax``, or a new Axes on a new figure when ``ax`` is None."""
     if ax is None:
         import matplotlib.pyplot as plt

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from ._style import PALETTE, get_axes
 
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+
 __all__ = ["bayes_trajectory", "breakthrough_probabilities"]
 
 
 def bayes_trajectory(
-    result, client: Any = None, *, ax=None, band: bool = True, sessions: bool = True
-):
+    result: Any,
+    client: Any = None,
+    *,
+    ax: Axes | None = None,
+    band: bool = True,
+    sessions: bool = True,
+) -> Axes:
     """A client's scores, the posterior mean trajectory with its band, and the change posterior.
 
     Parameters
@@ -111,11 +119,11 @@ def bayes_trajectory(
         h, lab = t.get_legend_handles_labels()
         handles, labels = handles + h, labels + lab
     ax.legend(handles, labels, loc="best", fontsize="small", frameon=False)
-    ax.twin_axes = twins
+    cast(Any, ax).twin_axes = twins  # an extra attribute, documented above
     return ax
 
 
-def breakthrough_probabilities(result, *, ax=None, n: int | None = 60):
+def breakthrough_probabilities(result: Any, *, ax: Axes | None = None, n: int | None = 60) -> Axes:
     """P(breakthrough) and P(change) per client, sorted, as a dot chart.
 
     Parameters

@@ -15,7 +15,14 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["segments", "detection_accuracy", "amoc_profile"]
 
 
-def segments(result, client=None, *, show_changes: bool = True, observed: bool = True, ax=None):
+def segments(
+    result: Any,
+    client: Any = None,
+    *,
+    show_changes: bool = True,
+    observed: bool = True,
+    ax: Axes | None = None,
+) -> Axes:
     """One client's observed scores with the fitted segments and the change sessions.
 
     Parameters
@@ -138,8 +145,8 @@ def detection_accuracy(
     y: str = "f1",
     method: str = "method",
     order: Sequence[str] | None = None,
-    ax=None,
-):
+    ax: Axes | None = None,
+) -> Axes:
     """Detection accuracy against effect size, one line per method (mean over other factors).
 
     Parameters

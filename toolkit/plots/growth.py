@@ -11,6 +11,8 @@ from scipy import stats
 from ._style import CYCLE, PALETTE, get_axes
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
     from ..growth import GrowthResult
 
 __all__ = ["fitted_trajectories", "caterpillar"]
@@ -23,8 +25,8 @@ def fitted_trajectories(
     clients: Sequence | None = None,
     mean: bool = True,
     seed: int | np.random.Generator | None = 0,
-    ax=None,
-):
+    ax: Axes | None = None,
+) -> Axes:
     """Observed scores (points) and each client's fitted growth curve (line), one colour each.
 
     Parameters
@@ -111,8 +113,8 @@ def caterpillar(
     *,
     effect: str = "intercept",
     level: float = 0.95,
-    ax=None,
-):
+    ax: Axes | None = None,
+) -> Axes:
     """Each client's predicted random effect (BLUP) with its interval, sorted.
 
     Parameters

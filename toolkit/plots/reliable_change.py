@@ -164,8 +164,9 @@ def jacobson_truax(
             zorder=3,
             label=f"client {highlight}",
         )
-    ax.set_xlim(lims)
-    ax.set_ylim(lims)
+    # matplotlib takes any (left, right) pair; its stub only admits a tuple
+    ax.set_xlim(lims)  # type: ignore[arg-type]
+    ax.set_ylim(lims)  # type: ignore[arg-type]
     ax.set_aspect("equal", adjustable="box")
     ax.set_xlabel(f"Pre score ({label})")
     ax.set_ylabel(f"Post score ({label})")

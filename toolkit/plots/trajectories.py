@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..data import LongScores
 from ._style import CYCLE, PALETTE, get_axes, mean_ci
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
 
 __all__ = ["spaghetti", "client_trajectory"]
 
@@ -20,8 +24,8 @@ def spaghetti(
     highlight: Sequence | None = None,
     mean: bool = True,
     seed: int | np.random.Generator | None = 0,
-    ax=None,
-):
+    ax: Axes | None = None,
+) -> Axes:
     """Each client's trajectory as a thin line, with the mean per session and its 95% CI.
 
     Parameters
@@ -107,13 +111,13 @@ def spaghetti(
 
 def client_trajectory(
     scores: LongScores,
-    client,
+    client: Hashable,
     *,
-    gains=None,
-    changepoints=None,
-    bayes=None,
-    ax=None,
-):
+    gains: Any = None,
+    changepoints: Any = None,
+    bayes: Any = None,
+    ax: Axes | None = None,
+) -> Axes:
     """One client's scores with everything the analyses found for them, on one Axes.
 
     Parameters

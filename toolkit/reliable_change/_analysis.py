@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -592,7 +592,8 @@ def _analyse(
     elif method_name == "jacobson_truax" and shared:
         if criterion.available:
             s_diff = float(criterion.s_diff)  # type: ignore[arg-type]
-            threshold = float(criterion.points) if alpha == 0.05 else crit * s_diff
+            # criterion.points is not None: the criterion is available
+            threshold = float(cast(float, criterion.points)) if alpha == 0.05 else crit * s_diff
             rci = (post - pre) / s_diff
             params.update(
                 reliability=criterion.reliability,

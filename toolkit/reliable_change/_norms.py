@@ -8,7 +8,7 @@ option of :func:`toolkit.reliable_change.reliable_change` that names a populatio
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 
@@ -180,6 +180,8 @@ def rci_cutoff(
             + " and ".join(f"{m}=..." for m in missing)
             + " (e.g. the SD of the pretreatment scores and Cronbach's alpha)."
         )
+    # both are set here: a missing one raised above
+    sd, reliability = cast(float, sd), cast(float, reliability)
     _check_reliability(reliability, "reliability")
     if not (math.isfinite(sd) and sd > 0):
         raise ValueError(f"sd must be a positive number; got {sd!r}.")
@@ -203,13 +205,13 @@ def _check_alpha(alpha: float) -> None:
     level(alpha, "alpha", "reliable_change")
 
 
-def _check_reliability(r, name: str) -> float:
+def _check_reliability(r: Any, name: str) -> float:
     if isinstance(r, bool) or not (isinstance(r, (int, float, np.floating)) and 0 < r < 1):
         raise OptionError(f"The '{name}' parameter must be a number in (0, 1). Got {r!r} instead.")
     return float(r)
 
 
-def _resolve_reliability(reliability, inst: Instrument | None, label: str) -> float:
+def _resolve_reliability(reliability: Any, inst: Instrument | None, label: str) -> float:
     if reliability is not None:
         return _check_reliability(reliability, "reliability")
     if inst is not None and inst.reliability is not None:
@@ -245,7 +247,7 @@ def _sample_stats(pre: np.ndarray, post: np.ndarray) -> dict:
     }
 
 
-def _norm_pair(value, name: str) -> tuple[float, float]:
+def _norm_pair(value: Any, name: str) -> tuple[float, float]:
     try:
         m, s = value
         m, s = float(m), float(s)
@@ -263,7 +265,9 @@ def _registry_norm(inst: Instrument | None, kind: str) -> tuple[float, float] | 
     return None if m is None or s is None else (float(m), float(s))
 
 
-def _resolve_clinical(clinical, inst, stats) -> tuple[tuple[float, float] | None, str | None]:
+def _resolve_clinical(
+    clinical: Any, inst: Instrument | None, stats: dict[str, float]
+) -> tuple[tuple[float, float] | None, str | None]:
     if isinstance(clinical, str):
         if clinical == "sample":
             if not stats["sd_pre"] > 0:
@@ -284,13 +288,19 @@ def _resolve_clinical(clinical, inst, stats) -> tuple[tuple[float, float] | None
     return _norm_pair(clinical, "clinical"), "given"
 
 
-def _resolve_functional(functional, inst) -> tuple[float, float] | None:
+def _resolve_functional(functional: Any, inst: Instrument | None) -> tuple[float, float] | None:
     if functional is None:
         return _registry_norm(inst, "functional")
     return _norm_pair(functional, "functional")
 
 
-def _resolve_sd(sd, clin, clin_source, stats, inst) -> tuple[float, str]:
+def _resolve_sd(
+    sd: Any,
+    clin: tuple[float, float] | None,
+    clin_source: str | None,
+    stats: dict[str, float],
+    inst: Instrument | None,
+) -> tuple[float, str]:
     if isinstance(sd, str):
         if sd == "sample":
             s = stats["sd_pre"]
@@ -316,7 +326,12 @@ def _resolve_sd(sd, clin, clin_source, stats, inst) -> tuple[float, str]:
     return float(sd), "given"
 
 
-def _cutoffs(clin, func, sign: int, b_uses_clinical_sd: bool) -> Cutoffs:
+def _cutoffs(
+    clin: tuple[float, float],
+    func: tuple[float, float] | None,
+    sign: int,
+    b_uses_clinical_sd: bool,
+) -> Cutoffs:
     m_c, s_c = clin
     a = m_c - 2 * sign * s_c
     if func is None:

@@ -16,6 +16,7 @@ from .._results import (
     check_direction,
     empty_breakthroughs,
     keep_direction,
+    with_skipped,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -230,6 +231,46 @@ class ReliableChangeResult(Result):
                 "share": (n / np.where(totals > 0, totals, np.nan)).reshape(-1),
             }
         )
+
+    def client_view(self, **options: Any) -> pd.DataFrame:
+        """Every validated client's reliable change, for the per-client table.
+
+        ``rc_flag`` is a reliable improvement (reliably improved or recovered), ``rc_note``
+        why a client was not flagged or could not be analysed.
+        """
+        t = self.table
+        p = self.parameters
+        improvement = t["improvement"].to_numpy(dtype=float)
+        flagged = t["reliable_improvement"].fillna(False).to_numpy(dtype=bool)
+        worse = t["reliable_deterioration"].fillna(False).to_numpy(dtype=bool)
+        points = p.get("rc_points")
+        if not self.computed:
+            note = np.full(len(t), "not computed: no reliable-change criterion", dtype=object)
+        else:
+            if points is not None:
+                below = [
+                    f"total change of {v:.3g} points, below the {points:.3g}-point criterion"
+                    for v in improvement
+                ]
+            else:
+                crit = p["critical_value"]
+                below = [f"index {v:.2f} within the +/-{crit:.2f} band" for v in t["rci"]]
+            note = np.where(
+                flagged,
+                t["category"].astype(str).to_numpy(),
+                np.where(worse, "reliably deteriorated", np.array(below, dtype=object)),
+            )
+        view = pd.DataFrame(
+            {
+                "client": t["client"].to_numpy(),
+                "rc_flag": t["reliable_improvement"].to_numpy(),
+                "rc_category": t["category"].astype(object).to_numpy(),
+                "rc_rci": t["rci"].to_numpy(dtype=float),
+                "rc_change": improvement,
+                "rc_note": note,
+            }
+        )
+        return with_skipped(view, self.skipped, "rc_note")
 
     def breakthroughs(self, direction: Direction = "improvement") -> pd.DataFrame:
         """Clients with a reliable improvement (or deterioration), one row each.

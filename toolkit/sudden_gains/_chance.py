@@ -113,7 +113,7 @@ def chance_baseline(
         Show a progress bar over replicates (default: the global option,
         :func:`toolkit.set_options`).
     **options
-        Options of :func:`identify` (``cutoff``, ``proportion``, ``crit3``, ...), applied
+        Options of :func:`identify` (``min_change``, ``proportion``, ``crit3``, ...), applied
         identically to the data and to every replicate.
 
     Returns
@@ -129,7 +129,7 @@ def chance_baseline(
     Examples
     --------
     >>> import toolkit
-    >>> chance = chance_baseline(toolkit.datasets.load_scores("sgdata"), cutoff=7,
+    >>> chance = chance_baseline(toolkit.datasets.load_scores("sgdata"), min_change=7,
     ...                          n_replicates=20, progress=False)
     >>> list(chance.table["method"])
     ['shuffle', 'gradual']
@@ -147,6 +147,9 @@ def chance_baseline(
     x, labels = scores.sequence_matrix()
     first, last = first_and_last(labels >= 0)
     exam = examined(first, last, x.shape[1] - 1, settings["first_interval"])
+    # Draw j of a client's stream belongs to session j (or position j): the same draws
+    # whatever other clients' sessions span.
+    offset = int(scores.sessions[0]) if scores.sequence == "sessions" else 0
     crit_options = criteria_options(scores.direction(better), settings)
 
     def count(matrix: np.ndarray) -> tuple[int, int]:
@@ -163,7 +166,7 @@ def chance_baseline(
         avail = np.empty(n_replicates, dtype=np.int64)
         for r in progress_bar(range(n_replicates), progress=progress, desc=f"chance ({m})"):
             stream = _random.stream_keys(seed, keys, f"chance baseline {m} {r}")
-            counts[r], avail[r] = count(make[m](x, stream))
+            counts[r], avail[r] = count(make[m](x, stream, offset))
         reps.append(
             pd.DataFrame({"method": m, "replicate": np.arange(n_replicates), "n_gains": counts})
         )
@@ -192,10 +195,10 @@ def chance_baseline(
     )
 
 
-def _shuffled(x: np.ndarray, stream: np.ndarray) -> np.ndarray:
+def _shuffled(x: np.ndarray, stream: np.ndarray, offset: int = 0) -> np.ndarray:
     """Each row's observed values in random order over the same observed columns."""
     seen = ~np.isnan(x)
-    keys = np.where(seen, _random.uniform(stream, x.shape[1]), np.inf)
+    keys = np.where(seen, _random.uniform(stream, x.shape[1], offset), np.inf)
     source = np.argsort(keys, axis=1)  # observed columns first, in random order
     target = np.argsort(np.where(seen, np.arange(x.shape[1]), np.inf), axis=1, kind="stable")
     out = np.full_like(x, np.nan)
@@ -222,8 +225,8 @@ def _gradual_world(x: np.ndarray, instrument: Instrument | None) -> Any:
     sd = np.where((n > 2) & np.isfinite(sd), sd, 0.0)
     integer = instrument is None or instrument.integer_scores
 
-    def make(_x: np.ndarray, stream: np.ndarray) -> np.ndarray:
-        sim = line + _random.normal(stream, x.shape[1]) * sd[:, None]
+    def make(_x: np.ndarray, stream: np.ndarray, offset: int = 0) -> np.ndarray:
+        sim = line + _random.normal(stream, x.shape[1], offset) * sd[:, None]
         if integer:
             sim = np.round(sim)
         if instrument is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 import pandas as pd
@@ -29,7 +29,7 @@ from ._result import SuddenGainsResult
 __all__ = ["identify", "criteria_options", "CRITERION_1"]
 
 #: The default of ``min_change``: the scores' reliable-change criterion.
-CRITERION_1 = "reliable_change"
+CRITERION_1: Final = "reliable_change"
 _UNSET: Any = object()
 
 

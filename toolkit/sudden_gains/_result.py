@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -289,6 +289,98 @@ class SuddenGainsResult(Result):
             out[name] = v
         return out
 
+    def client_view(self, **options: Any) -> pd.DataFrame:
+        """Every validated client's sudden gains, for the per-client table.
+
+        ``sg_flag``: at least one sudden gain; ``sg_session``, ``sg_magnitude`` and
+        ``sg_reversed`` describe the first. ``sg_note`` says, for a client without a gain,
+        which criterion stopped the most promising interval.
+        """
+        scores = self._scores
+        clients = pd.Index(scores.clients, name="client")
+        analysed = ~clients.isin(self.skipped["client"])
+        if "gain" not in self.settings["kinds"]:
+            return pd.DataFrame(
+                {
+                    "client": clients,
+                    "sg_flag": pd.array([pd.NA] * len(clients), dtype="boolean"),
+                    "sg_note": "only sudden losses were searched",
+                }
+            )
+        first = self.by_client("first", kind="gain")
+        has = first["n_gains_client"].fillna(0).to_numpy(dtype=float) > 0
+        note = np.array(self._why_no_gain(), dtype=object)
+        flagged_note = [
+            f"gain at session {s}" + (f", reversed at session {int(r)}" if rev else "")
+            for s, rev, r in zip(
+                first["gain_session"], first["reversal"].fillna(False), first["reversal_session"]
+            )
+        ]
+        note = np.where(has, np.array(flagged_note, dtype=object), note)
+        view = pd.DataFrame(
+            {
+                "client": clients,
+                "sg_flag": pd.array(np.where(analysed, has, False), dtype="boolean"),
+                "sg_n_gains": first["n_gains_client"].to_numpy(dtype=float),
+                "sg_session": first["gain_session"].to_numpy(dtype=float),
+                "sg_magnitude": first["magnitude"].to_numpy(dtype=float),
+                "sg_reversed": first["reversal"].astype("boolean").to_numpy(),
+                "sg_note": note,
+            }
+        )
+        view.loc[~analysed, "sg_flag"] = pd.NA
+        reasons = self.skipped.set_index("client")["reason"]
+        view.loc[~analysed, "sg_note"] = reasons.reindex(clients[~analysed]).to_numpy()
+        return view
+
+    def _why_no_gain(self) -> list[str]:
+        """For each client, the criterion that stopped its most promising interval."""
+        c = self._criteria["gain"]
+        labels = self._sequences[1]
+        exam = c.examined
+        on = {k: exam & c.valid[k] & c.crit[k] for k in c.crit}
+        missing = {k: exam & ~c.valid[k] for k in c.valid}
+        big = exam.copy()
+        for k in (1, 2):
+            if k in on:
+                big &= on[k]
+        size = np.where(exam & ~np.isnan(c.change), c.change, -np.inf)
+        n = exam.shape[0]
+        best = np.argmax(size, axis=1)
+        best_change = size[np.arange(n), best]
+        min_change = self.settings["min_change_value"]
+        notes = []
+        for i in range(n):  # only for the note text; the criteria above are vectorised
+            if not exam[i].any():
+                notes.append("no interval could be examined")
+                continue
+            row_big = np.flatnonzero(big[i])
+            if 3 in c.crit and len(row_big):
+                k = row_big[0]
+                at = labels[i, k + 1]
+                if missing[3][i, k]:
+                    notes.append(
+                        f"criterion 3 missing: too few sessions around the drop at session {at}"
+                    )
+                else:
+                    notes.append(f"the drop at session {at} was not stable (criterion 3)")
+                continue
+            at = labels[i, best[i] + 1]
+            if min_change is not None and best_change[i] < min_change:
+                notes.append(
+                    f"largest drop {max(best_change[i], 0):.3g} points (at session "
+                    f"{at}), below the {min_change:.3g}-point criterion 1"
+                )
+            elif 2 in c.crit and not on[2][i, best[i]]:
+                notes.append(
+                    f"the drop at session {at} was under "
+                    f"{self.settings['proportion']:.0%} of the score before it "
+                    "(criterion 2)"
+                )
+            else:
+                notes.append("no interval met every criterion")
+        return notes
+
     def breakthroughs(self, direction: Direction = "improvement") -> pd.DataFrame:
         """Sudden gains (improvements) and sudden losses (deteriorations), one row each.
 
@@ -409,7 +501,7 @@ class SuddenGainsResult(Result):
 
         return around_gains(self, ax=ax, value=value, kind=kind, **kwargs)
 
-    def _one_kind(self, kind: str | None) -> str:
+    def _one_kind(self, kind: str | None) -> Literal["gain", "loss"]:
         kinds = self.settings["kinds"]
         if kind is None:
             if len(kinds) > 1:
@@ -420,4 +512,4 @@ class SuddenGainsResult(Result):
         kind = {"gains": "gain", "losses": "loss"}.get(kind, kind)
         if kind not in kinds:
             raise ValueError(f"kind must be one of {list(kinds)}; got {kind!r}.")
-        return kind
+        return cast(Literal["gain", "loss"], kind)  # one of settings["kinds"]
