@@ -40,8 +40,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors only
         sudden_gains,
     )
     from .data import LongScores, from_wide, long_scores  # noqa: F401
-    from .errors import DataError, ToolkitWarning  # noqa: F401
-    from .per_client import breakthroughs  # noqa: F401
+    from .errors import DataError, ToolkitWarning
+    from .per_client import breakthroughs
 
 _SUBMODULES = (
     "bayes",

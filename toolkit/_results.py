@@ -18,6 +18,7 @@ keyword-only options and returns a small frozen result whose class name ends in 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -26,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ._checks import choice
+from ._references import with_references
 from .errors import ToolkitDeprecationWarning, warn
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -139,6 +141,26 @@ class Result:
 
     #: The method's name as ``breakthroughs()`` reports it.
     method_name = "analysis"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Every methods paragraph ends with the full references of the works it cites, so
+        # a subclass writes only its paragraph (see toolkit._references).
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("methods_text")
+        if own is not None:
+
+            @functools.wraps(own)
+            def methods_text(self: Any) -> str:
+                return with_references(own(self))
+
+            cls.methods_text = methods_text  # type: ignore[method-assign]
+
+    @property
+    def _scores(self) -> LongScores:
+        """The validated scores (every method's result keeps them)."""
+        if self.scores is None:
+            raise ValueError(f"This {type(self).__name__} keeps no scores.")
+        return self.scores
 
     def summary(self) -> pd.DataFrame:
         """Key figures as a DataFrame (subclasses say which)."""
@@ -255,6 +277,14 @@ class Result:
             )
         parts += [f"<p>Warning: {w}</p>" for w in self.warnings]
         return "".join(parts)
+
+
+def skipped_sentence(n: int, reason: str = "could not be analysed") -> str:
+    """The methods paragraph's sentence about skipped clients ("3 clients could not be
+    analysed.", or that none was left out)."""
+    if n == 0:
+        return "No client was left out."
+    return f"{n} client{'' if n == 1 else 's'} {reason}."
 
 
 def with_skipped(view: pd.DataFrame, skipped: pd.DataFrame, note: str) -> pd.DataFrame:

@@ -17,6 +17,8 @@ Examples
 0        0.5     0.5  0.5
 
 A result of the toolkit can be scored directly: its ``breakthroughs()`` are the detections.
+:func:`compare_methods` scores every method of :func:`toolkit.breakthroughs` side by side,
+per client and per session, so that what each method is good at shows.
 """
 
 from __future__ import annotations
@@ -34,7 +36,15 @@ from ._results import Result, deprecated_name
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
 
-__all__ = ["detection", "DetectionResult", "SUMMARY_COLUMNS", "MATCH_COLUMNS"]
+__all__ = [
+    "detection",
+    "DetectionResult",
+    "compare_methods",
+    "ComparisonResult",
+    "SUMMARY_COLUMNS",
+    "MATCH_COLUMNS",
+    "COMPARISON_COLUMNS",
+]
 
 #: Columns of :attr:`Detection.summary`.
 SUMMARY_COLUMNS = [
@@ -321,3 +331,161 @@ def _match(pairs: pd.DataFrame) -> np.ndarray:
         lookup = {(a, b): lab for a, b, lab in zip(ti, di, g.index)}
         keep += [lookup[(a, b)] for a, b in zip(rows[ok], cols[ok])]
     return np.sort(np.asarray(keep, dtype=np.int64))
+
+
+#: Columns of :attr:`ComparisonResult.table`: one row per method.
+COMPARISON_COLUMNS = [
+    "method",
+    "n_analysed",
+    "n_true",
+    "n_flagged",
+    "precision",
+    "recall",
+    "f1",
+    "session_precision",
+    "session_recall",
+    "session_f1",
+    "mean_abs_error",
+]
+
+
+@dataclass(frozen=True, repr=False)
+class ComparisonResult(Result):
+    """Every method's precision and recall for the true breakthroughs, side by side.
+
+    Returned by :func:`compare_methods`; ``table`` has one row per method (columns
+    :data:`COMPARISON_COLUMNS`).
+    """
+
+    method_name = "methods against truth"
+
+    def summary(self) -> pd.DataFrame:
+        """The table: one row per method."""
+        return self.table
+
+    def breakthroughs(self, direction: Any = "improvement") -> pd.DataFrame:
+        """A comparison finds no breakthroughs; see the compared result's."""
+        raise NotImplementedError("compare_methods() scores other results' breakthroughs.")
+
+    def plot(self, client: Any = None, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
+        """Grouped bars: each method's precision and recall for breakthrough clients."""
+        from .plots._style import PALETTE, get_axes
+
+        ax = get_axes(ax, figsize=(7, 4))
+        t = self.table
+        x = np.arange(len(t))
+        for offset, name, colour in (
+            (-0.2, "precision", PALETTE["blue"]),
+            (0.2, "recall", PALETTE["orange"]),
+        ):
+            ax.bar(x + offset, t[name], width=0.4, label=name, color=colour, **kwargs)
+        ax.set_xticks(x, t["method"].tolist())
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("Share of clients")
+        ax.set_title("Finding the clients with a true breakthrough")
+        ax.legend(frameon=False)
+        return ax
+
+    def methods_text(self) -> str:
+        """The methods paragraph for this comparison."""
+        tol = self.settings["tolerance"]
+        return (
+            "Each method was scored against the simulated truth: at the client level "
+            "(precision, the share of flagged clients who had a true breakthrough; recall, "
+            "the share of clients with a true breakthrough who were flagged; among the "
+            "clients the method analysed) and at the session level (breakthroughs matched "
+            f"one-to-one to true changes within {tol:g} session(s)). " + super().methods_text()
+        )
+
+
+def compare_methods(
+    truth: pd.DataFrame,
+    result: Any,
+    tolerance: float = 1,
+    *,
+    kinds: Sequence[str] = ("gain",),
+) -> ComparisonResult:
+    """Each method's precision and recall for true breakthroughs, side by side.
+
+    Parameters
+    ----------
+    truth : pandas.DataFrame
+        True changes, one row each (``client``, ``kind``, ``session``), such as the truth of
+        :func:`toolkit.simulate.trajectories`. Not modified.
+    result : BreakthroughsResult
+        From :func:`toolkit.breakthroughs` on the simulated scores.
+    tolerance : int, default 1
+        Largest session difference for a breakthrough to match a true change.
+    kinds : sequence of str, default ("gain",)
+        Kinds of true change that are breakthroughs.
+
+    Returns
+    -------
+    ComparisonResult
+        ``table``: one row per method with, among the clients the method analysed,
+        ``n_analysed``, ``n_true`` (clients with a true breakthrough), ``n_flagged``,
+        ``precision``, ``recall`` and ``f1`` per client; then ``session_precision``,
+        ``session_recall``, ``session_f1`` and ``mean_abs_error`` from
+        :func:`detection` on the method's breakthroughs (missing for reliable change, whose
+        "session" is the last one rather than a moment of change).
+
+    Examples
+    --------
+    >>> import toolkit
+    >>> from toolkit import simulate
+    >>> df, truth = simulate.trajectories(300, 12, instrument="PHQ-9", gain_size=(9, 1),
+    ...                                   seed=4)
+    >>> answer = toolkit.breakthroughs(toolkit.long_scores(df, client="client",
+    ...     session="session", score="score", instrument="PHQ-9"), test=False)
+    >>> compare_methods(truth, answer).table["method"].tolist()
+    ['reliable change', 'sudden gains', 'change points']
+    """
+    from . import _checks
+
+    tolerance = _checks.number(tolerance, "tolerance", "compare_methods", low=0.0)
+    table = getattr(result, "table", None)
+    if not hasattr(result, "results") or table is None:
+        raise TypeError(
+            "compare_methods() needs the result of toolkit.breakthroughs(); got "
+            f"{type(result).__name__}. Fix: answer = toolkit.breakthroughs(scores)."
+        )
+    for c in ("client", "kind", "session"):
+        _column(truth, c, "truth")
+    true = truth[truth["kind"].isin(list(kinds))]
+    has_true = table["client"].isin(true["client"]).to_numpy()
+    from .per_client._table import BLOCKS, LABELS
+
+    rows = []
+    for name, method_result in result.results.items():
+        flag = table[BLOCKS[name][0]]
+        analysed = flag.notna().to_numpy()
+        on = flag.fillna(False).to_numpy(dtype=bool) & analysed
+        t_ = has_true & analysed
+        tp, n_flag, n_true = int((on & t_).sum()), int(on.sum()), int(t_.sum())
+        row: dict[str, Any] = {
+            "method": LABELS[name],
+            "n_analysed": int(analysed.sum()),
+            "n_true": n_true,
+            "n_flagged": n_flag,
+            "precision": tp / n_flag if n_flag else np.nan,
+            "recall": tp / n_true if n_true else np.nan,
+            "f1": 2 * tp / (n_flag + n_true) if n_flag + n_true else np.nan,
+        }
+        if name == "reliable_change":
+            row.update(
+                session_precision=np.nan, session_recall=np.nan, session_f1=np.nan,
+                mean_abs_error=np.nan,
+            )  # fmt: skip
+        else:
+            kept = true[true["client"].isin(table["client"][analysed])]
+            s = detection(kept, method_result, tolerance).table.iloc[0]
+            row.update(
+                session_precision=s["precision"],
+                session_recall=s["recall"],
+                session_f1=s["f1"],
+                mean_abs_error=s["mean_abs_error"],
+            )
+        rows.append(row)
+    settings = dict(result.settings)
+    settings.update(tolerance=tolerance, kinds=list(kinds))
+    return ComparisonResult(table=pd.DataFrame(rows, columns=COMPARISON_COLUMNS), settings=settings)

@@ -343,6 +343,45 @@ class BayesResult(Result):
         )
         return keep_direction(frame[BREAKTHROUGH_COLUMNS], direction)
 
+    def client_view(self, *, threshold: float = 0.5, **options: Any) -> pd.DataFrame:
+        """Every validated client's posterior, for the per-client table.
+
+        ``bayes_flag``: P(breakthrough) above ``threshold``; ``bayes_session`` is the most
+        probable change session and ``bayes_session_lower`` / ``bayes_session_upper`` the
+        range of its credible set (at ``settings["level"]``).
+        """
+        _checks.share(threshold, "threshold", "BayesResult.client_view")
+        clients = pd.Index(self._scores.clients, name="client")
+        t = self.table.set_index("client").reindex(clients)
+        p = t["p_breakthrough"].to_numpy(dtype=float)
+        flag = pd.array(p > threshold, dtype="boolean")
+        words = np.array(
+            [
+                f"P(breakthrough) above {threshold:g}",
+                f"P(breakthrough) {threshold:g} or below",
+                "P(breakthrough) not computed: no reliable-change criterion",
+            ],
+            dtype=object,
+        )
+        note = words[np.where(np.isnan(p), 2, np.where(p > threshold, 0, 1))]
+        flag[np.isnan(p)] = pd.NA
+        analysed = clients.isin(self.table["client"])
+        if (~analysed).any():
+            reasons = self.skipped.set_index("client")["reason"]
+            note[~analysed] = reasons.reindex(clients[~analysed]).to_numpy()
+        return pd.DataFrame(
+            {
+                "client": clients,
+                "bayes_flag": flag,
+                "bayes_p_breakthrough": p,
+                "bayes_p_change": t["p_change"].to_numpy(dtype=float),
+                "bayes_session": t["change_session_mode"].to_numpy(dtype=float),
+                "bayes_session_lower": t["change_session_lower"].to_numpy(dtype=float),
+                "bayes_session_upper": t["change_session_upper"].to_numpy(dtype=float),
+                "bayes_note": note,
+            }
+        )
+
     def methods_text(self) -> str:
         """The methods paragraph for this analysis."""
         st = self.settings

@@ -14,6 +14,7 @@ from .._results import (
     Result,
     check_direction,
     keep_direction,
+    skipped_sentence,
 )
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -203,6 +204,78 @@ class ChangePointsResult(Result):
         )
         return keep_direction(frame[BREAKTHROUGH_COLUMNS], direction)
 
+    def client_view(self, **options: Any) -> pd.DataFrame:
+        """Every validated client's change points, for the per-client table.
+
+        ``cp_flag``: at least one change whose jump improves by the reliable-change
+        criterion or more (missing without a criterion). ``cp_session`` and ``cp_jump``
+        (as in ``table``: post minus pre, in score points) describe the first such change;
+        for a client without one, its most improving change, else its largest worsening
+        one. ``cp_p_value`` is the client's at-most-one-change test (``test=True``).
+        """
+        scores = self._scores
+        clients = pd.Index(scores.clients, name="client")
+        n = len(clients)
+        t = self.table
+        row = clients.get_indexer(t["client"])
+        jump = t["jump"].to_numpy(dtype=float)
+        improvement = -(scores.sign if scores.better else 1) * jump
+        points = self.settings.get("reliable_change_points")
+        known = points is not None and not (isinstance(points, float) and np.isnan(points))
+        reliable = improvement >= points if known else np.zeros(len(t), dtype=bool)
+        # One change per client: its first reliable improvement, else its most improving.
+        within = np.where(reliable, t["session"].to_numpy(dtype=float), -improvement)
+        order = np.lexsort((within, ~reliable, row))
+        pick = order[np.r_[True, row[order][1:] != row[order][:-1]]] if len(t) else order
+        chosen = np.full(n, -1)
+        chosen[row[pick]] = pick
+        has = chosen >= 0
+        # Padded by one row so that clients without a change (chosen -1) index something.
+        reliable = np.append(reliable, False)
+        improvement = np.append(improvement, np.nan)
+        jump = np.append(jump, np.nan)
+        session = np.append(t["session"].to_numpy(dtype=float), np.nan)
+        safe = chosen  # -1 reads the padding
+        flag_row = has & reliable[safe]
+        n_changes = (
+            self.clients.set_index("client")["n_changes"].reindex(clients).to_numpy(dtype=float)
+        )
+        p_value = self.clients.set_index("client")["p_value"].reindex(clients).to_numpy(float)
+        words = np.array(
+            [
+                "reliable improvement at a change point",
+                f"no change point under the {self.settings['penalty']} penalty",
+                f"change too small for the {points:.4g}-point reliable-change criterion"
+                if known
+                else "reliable-change criterion not available",
+                "only worsening changes",
+            ],
+            dtype=object,
+        )
+        code = np.where(flag_row, 0, np.where(~has, 1, np.where(improvement[safe] > 0, 2, 3)))
+        note = words[code]
+        if not known:
+            note[has] = words[2]
+        flag = pd.array(flag_row, dtype="boolean")
+        if not known:
+            flag[:] = pd.NA
+        analysed = clients.isin(self.clients["client"])
+        if (~analysed).any():
+            flag[~analysed] = pd.NA
+            reasons = self.skipped.set_index("client")["reason"]
+            note[~analysed] = reasons.reindex(clients[~analysed]).to_numpy()
+        return pd.DataFrame(
+            {
+                "client": clients,
+                "cp_flag": flag,
+                "cp_n_changes": n_changes,
+                "cp_session": session[safe],
+                "cp_jump": jump[safe],
+                "cp_p_value": p_value,
+                "cp_note": note,
+            }
+        )
+
     def summary_by(self, covariate: str) -> pd.DataFrame:
         """Clients with a change and with a breakthrough within groups of a carried
         client-level covariate; columns :data:`BY_GROUP_COLUMNS`."""
@@ -250,8 +323,7 @@ class ChangePointsResult(Result):
             f"observed scores into {model}, with the {st['penalty']} penalty as in R's "
             f"changepoint package (Killick, Fearnhead & Eckley, 2012) and {noise_text}. "
             f"A change was a breakthrough when its jump improved by at least the "
-            f"reliable-change criterion. {len(self.skipped)} clients could not be "
-            "analysed. "
+            f"reliable-change criterion. {skipped_sentence(len(self.skipped))} "
         )
         if st.get("test"):
             text += (

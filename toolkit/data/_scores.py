@@ -292,26 +292,31 @@ class LongScores:
                 + missing_column_message(column, list(self._columns))
                 + " Fix: keep the column when validating (covariates=...)."
             )
-        frame = pd.DataFrame(
-            {"client": self._client_code, "value": pd.array(self._columns[column])}
-        )
-        per = frame.groupby("client", sort=True)["value"]
-        varying = per.nunique(dropna=False) > 1
-        if varying.any():
-            bad = self.clients.take(varying.index[varying].to_numpy()).tolist()
+        values = self._columns[column]
+        code = self._client_code
+        # Each client's first row, then every row compared with it (missing equals missing
+        # only): one vectorised pass, whatever the dtype.
+        first = np.full(self.n_clients, len(code), dtype=np.int64)
+        np.minimum.at(first, code, np.arange(len(code), dtype=np.int64))
+        array = np.asarray(values)
+        if array.dtype.kind in "biufcmM":
+            key = array
+            same = key == key[first[code]]
+            if array.dtype.kind in "fcmM":
+                same |= pd.isna(key) & pd.isna(key[first[code]])
+        else:
+            key = pd.factorize(values, use_na_sentinel=True)[0]
+            same = key == key[first[code]]
+        if not same.all():
+            # The first few offending clients are enough for the message.
+            bad = self.clients.take(np.unique(code[np.flatnonzero(~same)[:1000]])).tolist()
             raise ValueError(
                 f"Covariate {column!r} changes within client(s) {bad[:5]}, so it is not a "
                 "client-level grouping. Fix: use a column that is constant within each "
                 "client (e.g. its value at intake)."
             )
-        first = per.first()
-        out = pd.Series(
-            pd.NA,
-            index=pd.Index(self.clients, name="client"),
-            name=column,
-            dtype=first.dtype if len(first) else object,
-        )
-        out.iloc[first.index.to_numpy()] = first.to_numpy()
+        out = pd.Series(values, name=column).take(first)
+        out.index = pd.Index(self.clients, name="client")
         return out
 
     # -- subsets -------------------------------------------------------------------------

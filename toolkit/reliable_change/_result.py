@@ -16,6 +16,7 @@ from .._results import (
     check_direction,
     empty_breakthroughs,
     keep_direction,
+    skipped_sentence,
     with_skipped,
 )
 
@@ -235,38 +236,31 @@ class ReliableChangeResult(Result):
     def client_view(self, **options: Any) -> pd.DataFrame:
         """Every validated client's reliable change, for the per-client table.
 
-        ``rc_flag`` is a reliable improvement (reliably improved or recovered), ``rc_note``
-        why a client was not flagged or could not be analysed.
+        ``rc_flag`` is a reliable improvement (reliably improved or recovered); ``rc_note``
+        the client's category, or why it was not flagged or could not be analysed.
         """
         t = self.table
         p = self.parameters
-        improvement = t["improvement"].to_numpy(dtype=float)
-        flagged = t["reliable_improvement"].fillna(False).to_numpy(dtype=bool)
-        worse = t["reliable_deterioration"].fillna(False).to_numpy(dtype=bool)
-        points = p.get("rc_points")
+        category = t["category"].astype(object).to_numpy()
         if not self.computed:
             note = np.full(len(t), "not computed: no reliable-change criterion", dtype=object)
         else:
-            if points is not None:
-                below = [
-                    f"total change of {v:.3g} points, below the {points:.3g}-point criterion"
-                    for v in improvement
-                ]
-            else:
-                crit = p["critical_value"]
-                below = [f"index {v:.2f} within the +/-{crit:.2f} band" for v in t["rci"]]
-            note = np.where(
-                flagged,
-                t["category"].astype(str).to_numpy(),
-                np.where(worse, "reliably deteriorated", np.array(below, dtype=object)),
+            points = p.get("rc_points")
+            small = (
+                f"change too small for the {points:.4g}-point reliable-change criterion"
+                if points is not None
+                else f"index within the +/-{p['critical_value']:.3g} band"
             )
+            known = pd.notna(category)
+            note = np.where(known, category, "no change could be computed")
+            note[known & (category == "unchanged")] = small
         view = pd.DataFrame(
             {
                 "client": t["client"].to_numpy(),
                 "rc_flag": t["reliable_improvement"].to_numpy(),
-                "rc_category": t["category"].astype(object).to_numpy(),
+                "rc_category": category,
                 "rc_rci": t["rci"].to_numpy(dtype=float),
-                "rc_change": improvement,
+                "rc_change": t["improvement"].to_numpy(dtype=float),
                 "rc_note": note,
             }
         )
@@ -343,9 +337,7 @@ class ReliableChangeResult(Result):
                 f"{p['cutoff']:.4g} ({p.get('cutoff_type')}); recovered = reliably "
                 "improved and moved from the clinical into the functional range"
             )
-        return (
-            text + f". {len(self.skipped)} clients could not be analysed. " + super().methods_text()
-        )
+        return text + ". " + skipped_sentence(len(self.skipped)) + " " + super().methods_text()
 
     def plot(self, client: Any = None, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
         """Jacobson-Truax plot; see :func:`toolkit.plots.jacobson_truax` (``client`` is

@@ -26,6 +26,8 @@ __all__ = [
     "criteria",
     "examined",
     "values_around",
+    "why_not",
+    "reason_texts",
 ]
 
 #: Offsets of the values kept around each gain, relative to the pre-gain session N.
@@ -258,3 +260,66 @@ def values_around(x: np.ndarray, rows: np.ndarray, ks: np.ndarray) -> np.ndarray
     padded = np.pad(x, ((0, 0), (2, 3)), constant_values=np.nan)
     cols = ks[:, None] + 2 + np.array(OFFSETS)[None, :]
     return padded[rows[:, None], cols]
+
+
+#: Codes of :func:`why_not` (index into :func:`reason_texts`).
+NO_INTERVAL, CRIT3_MISSING, CRIT3_FAILED, CRIT1_FAILED, CRIT2_FAILED, OTHER = range(6)
+
+
+def reason_texts(kind: str, min_change: float | None, reliable_change: bool) -> list[str]:
+    """The words for each code of :func:`why_not`, for gains or losses; ``reliable_change``
+    says that criterion 1 is the scores' reliable-change criterion."""
+    move = "drop" if kind == "gain" else "rise"
+    if min_change is None:
+        crit1 = f"no {move} large enough (criterion 1)"
+    elif reliable_change:
+        crit1 = (
+            f"no session-to-session {move} reached the {min_change:.4g}-point "
+            "reliable-change criterion (criterion 1)"
+        )
+    else:
+        crit1 = f"no session-to-session {move} reached {min_change:.4g} points (criterion 1)"
+    return [
+        "too few sessions: no interval could be examined",
+        "criterion 3 missing: too few sessions around the large " + move,
+        f"the large {move} did not last: the means before and after do not differ (criterion 3)",
+        crit1,
+        f"the largest {move} was too small relative to the score before it (criterion 2)",
+        "no interval met every criterion (missing scores)",
+    ]
+
+
+def why_not(c: Criteria) -> tuple[np.ndarray, np.ndarray]:
+    """For each client (row), the criterion that stopped its most promising interval.
+
+    The most promising interval is the first one that meets criteria 1 and 2 (then criterion
+    3 decided), else the one with the largest change. Returns the code (int8, see
+    :data:`NO_INTERVAL` ...) and the interval's column (-1 when none was examined); the
+    code is meaningless for clients that do have a gain.
+    """
+    exam = c.examined
+    n = exam.shape[0]
+    met = {k: exam & c.valid[k] & c.crit[k] for k in c.crit}
+    big = exam.copy()
+    for k in (1, 2):
+        if k in met:
+            big &= met[k]
+    size = np.where(exam & ~np.isnan(c.change), c.change, -np.inf)
+    best = np.argmax(size, axis=1)
+    rows = np.arange(n)
+    has_big = big.any(axis=1) if 3 in c.crit else np.zeros(n, dtype=bool)
+    first_big = np.argmax(big, axis=1)
+    code = np.full(n, OTHER, dtype=np.int8)
+    at = np.where(has_big, first_big, best)
+    if 1 in c.crit:
+        code[np.isfinite(size[rows, best]) & ~met[1][rows, best]] = CRIT1_FAILED
+    if 2 in c.crit:
+        stop2 = np.isfinite(size[rows, best]) & ~met[2][rows, best] & (code == OTHER)
+        code[stop2] = CRIT2_FAILED
+    if 3 in c.crit:
+        missing3 = ~c.valid[3][rows, first_big]
+        code[has_big] = np.where(missing3[has_big], CRIT3_MISSING, CRIT3_FAILED)
+    none = ~exam.any(axis=1)
+    code[none] = NO_INTERVAL
+    at[none] = -1
+    return code, at.astype(np.int64)

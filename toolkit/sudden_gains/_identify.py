@@ -22,6 +22,7 @@ from ._criteria import (
     criteria,
     examined,
     values_around,
+    why_not,
     windows,
 )
 from ._result import SuddenGainsResult
@@ -151,8 +152,9 @@ def identify(
     Tang, T. Z., & DeRubeis, R. J. (1999). Sudden gains and critical sessions in
     cognitive-behavioral therapy for depression. Journal of Consulting and Clinical
     Psychology, 67(6), 894-904.
-    Lutz, W., et al. (2013). Sudden gains in the outpatient psychotherapy of depression.
-    Psychotherapy Research, 23(1), 61-73.
+    Lutz, W., Ehrlich, T., Rubel, J., et al. (2013). The ups and downs of psychotherapy:
+    Sudden gains and sudden losses identified with session reports. Psychotherapy Research,
+    23(1), 14-24.
     Wiedemann, M., Thew, G. R., Stott, R., & Ehlers, A. (2020). suddengains: An R package
     to identify sudden gains in longitudinal data. PLOS ONE, 15(3), e0230276.
 
@@ -197,7 +199,7 @@ def identify(
         settings.update(reliable_change_points=value, reliable_change_source="per call")
     x, labels = scores.sequence_matrix()
     first, last = first_and_last(labels >= 0)
-    found, available = _scan(x, first, last, settings, criteria_options(sign, settings))
+    found, available, reasons = _scan(x, first, last, settings, criteria_options(sign, settings))
     table = pd.concat(
         [
             _gain_table(scores, x, labels, last, hits, k, reversal_start, sign)
@@ -212,6 +214,10 @@ def identify(
         skipped=_skipped(scores, ~available),
         warnings=tuple(notes),
         scores=scores,
+        reasons={
+            k: (code, np.where(at >= 0, labels[np.arange(len(at)), np.maximum(at, 0) + 1], -1))
+            for k, (code, at) in reasons.items()
+        },
     )
 
 
@@ -249,12 +255,17 @@ def _scan(
     last: np.ndarray,
     settings: dict[str, Any],
     options: dict[str, Any],
-) -> tuple[dict[str, _Hits], np.ndarray]:
-    """Evaluate every interval block by block of clients; return the hits per kind and
-    which clients had at least one interval that could be evaluated."""
+) -> tuple[dict[str, _Hits], np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Evaluate every interval block by block of clients; return the hits per kind, which
+    clients had at least one interval that could be evaluated, and per kind each client's
+    reason for having none (:func:`why_not`)."""
     n, t = x.shape
     step = max(1, _BLOCK_CELLS // max(t, 1))
     available = np.zeros(n, dtype=bool)
+    # Per client and kind: why it has none (a code of why_not) and at which interval.
+    reasons = {
+        k: (np.zeros(n, dtype=np.int8), np.zeros(n, dtype=np.int64)) for k in settings["kinds"]
+    }
     parts: dict[str, list[_Hits]] = {k: [] for k in settings["kinds"]}
     for lo in range(0, n, step):
         block = slice(lo, min(n, lo + step))
@@ -265,6 +276,7 @@ def _scan(
             c = criteria(xb, win, exam, kind=k, **options)
             available[block] |= (exam & ~c.missing).any(axis=1)
             rows, ks = np.nonzero(c.sudden)
+            reasons[k][0][block], reasons[k][1][block] = why_not(c)
             parts[k].append(
                 _Hits(
                     rows + lo,
@@ -281,7 +293,7 @@ def _scan(
         )
         for k, hits in parts.items()
     }
-    return found, available
+    return found, available, reasons
 
 
 def _check_options(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
@@ -16,6 +16,7 @@ from .._results import (
     Result,
     check_direction,
     keep_direction,
+    skipped_sentence,
 )
 from ..data import first_and_last
 from ._criteria import (
@@ -23,10 +24,12 @@ from ._criteria import (
     GAIN_COLUMNS,
     INTERVAL_COLUMNS,
     OFFSET_NAMES,
+    OTHER,
     SELECT,
     Criteria,
     criteria,
     examined,
+    reason_texts,
     values_around,
     windows,
 )
@@ -62,19 +65,21 @@ class SuddenGainsResult(Result):
         Clients with no interval that could be evaluated, with the reason.
     scores : LongScores
         The validated data the gains were found in.
+    reasons : dict
+        Per kind, each client's reason for having none (codes of
+        :func:`~toolkit.sudden_gains._criteria.why_not`) and the session concerned; read
+        through :meth:`client_view`.
     """
+
+    reasons: dict[str, tuple[np.ndarray, np.ndarray]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     method_name = "sudden gains"
 
     @functools.cached_property
     def _sequences(self) -> tuple[np.ndarray, np.ndarray]:
         return self._scores.sequence_matrix()
-
-    @property
-    def _scores(self) -> Any:
-        if self.scores is None:  # pragma: no cover - every result of identify keeps them
-            raise ValueError("This result keeps no scores.")
-        return self.scores
 
     @functools.cached_property
     def _criteria(self) -> dict[str, Criteria]:
@@ -292,13 +297,12 @@ class SuddenGainsResult(Result):
     def client_view(self, **options: Any) -> pd.DataFrame:
         """Every validated client's sudden gains, for the per-client table.
 
-        ``sg_flag``: at least one sudden gain; ``sg_session``, ``sg_magnitude`` and
-        ``sg_reversed`` describe the first. ``sg_note`` says, for a client without a gain,
-        which criterion stopped the most promising interval.
+        ``sg_flag``: at least one sudden gain; ``sg_n_gains``, ``sg_session``,
+        ``sg_magnitude`` and ``sg_reversed`` describe the first. ``sg_note`` says, for a
+        client without a gain, which criterion stopped its most promising interval
+        (:func:`toolkit.sudden_gains._criteria.why_not`), or why it was not analysed.
         """
-        scores = self._scores
-        clients = pd.Index(scores.clients, name="client")
-        analysed = ~clients.isin(self.skipped["client"])
+        clients = pd.Index(self._scores.clients, name="client")
         if "gain" not in self.settings["kinds"]:
             return pd.DataFrame(
                 {
@@ -308,78 +312,31 @@ class SuddenGainsResult(Result):
                 }
             )
         first = self.by_client("first", kind="gain")
+        analysed = ~clients.isin(self.skipped["client"])
         has = first["n_gains_client"].fillna(0).to_numpy(dtype=float) > 0
-        note = np.array(self._why_no_gain(), dtype=object)
-        flagged_note = [
-            f"gain at session {s}" + (f", reversed at session {int(r)}" if rev else "")
-            for s, rev, r in zip(
-                first["gain_session"], first["reversal"].fillna(False), first["reversal_session"]
-            )
-        ]
-        note = np.where(has, np.array(flagged_note, dtype=object), note)
-        view = pd.DataFrame(
+        reversed_ = first["reversal"].fillna(False).to_numpy(dtype=bool)
+        code = self.reasons["gain"][0] if "gain" in self.reasons else np.full(len(has), OTHER)
+        st = self.settings
+        texts = reason_texts("gain", st["min_change_value"], st["min_change"] == "reliable_change")
+        words = np.array([*texts, "sudden gain", "sudden gain, later reversed"], dtype=object)
+        chosen = np.where(has, np.where(reversed_, len(texts) + 1, len(texts)), code)
+        note = words[chosen]
+        if (~analysed).any():
+            reasons = self.skipped.set_index("client")["reason"]
+            note[~analysed] = reasons.reindex(clients[~analysed]).to_numpy()
+        flag = pd.array(has, dtype="boolean")
+        flag[~analysed] = pd.NA
+        return pd.DataFrame(
             {
                 "client": clients,
-                "sg_flag": pd.array(np.where(analysed, has, False), dtype="boolean"),
-                "sg_n_gains": first["n_gains_client"].to_numpy(dtype=float),
-                "sg_session": first["gain_session"].to_numpy(dtype=float),
+                "sg_flag": flag,
+                "sg_n_gains": first["n_gains_client"].to_numpy(dtype=float, na_value=np.nan),
+                "sg_session": first["gain_session"].to_numpy(dtype=float, na_value=np.nan),
                 "sg_magnitude": first["magnitude"].to_numpy(dtype=float),
                 "sg_reversed": first["reversal"].astype("boolean").to_numpy(),
                 "sg_note": note,
             }
         )
-        view.loc[~analysed, "sg_flag"] = pd.NA
-        reasons = self.skipped.set_index("client")["reason"]
-        view.loc[~analysed, "sg_note"] = reasons.reindex(clients[~analysed]).to_numpy()
-        return view
-
-    def _why_no_gain(self) -> list[str]:
-        """For each client, the criterion that stopped its most promising interval."""
-        c = self._criteria["gain"]
-        labels = self._sequences[1]
-        exam = c.examined
-        on = {k: exam & c.valid[k] & c.crit[k] for k in c.crit}
-        missing = {k: exam & ~c.valid[k] for k in c.valid}
-        big = exam.copy()
-        for k in (1, 2):
-            if k in on:
-                big &= on[k]
-        size = np.where(exam & ~np.isnan(c.change), c.change, -np.inf)
-        n = exam.shape[0]
-        best = np.argmax(size, axis=1)
-        best_change = size[np.arange(n), best]
-        min_change = self.settings["min_change_value"]
-        notes = []
-        for i in range(n):  # only for the note text; the criteria above are vectorised
-            if not exam[i].any():
-                notes.append("no interval could be examined")
-                continue
-            row_big = np.flatnonzero(big[i])
-            if 3 in c.crit and len(row_big):
-                k = row_big[0]
-                at = labels[i, k + 1]
-                if missing[3][i, k]:
-                    notes.append(
-                        f"criterion 3 missing: too few sessions around the drop at session {at}"
-                    )
-                else:
-                    notes.append(f"the drop at session {at} was not stable (criterion 3)")
-                continue
-            at = labels[i, best[i] + 1]
-            if min_change is not None and best_change[i] < min_change:
-                notes.append(
-                    f"largest drop {max(best_change[i], 0):.3g} points (at session "
-                    f"{at}), below the {min_change:.3g}-point criterion 1"
-                )
-            elif 2 in c.crit and not on[2][i, best[i]]:
-                notes.append(
-                    f"the drop at session {at} was under "
-                    f"{self.settings['proportion']:.0%} of the score before it "
-                    "(criterion 2)"
-                )
-            else:
-                notes.append("no interval met every criterion")
-        return notes
 
     def breakthroughs(self, direction: Direction = "improvement") -> pd.DataFrame:
         """Sudden gains (improvements) and sudden losses (deteriorations), one row each.
@@ -477,7 +434,9 @@ class SuddenGainsResult(Result):
                 if st.get("sequence") == "positions"
                 else ", a gap being a missed session"
             )
-            + f". {len(self.skipped)} clients had no interval that could be evaluated. "
+            + ". "
+            + skipped_sentence(len(self.skipped), "had no interval that could be evaluated")
+            + " "
         )
         return text + super().methods_text()
 

@@ -1,0 +1,109 @@
+"""The works the methods paragraphs cite, in full, so every ``methods_text()`` ends with them.
+
+A paragraph cites a work in the usual author-year form ("Jacobson & Truax, 1991",
+"Tang and DeRubeis (1999)", "Lutz et al., 2013"); :func:`with_references` finds the citations
+in a paragraph and appends the full references, in alphabetical order. Add a work here when
+a method starts citing it: the key is the first author's surname and the year, which is all
+the citation needs to contain.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["REFERENCES", "cited", "with_references"]
+
+#: (first author's surname, year) -> the full reference (APA style).
+REFERENCES: dict[tuple[str, str], str] = {
+    ("Auger", "1989"): (
+        "Auger, I. E., & Lawrence, C. E. (1989). Algorithms for the optimal identification "
+        "of segment neighborhoods. Bulletin of Mathematical Biology, 51(1), 39-54."
+    ),
+    ("Bates", "2015"): (
+        "Bates, D., Maechler, M., Bolker, B., & Walker, S. (2015). Fitting linear "
+        "mixed-effects models using lme4. Journal of Statistical Software, 67(1), 1-48."
+    ),
+    ("Cohen", "1960"): (
+        "Cohen, J. (1960). A coefficient of agreement for nominal scales. Educational and "
+        "Psychological Measurement, 20(1), 37-46."
+    ),
+    ("Hageman", "1999"): (
+        "Hageman, W. J. J. M., & Arrindell, W. A. (1999). Establishing clinically "
+        "significant change: Increment of precision and the distinction between individual "
+        "and group level of analysis. Behaviour Research and Therapy, 37(12), 1169-1193."
+    ),
+    ("Hsu", "1989"): (
+        "Hsu, L. M. (1989). Reliable changes in psychotherapy: Taking into account "
+        "regression toward the mean. Behavioral Assessment, 11(4), 459-467."
+    ),
+    ("Jacobson", "1991"): (
+        "Jacobson, N. S., & Truax, P. (1991). Clinical significance: A statistical approach "
+        "to defining meaningful change in psychotherapy research. Journal of Consulting and "
+        "Clinical Psychology, 59(1), 12-19."
+    ),
+    ("Killick", "2012"): (
+        "Killick, R., Fearnhead, P., & Eckley, I. A. (2012). Optimal detection of "
+        "changepoints with a linear computational cost. Journal of the American Statistical "
+        "Association, 107(500), 1590-1598."
+    ),
+    ("Lutz", "2013"): (
+        "Lutz, W., Ehrlich, T., Rubel, J., et al. (2013). The ups and downs of "
+        "psychotherapy: Sudden gains and sudden losses identified with session reports. "
+        "Psychotherapy Research, 23(1), 14-24."
+    ),
+    ("Nunnally", "1983"): (
+        "Nunnally, J. C., & Kotsch, W. E. (1983). Studies of individual subjects: Logic and "
+        "methods of analysis. British Journal of Clinical Psychology, 22(2), 83-93."
+    ),
+    ("Raudenbush", "2002"): (
+        "Raudenbush, S. W., & Bryk, A. S. (2002). Hierarchical linear models: Applications "
+        "and data analysis methods (2nd ed.). Sage."
+    ),
+    ("Speer", "1992"): (
+        "Speer, D. C. (1992). Clinically significant change: Jacobson and Truax (1991) "
+        "revisited. Journal of Consulting and Clinical Psychology, 60(3), 402-408."
+    ),
+    ("Tang", "1999"): (
+        "Tang, T. Z., & DeRubeis, R. J. (1999). Sudden gains and critical sessions in "
+        "cognitive-behavioral therapy for depression. Journal of Consulting and Clinical "
+        "Psychology, 67(6), 894-904."
+    ),
+    ("Wilson", "1927"): (
+        "Wilson, E. B. (1927). Probable inference, the law of succession, and statistical "
+        "inference. Journal of the American Statistical Association, 22(158), 209-212."
+    ),
+}
+
+_HEADING = "\n\nReferences\n"
+# A surname, then within the same citation (no sentence break, at most ~60 characters) the
+# year: "Jacobson & Truax, 1991", "Jacobson and Truax (1991)", "Lutz et al., 2013".
+_CITATION = r"\b{surname}\b[^.;()]{{0,60}}?[,(]\s*{year}\b|\b{surname} et al\.,? \(?{year}\b"
+
+
+def cited(text: str) -> list[str]:
+    """The full references of the works a paragraph cites, alphabetically."""
+    found = [
+        ref
+        for (surname, year), ref in REFERENCES.items()
+        if re.search(_CITATION.format(surname=re.escape(surname), year=year), text)
+    ]
+    return sorted(found)
+
+
+def with_references(text: str) -> str:
+    """The paragraph followed by the full references of the works it cites.
+
+    A references section already at the end (from a nested paragraph) is rebuilt, so each
+    work is listed once.
+
+    Examples
+    --------
+    >>> print(with_references("Reliable change (Jacobson & Truax, 1991) was assessed."))
+    Reliable change (Jacobson & Truax, 1991) was assessed.
+    <BLANKLINE>
+    References
+    Jacobson, N. S., & Truax, P. (1991). Clinical significance: A statistical approach to defining meaningful change in psychotherapy research. Journal of Consulting and Clinical Psychology, 59(1), 12-19.
+    """  # noqa: E501
+    body = text.split(_HEADING, 1)[0].rstrip()
+    refs = cited(body)
+    return body + (_HEADING + "\n".join(refs) if refs else "")
