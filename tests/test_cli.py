@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -64,6 +65,8 @@ def test_report_from_parquet(small_csv, tmp_path):
             "id",
             "--score",
             "bdi",
+            "--better",
+            "lower",
             "--out",
             str(tmp_path / "r"),
             "--quiet",
@@ -214,3 +217,139 @@ def test_session_dates(tmp_path):
         )
         == 2
     )  # without the flag: not a number
+
+
+# --- the same data in every file shape -------------------------------------------------------
+
+
+@pytest.fixture
+def routine_export():
+    """A service export: text ids, a therapist and an arm per client, UK dates, missed
+    sessions (empty cells). As a long table and as the wide table a service would send."""
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    rows = []
+    for i in range(12):
+        cid = f"NHS-{i:03d}"
+        therapist = f"T{i % 3}"
+        arm = "cbt" if i % 2 else "guided self-help"
+        for s in range(1, 9):
+            missed = (i + s) % 5 == 0
+            score = None if missed else float(np.clip(20 - s + rng.integers(-2, 3), 0, 27))
+            day = 7 * s + i  # dates up to the end of March: day-first shows above 12
+            date = pd.Timestamp("2024-01-01") + pd.Timedelta(days=day)
+            rows.append((cid, therapist, arm, s, date.strftime("%d/%m/%Y"), score))
+    long = pd.DataFrame(rows, columns=["id", "therapist", "arm", "session", "date", "phq9"])
+    wide = long.pivot(index=["id", "therapist", "arm"], columns="session", values=["phq9", "date"])
+    wide.columns = [f"{measure}_{n}" for measure, n in wide.columns]
+    return long, wide.reset_index()
+
+
+def _validated_from(tmp_path, path, *extra, covariates=("therapist", "arm")):
+    from toolkit.cli import _load, _parser
+
+    args = _parser().parse_args([str(path), "--client", "id", *extra])
+    frame, roles, facts = _load(args, [])
+    from toolkit.data import long_scores
+
+    roles = {**roles, "instrument": "PHQ-9"}
+    return long_scores(frame, **roles, covariates=list(covariates)), facts
+
+
+def test_wide_semicolon_and_spss_files_give_the_same_data_as_the_long_csv(tmp_path, routine_export):
+    long, wide = routine_export
+    long_path = tmp_path / "long.csv"
+    long.drop(columns="date").to_csv(long_path, index=False)
+    reference, _ = _validated_from(tmp_path, long_path, "--score", "phq9")
+
+    wide_path = tmp_path / "wide.csv"
+    wide.to_csv(wide_path, index=False)
+    from_wide, facts = _validated_from(
+        tmp_path,
+        wide_path,
+        *("--wide", "phq9_{n}", "--wide-dates", "date_{n}", "--dayfirst"),
+        covariates=("therapist", "arm", "session_date"),
+    )
+    semi_path = tmp_path / "semicolon.csv"
+    long.drop(columns="date").to_csv(semi_path, index=False, sep=";")
+    from_semi, semi_facts = _validated_from(tmp_path, semi_path, "--score", "phq9")
+    assert "';'-separated" in semi_facts["reading"]
+
+    import pyreadstat
+
+    sav_path = tmp_path / "export.sav"
+    pyreadstat.write_sav(long.drop(columns="date"), str(sav_path))
+    from_sav, _ = _validated_from(tmp_path, sav_path, "--score", "phq9")
+
+    for other in (from_wide, from_semi, from_sav):
+        assert list(other.clients) == list(reference.clients)
+        np.testing.assert_array_equal(other.to_matrix(), reference.to_matrix())
+        for column in ("therapist", "arm"):
+            assert other.client_values(column).tolist() == reference.client_values(column).tolist()
+    # The UK dates were read day first (25/01 cannot be month first).
+    dates = from_wide.data["session_date"]
+    assert dates.min() >= pd.Timestamp("2024-01-08") and dates.max() <= pd.Timestamp("2024-03-31")
+    assert facts["input SHA-256"] and len(facts["input SHA-256"]) == 64
+
+
+def test_report_from_a_wide_export_with_a_group(tmp_path, routine_export, capsys):
+    _, wide = routine_export
+    path = tmp_path / "wide.csv"
+    wide.to_csv(path, index=False)
+    out = tmp_path / "r"
+    status = run(
+        str(path), "--client", "id", "--wide", "phq9_{n}", "--instrument", "PHQ-9",
+        "--group", "arm", "--seed", "3", "--skip", "growth,change-points", "--out", str(out),
+        "--quiet",
+    )  # fmt: skip
+    assert status == 0, capsys.readouterr().err
+    import html
+
+    page = html.unescape((out / "index.html").read_text())
+    assert "per arm" in page and "guided self-help" in page
+    assert "Change points</h2>" not in page and "Growth model</h2>" not in page
+    assert "--wide phq9_{n}" in page or "--wide 'phq9_{n}'" in page  # the exact command
+    by_group = pd.read_csv(out / "tables" / "summary_by_group.csv")
+    assert set(by_group["group"]) == {"cbt", "guided self-help"}
+
+
+@pytest.mark.parametrize(
+    ("content", "args", "message"),
+    [
+        ("", [], "is empty (0 bytes)"),
+        ("client,session,score,score\n1,1,3,4\n", [], "more than once"),
+        ("client,session,score\n1,1,3\n1,2\n1,3,5\n", [], "line 3: 2 field(s)"),
+        ("client;session;score\n1;1;3\n", ["--sep", ","], "pass --sep ';'"),
+        (
+            "client,session,score\n1,03/02/2024,3\n1,25/02/2024,4\n1,02/13/2024,4\n",
+            ["--session-dates"],
+            "mixes day-first",
+        ),
+        ("client,session,score\n1,1,3\n1,1,4\n", ["--better", "lower"], "more than once"),
+        ("client,session,score\n1,1,30\n", ["--instrument", "PHQ-9"], "--exclude-invalid"),
+    ],
+)
+def test_bad_files_name_the_file_line_and_flags(tmp_path, capsys, content, args, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    assert run(str(path), *args, "--out", str(tmp_path / "r"), "--quiet") == 2
+    err = capsys.readouterr().err
+    assert message in err, err
+    assert err.count("\n") == 1
+    # Advice is given in flags, never as Python keywords.
+    assert "invalid='exclude'" not in err and "sep=" not in err
+
+
+def test_ambiguous_dates_are_read_month_first_with_a_note(tmp_path, capsys):
+    path = tmp_path / "dates.csv"
+    path.write_text(
+        "client,session,score\n1,03/02/2024,20\n1,04/02/2024,12\n1,05/02/2024,10\n1,06/02/2024,9\n"
+    )
+    status = run(
+        str(path), "--session-dates", "--instrument", "PHQ-9", "--skip", "growth",
+        "--out", str(tmp_path / "r"),
+    )  # fmt: skip
+    assert status == 0
+    err = capsys.readouterr().err
+    assert "fit both day-first and month-first" in err and "--dayfirst" in err

@@ -271,6 +271,10 @@ METHODS = {
     "simulate",
     "evaluate",
     "datasets",
+    "classes",
+    "monitoring",
+    "per_client",
+    "files",
 }
 TOP = {"report", "cli", "__main__", "scale"}
 
@@ -353,6 +357,10 @@ def test_public_functions_are_fully_typed():
         "changepoint",
         "growth",
         "bayes",
+        "classes",
+        "monitoring",
+        "per_client",
+        "files",
         "simulate",
         "evaluate",
         "plots",

@@ -243,3 +243,145 @@ def test_no_changes_gives_an_empty_truth_table_with_columns():
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         trajectories(**kwargs)
+
+
+# --- monitoring additions: deteriorators, late responders, course length, paired measures ---
+def test_new_options_off_leave_the_output_exactly_as_before():
+    # A Generator passed twice in a row: the new streams must not be spawned unless used.
+    g1, g2 = np.random.default_rng(9), np.random.default_rng(9)
+    a = [trajectories(40, 8, seed=g1, loss_share=0.2) for _ in range(2)]
+    b = [trajectories(40, 8, seed=g2, loss_share=0.2, deteriorator_share=0.0) for _ in range(2)]
+    for (s1, t1), (s2, t2) in zip(a, b):
+        pd.testing.assert_frame_equal(s1, s2)
+        pd.testing.assert_frame_equal(t1, t2)
+
+
+def test_deteriorators_get_worse_by_their_magnitude_without_noise():
+    scores, truth = trajectories(
+        2000,
+        10,
+        seed=2,
+        deteriorator_share=0.3,
+        deterioration=(8.0, 2.0),
+        gain_share=0.0,
+        noise_sd=0.0,
+        round_scores=False,
+        baseline=30.0,
+        baseline_sd=0.0,
+        gradual=4.0,
+        gradual_sd=0.0,
+    )
+    true = matrix(scores, "true_score")
+    det = truth[truth["kind"] == "deterioration"]
+    assert 0.25 < len(det) / 2000 < 0.35
+    assert (det["session"] == 2).all()
+    worse = true[det["client"] - 1, -1] - true[det["client"] - 1, 0]  # BDI-II: up is worse
+    np.testing.assert_allclose(worse, det["magnitude"], atol=1e-9)
+    assert det["magnitude"].mean() == pytest.approx(8.0, abs=0.3)
+    others = np.setdiff1d(np.arange(1, 2001), det["client"])
+    assert (true[others - 1, -1] <= true[others - 1, 0] + 1e-9).all()  # they improve or stay
+
+
+def test_late_responders_change_little_before_their_onset_then_fast():
+    scores, truth = trajectories(
+        1000,
+        16,
+        seed=4,
+        late_responder_share=1.0,
+        late_response=(9.0, 0.0),
+        late_ramp=2,
+        gain_share=0.0,
+        noise_sd=0.0,
+        round_scores=False,
+        baseline=30.0,
+        baseline_sd=0.0,
+    )
+    true = matrix(scores, "true_score")
+    late = truth[truth["kind"] == "late response"].set_index("client")
+    assert len(late) == 1000
+    onset = late["session"].to_numpy()  # first session with improvement
+    assert ((onset >= 1 + round(0.4 * 15)) & (onset <= 1 + round(0.6 * 15))).all()
+    rows = np.arange(1000)
+    before = true[rows, onset - 2]
+    np.testing.assert_allclose(before, 30.0)  # no change until the onset
+    np.testing.assert_allclose(true[rows, onset - 1], 30.0 - 4.5)  # half after one session
+    np.testing.assert_allclose(true[:, -1], 21.0)  # all of it after the ramp
+
+
+def test_course_lengths_vary_and_rows_after_a_course_are_left_out():
+    scores, truth = trajectories(
+        3000, 12, seed=5, course_length=(4, 12), gain_share=0.5, change_sessions=(2, 11)
+    )
+    n = scores.groupby("client").size()
+    assert n.min() == 4 and n.max() == 12 and set(n) == set(range(4, 13))
+    last = scores.groupby("client")["session"].max()
+    assert (truth["session"].to_numpy() <= last.loc[truth["client"]].to_numpy()).all()
+    assert list(scores.columns) == ["client", "session", "score", "true_score"]
+
+
+def test_gradual_change_is_spread_over_each_clients_own_course():
+    scores, _ = trajectories(
+        500,
+        12,
+        seed=6,
+        course_length=(4, 12),
+        gradual=10.0,
+        gradual_sd=0.0,
+        nonresponder_share=0.0,
+        gain_share=0.0,
+        noise_sd=0.0,
+        round_scores=False,
+        baseline=30.0,
+        baseline_sd=0.0,
+    )
+    end = scores.groupby("client")["true_score"].last()
+    np.testing.assert_allclose(end, 20.0)  # the full 10 points by each course's end
+
+
+def test_a_paired_measure_follows_the_primary_in_its_own_units():
+    scores, _ = trajectories(
+        4000,
+        10,
+        instrument="PHQ-9",
+        seed=7,
+        paired_instrument="GAD-7",
+        missing=0.1,
+        deteriorator_share=0.1,
+        paired_coupling_sd=0.0,
+        paired_baseline_correlation=1.0,
+    )
+    gad = instruments.get("GAD-7")
+    assert {"paired_score", "paired_true_score"} <= set(scores.columns)
+    assert scores["paired_score"].dropna().between(gad.min_score, gad.max_score).all()
+    np.testing.assert_array_equal(scores["score"].isna(), scores["paired_score"].isna())
+    phq_change = matrix(scores, "true_score")[:, -1] - matrix(scores, "true_score")[:, 0]
+    gad_change = (
+        matrix(scores, "paired_true_score")[:, -1] - matrix(scores, "paired_true_score")[:, 0]
+    )
+    inside = (matrix(scores, "true_score") > 0).all(1) & (
+        matrix(scores, "paired_true_score") > 0
+    ).all(1)
+    # With coupling 1 for everyone, the GAD-7 change is the PHQ-9 change in GAD-7 units
+    # (each a sixth of its range here): 21 / 27 of it.
+    np.testing.assert_allclose(gad_change[inside], phq_change[inside] * 21 / 27, atol=1e-9)
+    loose, _ = trajectories(4000, 10, instrument="PHQ-9", seed=7, paired_instrument="GAD-7")
+    r = np.corrcoef(loose["score"], loose["paired_score"])[0, 1]
+    assert 0.3 < r < 0.95
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(deteriorator_share=0.7, late_responder_share=0.5), "at most 1"),
+        (dict(late_responder_share=-0.1), "late_responder_share is a share"),
+        (dict(course_length=(1, 5)), "course_length is \\(shortest, longest\\)"),
+        (dict(course_length=(4, 20)), "course_length is \\(shortest, longest\\)"),
+        (dict(late_onset=(0.6, 0.4)), "late_onset"),
+        (dict(late_ramp=0), "late_ramp"),
+        (dict(deterioration=(-1.0, 1.0)), "deterioration is \\(mean, sd\\)"),
+        (dict(paired_baseline_correlation=2.0), "paired_baseline_correlation"),
+    ],
+)
+def test_bad_monitoring_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        trajectories(10, 8, **kwargs)

@@ -17,6 +17,7 @@ __all__ = [
     "SessionError",
     "ScoreRangeError",
     "EmptyDataError",
+    "FileFormatError",
     "UnknownNameError",
     "DirectionError",
     "OptionError",
@@ -53,6 +54,10 @@ class ScoreRangeError(DataError):
 
 class EmptyDataError(DataError):
     """There are no rows (or no clients) to analyse."""
+
+
+class FileFormatError(DataError):
+    """A file that cannot be read as a table of scores. The message names the file (and line)."""
 
 
 class UnknownNameError(DataError, KeyError):

@@ -4,8 +4,11 @@
 severity, gradual improvement (linear or log-linear) that varies across clients,
 non-responders, sudden gains and sudden losses at known sessions, partial reversal of gains,
 measurement noise matched to the instrument's reliability, rounding and floor/ceiling
-clipping, and missing sessions (at random, and dropout). It returns the scores in long format
-and a tidy table of the true changes, so detection methods can be scored against the truth.
+clipping, and missing sessions (at random, and dropout). For monitoring studies it also draws
+clients who deteriorate, late responders (little change until mid-course, then rapid
+improvement), courses of different lengths, and a second, paired measure (e.g. GAD-7 beside
+PHQ-9). It returns the scores in long format and a tidy table of the true changes, so
+detection methods can be scored against the truth.
 
 Examples
 --------
@@ -80,6 +83,16 @@ def trajectories(
     dropout: float = 0.0,
     first_session: int = 1,
     round_scores: bool | None = None,
+    deteriorator_share: float = 0.0,
+    deterioration: tuple[float, float] | None = None,
+    late_responder_share: float = 0.0,
+    late_response: tuple[float, float] | None = None,
+    late_onset: tuple[float, float] = (0.4, 0.6),
+    late_ramp: int = 2,
+    course_length: tuple[int, int] | None = None,
+    paired_instrument: str | Instrument | None = None,
+    paired_coupling_sd: float = 0.5,
+    paired_baseline_correlation: float = 0.5,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Simulate session-by-session scores with sudden changes at known sessions.
 
@@ -141,19 +154,54 @@ def trajectories(
     round_scores : bool, optional
         Round observed scores to whole numbers (default: when the instrument has integer
         totals).
+    deteriorator_share : float, default 0.0
+        Share of clients who get worse gradually over their course instead of improving.
+    deterioration : (mean, sd), optional
+        Normal total worsening of a deteriorator over its course (default mean 1.5 unit,
+        SD 0.5 unit; truncated at 0), spread over the course like gradual change.
+    late_responder_share : float, default 0.0
+        Share of clients with no gradual change until mid-course, then a rapid improvement
+        (deteriorators and late responders are distinct clients: the two shares add up to
+        at most 1).
+    late_response : (mean, sd), optional
+        Normal total improvement of a late responder (default mean 1.5 unit, SD 0.4 unit;
+        truncated at 0).
+    late_onset : (low, high), default (0.4, 0.6)
+        When the late response begins, as a fraction of the client's course (uniform).
+    late_ramp : int, default 2
+        Over how many sessions the late response is complete (1: a single step).
+    course_length : (shortest, longest), optional
+        Courses of different lengths: each client has a uniform whole number of sessions in
+        this range (at most ``n_sessions``); rows after a client's last session are left
+        out, its gradual change is spread over its own course, and sudden changes that fall
+        after it are dropped from the truth. Default: every client has ``n_sessions``.
+    paired_instrument : str or Instrument, optional
+        Add a second measure taken at the same sessions (e.g. ``"GAD-7"`` with a PHQ-9
+        primary): its true course follows the primary's in units of each instrument
+        (every gradual change, sudden change, deterioration and late response), scaled by a
+        client-level coupling, with its own baseline, noise, rounding and range; it is
+        missing where the primary score is.
+    paired_coupling_sd : float, default 0.5
+        SD across clients of the coupling (mean 1): how differently the two measures move.
+    paired_baseline_correlation : float, default 0.5
+        Correlation of the two measures' baselines.
 
     Returns
     -------
     scores : pandas.DataFrame
-        ``n_clients * n_sessions`` rows sorted by client and session: ``client`` (1..n),
-        ``session``, ``score`` (observed, NaN when missing) and ``true_score`` (noise-free,
-        clipped to the range, present even when the session is missing).
+        ``n_clients * n_sessions`` rows (fewer with ``course_length``) sorted by client and
+        session: ``client`` (1..n), ``session``, ``score`` (observed, NaN when missing) and
+        ``true_score`` (noise-free, clipped to the range, present even when the session is
+        missing); with ``paired_instrument`` also ``paired_score`` and
+        ``paired_true_score``.
     truth : pandas.DataFrame
-        One row per true sudden change: ``client``, ``kind`` ("gain", "loss" or
-        "reversal"), ``session`` (first session at the new level), ``magnitude`` (size of
-        the step in score units, positive) and ``reverses_session`` (for a reversal, the
-        session of the gain it reverses; NaN otherwise). Clients without changes have no
-        rows. Sorted by client and session.
+        One row per true change: ``client``, ``kind`` ("gain", "loss", "reversal",
+        "deterioration" or "late response"), ``session`` (first session at the new level;
+        for a deterioration the second session, for a late response its first session of
+        improvement), ``magnitude`` (size of the change in score units, positive; for a
+        deterioration or late response the total over the course) and
+        ``reverses_session`` (for a reversal, the session of the gain it reverses; NaN
+        otherwise). Clients without changes have no rows. Sorted by client and session.
 
     Notes
     -----
@@ -165,7 +213,14 @@ def trajectories(
     with f(t) = t / (T-1) (linear) or log(1+t) / log(T) (log), gains and reversals entering
     the steps with their sign. Observed = true + Normal(0, noise_sd), rounded, then both are
     clipped to the instrument's range (so a step near the floor can look smaller than its
-    magnitude).
+    magnitude). With ``course_length``, T is each client's own course length. A
+    deteriorator's ``gradual[i]`` is minus its worsening; a late responder's gradual term is
+    ``total[i] * min(1, (t - onset[i] + 1) / late_ramp)`` from its onset on (0 before). The
+    paired measure's true score is ``baseline2[i] - d2 * unit2 * coupling[i] * change[i, t] /
+    unit``, with ``change`` the primary's improvement (gradual plus steps) in its points.
+
+    New components draw from their own streams, after the existing ones: with the new
+    options left at their defaults the output is exactly that of earlier versions.
 
     Examples
     --------
@@ -177,6 +232,7 @@ def trajectories(
     """
     inst = _instruments.get(instrument)
     _check_arguments(n_clients, n_sessions, locals())
+    _check_monitoring_arguments(n_sessions, locals())
     scale = _scale(inst)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     streams = dict(
@@ -190,9 +246,42 @@ def trajectories(
         0.5 * scale.unit if baseline_sd is None else baseline_sd,
         size=n,
     )
-    improvement = _gradual(
-        streams["gradual"], n, t_count, scale, gradual, gradual_sd, shape, nonresponder_share
+    extra = (
+        deteriorator_share > 0
+        or late_responder_share > 0
+        or course_length is not None
+        or paired_instrument is not None
     )
+    if extra:  # spawned only when used, so that the existing streams stay as they were
+        streams.update(zip(("roles", "course", "late", "paired"), rng.spawn(4)))
+    lengths = _course_lengths(streams.get("course"), n, t_count, course_length)
+    improvement = _gradual(
+        streams["gradual"],
+        n,
+        t_count,
+        scale,
+        gradual,
+        gradual_sd,
+        shape,
+        nonresponder_share,
+        lengths if course_length is not None else None,
+    )
+    role_events = []
+    if deteriorator_share > 0 or late_responder_share > 0:
+        improvement, role_events = _roles(
+            streams["roles"],
+            streams["late"],
+            improvement,
+            scale,
+            lengths,
+            shape,
+            deteriorator_share,
+            deterioration,
+            late_responder_share,
+            late_response,
+            late_onset,
+            late_ramp,
+        )
 
     lo, hi = _change_window(change_sessions, sessions)
     steps = np.zeros((n, t_count))
@@ -217,7 +306,8 @@ def trajectories(
     events.append(("reversal", r_rows, r_cols, r_mag, r_of))
 
     d = inst.sign
-    true = base[:, None] - d * (improvement + np.cumsum(steps, axis=1))
+    change = improvement + np.cumsum(steps, axis=1)
+    true = base[:, None] - d * change
     observed = true + streams["noise"].normal(
         0.0, scale.noise_sd if noise_sd is None else noise_sd, size=true.shape
     )
@@ -226,17 +316,40 @@ def trajectories(
     np.clip(observed, inst.min_score, inst.max_score, out=observed)
     observed += 0.0  # turns the -0.0 that rounding can leave into 0.0
     np.clip(true, inst.min_score, inst.max_score, out=true)
-    observed[_missing_mask(streams["missing"], n, t_count, missing, dropout)] = np.nan
+    gone = _missing_mask(streams["missing"], n, t_count, missing, dropout)
+    observed[gone] = np.nan
 
-    scores = pd.DataFrame(
-        {
-            "client": np.repeat(np.arange(1, n + 1, dtype=np.int64), t_count),
-            "session": np.tile(sessions.astype(np.int64), n),
-            "score": observed.reshape(-1),
-            "true_score": true.reshape(-1),
-        }
-    )
-    return scores, _truth_table(events, sessions)
+    columns = {
+        "client": np.repeat(np.arange(1, n + 1, dtype=np.int64), t_count),
+        "session": np.tile(sessions.astype(np.int64), n),
+        "score": observed.reshape(-1),
+        "true_score": true.reshape(-1),
+    }
+    if paired_instrument is not None:
+        bsd = 0.5 * scale.unit if baseline_sd is None else baseline_sd
+        bmean = scale.baseline if baseline is None else baseline
+        z_base = (base - bmean) / bsd if bsd > 0 else np.zeros(n)
+        obs2, true2 = _paired(
+            streams["paired"],
+            _instruments.get(paired_instrument),
+            change / scale.unit,
+            z_base,
+            paired_coupling_sd,
+            paired_baseline_correlation,
+            round_scores,
+        )
+        obs2[gone] = np.nan
+        columns["paired_score"] = obs2.reshape(-1)
+        columns["paired_true_score"] = true2.reshape(-1)
+    scores = pd.DataFrame(columns)
+    truth = _truth_table(events + role_events, sessions)
+    if course_length is not None:
+        scores = scores[
+            (columns["session"] - first_session) < np.repeat(lengths, t_count)
+        ].reset_index(drop=True)
+        keep = (truth["session"].to_numpy() - first_session) < lengths[truth["client"] - 1]
+        truth = truth[keep].reset_index(drop=True)
+    return scores, truth
 
 
 def _check_arguments(n_clients: int, n_sessions: int, args: dict) -> None:
@@ -275,19 +388,141 @@ def _check_arguments(n_clients: int, n_sessions: int, args: dict) -> None:
             raise ValueError(f"{name} is (mean, sd) with mean > 0 and sd >= 0; got {size!r}.")
 
 
-def _gradual(rng, n, t_count, scale, gradual, gradual_sd, shape, nonresponder_share):
+def _gradual(rng, n, t_count, scale, gradual, gradual_sd, shape, nonresponder_share, lengths):
     total = rng.normal(
         0.5 * scale.unit if gradual is None else gradual,
         0.25 * scale.unit if gradual_sd is None else gradual_sd,
         size=n,
     )
     total[rng.random(n) < nonresponder_share] = 0.0
+    if lengths is not None:
+        return total[:, None] * _profile(shape, t_count, lengths)
     elapsed = np.arange(t_count, dtype=float)
     if shape == "linear":
         profile = elapsed / (t_count - 1)
     else:
         profile = np.log1p(elapsed) / np.log(t_count)
     return total[:, None] * profile[None, :]
+
+
+def _profile(shape: str, t_count: int, lengths: np.ndarray) -> np.ndarray:
+    """Each client's share of its gradual change by elapsed session, over its own course
+    (held at 1 after the course's end)."""
+    elapsed = np.arange(t_count, dtype=float)[None, :]
+    last = (lengths - 1).astype(float)[:, None]
+    capped = np.minimum(elapsed, last)
+    if shape == "linear":
+        return capped / last
+    return np.log1p(capped) / np.log1p(last)
+
+
+def _course_lengths(rng, n, t_count, course_length):
+    if course_length is None:
+        return np.full(n, t_count, dtype=np.int64)
+    low, high = course_length
+    return rng.integers(low, high + 1, size=n).astype(np.int64)
+
+
+def _truncated(rng, size, mean_sd):
+    mean, sd = mean_sd
+    return np.maximum(rng.normal(mean, sd, size=size), 0.0)
+
+
+def _roles(
+    rng,
+    late_rng,
+    improvement,
+    scale,
+    lengths,
+    shape,
+    det_share,
+    deterioration,
+    late_share,
+    late_response,
+    late_onset,
+    late_ramp,
+):
+    """Replace the gradual change of deteriorators and late responders; their truth rows."""
+    n, t_count = improvement.shape
+    u = rng.random(n)
+    det = u < det_share
+    late = ~det & (u < det_share + late_share)
+    worse = _truncated(rng, n, deterioration or (1.5 * scale.unit, 0.5 * scale.unit))
+    out = improvement.copy()
+    profile = _profile(shape, t_count, lengths)
+    out[det] = -worse[det, None] * profile[det]
+    gain = _truncated(late_rng, n, late_response or (1.5 * scale.unit, 0.4 * scale.unit))
+    frac = late_rng.uniform(late_onset[0], late_onset[1], size=n)
+    onset = np.clip(np.round(frac * (lengths - 1)), 1, np.maximum(lengths - 1, 1)).astype(np.int64)
+    elapsed = np.arange(t_count)[None, :]
+    ramp = np.clip((elapsed - onset[:, None] + 1) / late_ramp, 0.0, 1.0)
+    out[late] = gain[late, None] * ramp[late]
+    d_rows = np.flatnonzero(det)
+    l_rows = np.flatnonzero(late)
+    events = [
+        ("deterioration", d_rows, np.ones(len(d_rows), dtype=np.int64), worse[det], None),
+        ("late response", l_rows, onset[late], gain[late], None),
+    ]
+    return out, events
+
+
+def _paired(rng, inst, change_units, z_base, coupling_sd, rho, round_scores):
+    """The second measure: the primary's change in its units, coupled per client."""
+    n, t_count = change_units.shape
+    sc = _scale(inst)
+    coupling = rng.normal(1.0, coupling_sd, size=n)
+    own = rng.standard_normal(n)
+    base2 = sc.baseline + 0.5 * sc.unit * (rho * z_base + np.sqrt(1.0 - rho * rho) * own)
+    true2 = base2[:, None] - inst.sign * sc.unit * coupling[:, None] * change_units
+    obs2 = true2 + rng.normal(0.0, sc.noise_sd, size=true2.shape)
+    if inst.integer_scores if round_scores is None else round_scores:
+        obs2 = np.round(obs2)
+    np.clip(obs2, inst.min_score, inst.max_score, out=obs2)
+    obs2 += 0.0
+    np.clip(true2, inst.min_score, inst.max_score, out=true2)
+    return obs2, true2
+
+
+def _check_monitoring_arguments(n_sessions: int, args: dict) -> None:
+    for name in ("deteriorator_share", "late_responder_share"):
+        if not 0 <= args[name] <= 1:
+            raise ValueError(f"{name} is a share and must lie in [0, 1]; got {args[name]!r}.")
+    if args["deteriorator_share"] + args["late_responder_share"] > 1:
+        raise ValueError(
+            "deteriorator_share + late_responder_share must be at most 1 (they are distinct "
+            f"clients); got {args['deteriorator_share']} + {args['late_responder_share']}."
+        )
+    for name in ("deterioration", "late_response"):
+        size = args[name]
+        if size is not None and not (size[0] >= 0 and size[1] >= 0):
+            raise ValueError(f"{name} is (mean, sd) with mean >= 0 and sd >= 0; got {size!r}.")
+    low, high = args["late_onset"]
+    if not 0 < low <= high < 1:
+        raise ValueError(
+            f"late_onset must satisfy 0 < low <= high < 1; got {args['late_onset']!r}."
+        )
+    ramp = args["late_ramp"]
+    if isinstance(ramp, bool) or int(ramp) != ramp or ramp < 1:
+        raise ValueError(f"late_ramp must be a whole number >= 1; got {ramp!r}.")
+    course = args["course_length"]
+    if course is not None:
+        ok = (
+            len(course) == 2
+            and all(int(c) == c for c in course)
+            and 2 <= course[0] <= course[1] <= n_sessions
+        )
+        if not ok:
+            raise ValueError(
+                "course_length is (shortest, longest) whole numbers of sessions with "
+                f"2 <= shortest <= longest <= n_sessions ({n_sessions}); got {course!r}."
+            )
+    if not args["paired_coupling_sd"] >= 0:
+        raise ValueError(f"paired_coupling_sd must be >= 0; got {args['paired_coupling_sd']!r}.")
+    if not -1 <= args["paired_baseline_correlation"] <= 1:
+        raise ValueError(
+            "paired_baseline_correlation must lie in [-1, 1]; got "
+            f"{args['paired_baseline_correlation']!r}."
+        )
 
 
 def _change_window(

@@ -10,7 +10,16 @@ from ._style import CYCLE, PALETTE, get_axes
 from .bayes import bayes_trajectory, breakthrough_probabilities
 from .changepoint import amoc_profile, detection_accuracy
 from .changepoint import segments as changepoint_segments
+from .classes import class_curves, enumeration_criteria, membership_odds
 from .growth import caterpillar, fitted_trajectories
+from .monitoring import (
+    alarm_report,
+    cohort_chart,
+    expected_curves,
+    monitoring_chart,
+    online_evaluation_chart,
+    service_outcomes_chart,
+)
 from .per_client import breakthrough_tiles
 from .reliable_change import jacobson_truax
 from .sudden_gains import around_gains, chance_histogram
@@ -33,22 +42,13 @@ __all__ = [
     "bayes_trajectory",
     "breakthrough_probabilities",
     "breakthrough_tiles",
-]
-
-from .monitoring import (
-    alarm_report,
-    cohort_chart,
-    expected_curves,
-    monitoring_chart,
-    online_evaluation_chart,
-    service_outcomes_chart,
-)
-
-__all__ += [
     "monitoring_chart",
     "expected_curves",
     "cohort_chart",
     "alarm_report",
     "service_outcomes_chart",
     "online_evaluation_chart",
+    "class_curves",
+    "enumeration_criteria",
+    "membership_odds",
 ]

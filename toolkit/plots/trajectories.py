@@ -6,6 +6,8 @@ from collections.abc import Hashable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from ..data import LongScores
 from ._style import CYCLE, PALETTE, get_axes, mean_ci
@@ -23,9 +25,11 @@ def spaghetti(
     clients: Sequence | None = None,
     highlight: Sequence | None = None,
     mean: bool = True,
+    hue: str | None = None,
+    by: str | None = None,
     seed: int | np.random.Generator | None = 0,
     ax: Axes | None = None,
-) -> Axes:
+) -> Any:
     """Each client's trajectory as a thin line, with the mean per session and its 95% CI.
 
     Parameters
@@ -41,13 +45,19 @@ def spaghetti(
         Clients drawn in colour and labelled in the legend.
     mean : bool, default True
         Add the mean score per session with a normal-approximation 95% CI band.
+    hue : str, optional
+        A client-level covariate (e.g. ``"arm"``): each group's clients in its own colour,
+        with one mean curve per group (not one pooled line).
+    by : str, optional
+        A client-level covariate: one panel per group, sharing the axes (``ax`` is then a
+        sequence of Axes, one per group, or None for a new figure).
     seed : int or numpy.random.Generator, default 0
         For the random sample of clients.
     ax : matplotlib Axes, optional
 
     Returns
     -------
-    matplotlib.axes.Axes
+    matplotlib.axes.Axes, or a numpy array of Axes (one per group) with ``by``
 
     Examples
     --------
@@ -56,6 +66,8 @@ def spaghetti(
     >>> ax.get_ylabel()
     'BDI-II'
     """
+    if by is not None:
+        return _by_group(scores, by, ax, n=n, clients=clients, mean=mean, hue=hue, seed=seed)
     ax = get_axes(ax)
     matrix = scores.to_matrix()
     x = scores.sessions
@@ -69,10 +81,13 @@ def spaghetti(
         rows = np.sort(rng.choice(scores.n_clients, size=n, replace=False))
     else:
         rows = np.arange(scores.n_clients)
+    groups = _groups(scores, hue)
+    colour = {g: CYCLE[i % len(CYCLE)] for i, g in enumerate(groups.cat.categories)}
     for r in rows:
         y = matrix[r]
         seen = ~np.isnan(y)  # connect observed sessions across gaps
-        ax.plot(x[seen], y[seen], color=PALETTE["grey"], alpha=0.45, lw=0.8)
+        line = PALETTE["grey"] if hue is None else colour.get(groups.iloc[r], PALETTE["grey"])
+        ax.plot(x[seen], y[seen], color=line, alpha=0.45, lw=0.8)
     for i, c in enumerate(highlight or []):
         r = scores.clients.get_loc(c)
         y = matrix[r]
@@ -86,19 +101,14 @@ def spaghetti(
             ms=3,
             label=f"client {c}",
         )
-    if mean:
-        m, half, ok = mean_ci(matrix)
-        ax.plot(x[ok], m[ok], color=PALETTE["black"], lw=2.5, label="mean")
-        ax.fill_between(
-            x[ok],
-            (m - half)[ok],
-            (m + half)[ok],
-            color=PALETTE["black"],
-            alpha=0.15,
-            lw=0,
-            label="95% CI of mean",
-        )
+    if mean and hue is None:
+        _mean_line(ax, x, matrix, PALETTE["black"], "mean", "95% CI of mean")
+    elif mean:
+        for g in groups.cat.categories:
+            members = (groups == g).to_numpy()
+            _mean_line(ax, x, matrix[members], colour[g], f"{g} (mean)", None)
     ax.set_xlabel("Session")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(scores.score_label)
     if scores.instrument is not None:
         ax.set_ylim(scores.instrument.min_score, scores.instrument.max_score)
@@ -107,6 +117,49 @@ def spaghetti(
     if mean or highlight:
         ax.legend(loc="best", frameon=False, fontsize="small")
     return ax
+
+
+def _groups(scores: LongScores, column: str | None) -> pd.Series:
+    """Each client's group (categorical, in sorted order); one group when column is None."""
+    if column is None:
+        return pd.Series(pd.Categorical(["all"] * scores.n_clients))
+    values = scores.client_values(column).reset_index(drop=True).astype(object)
+    levels = sorted(values.dropna().unique(), key=str)
+    return pd.Series(pd.Categorical(values, categories=levels))
+
+
+def _mean_line(
+    ax: Axes, x: np.ndarray, matrix: np.ndarray, colour: str, label: str, band: str | None
+) -> None:
+    m, half, ok = mean_ci(matrix)
+    ax.plot(x[ok], m[ok], color=colour, lw=2.5, label=label)
+    ax.fill_between(
+        x[ok], (m - half)[ok], (m + half)[ok], color=colour, alpha=0.15, lw=0, label=band
+    )
+
+
+def _by_group(scores: LongScores, by: str, ax: Any, **options: Any) -> np.ndarray:
+    groups = _groups(scores, by)
+    levels = list(groups.cat.categories)
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, axes = plt.subplots(
+            1, len(levels), figsize=(4.2 * len(levels), 4.2), sharey=True, squeeze=False
+        )
+        axes = axes[0]
+    else:
+        axes = np.atleast_1d(np.asarray(ax, dtype=object))
+        if len(axes) != len(levels):
+            raise ValueError(
+                f"by={by!r} has {len(levels)} groups {levels}, so ax needs {len(levels)} Axes; "
+                f"got {len(axes)}."
+            )
+    for a, g in zip(axes, levels):
+        part = scores.subset(scores.clients[(groups == g).to_numpy()])
+        spaghetti(part, ax=a, **options)
+        a.set_title(f"{by} = {g}: {a.get_title()}")
+    return np.asarray(axes)
 
 
 def client_trajectory(

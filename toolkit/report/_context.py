@@ -1,0 +1,75 @@
+"""What every report section shares: the scores, the settings, and results computed once."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..data import LongScores
+from ..errors import ToolkitWarning
+
+__all__ = ["Context", "TEST_MAX_CLIENTS"]
+
+#: Largest cohort whose change-point p-values (a Monte Carlo test) the report computes.
+TEST_MAX_CLIENTS = 5_000
+
+
+@dataclass
+class Context:
+    """The report's shared state: the validated scores, the settings, and the per-client
+    answer (:func:`toolkit.breakthroughs`), computed once and read by every section.
+
+    Attributes
+    ----------
+    scores : LongScores
+    group : str or None
+        A client-level covariate to break results down by (``--group``).
+    seed : int
+        For every random step (change-point p-values, Bayesian sampling, cross-fitting).
+    min_change : float or None
+        Criterion 1 of the sudden gains, when not the reliable-change criterion.
+    methods_text : list of str
+        Paragraphs collected for the closing methods section.
+    notes : list of str
+        Warnings met, shown where they arose and listed in the provenance.
+    announce : callable
+        Tells the user what is about to take long (the command line prints it).
+    """
+
+    scores: LongScores
+    group: str | None = None
+    seed: int = 0
+    min_change: float | None = None
+    methods_text: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    announce: Callable[[str], None] = field(default=lambda message: None)
+    _answer: Any = None
+
+    @property
+    def answer(self) -> Any:
+        """The per-client answer across reliable change, sudden gains and change points."""
+        if self._answer is None:
+            from ..per_client import breakthroughs
+
+            options: dict[str, dict[str, Any]] = {"changepoint": {"progress": False}}
+            if self.min_change is not None:
+                options["sudden_gains"] = {"min_change": self.min_change}
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ToolkitWarning)
+                self._answer = breakthroughs(
+                    self.scores,
+                    options=options,
+                    test=self.scores.n_clients <= TEST_MAX_CLIENTS,
+                    n_boot=499,
+                    seed=self.seed,
+                )
+            self.note(str(w.message) for w in caught)
+        return self._answer
+
+    def note(self, messages: Any) -> list[str]:
+        """Record warnings (once each); return the new ones."""
+        new = [m for m in dict.fromkeys(messages) if m not in self.notes]
+        self.notes.extend(new)
+        return new
