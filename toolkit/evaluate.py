@@ -401,8 +401,8 @@ class ComparisonResult(Result):
 def compare_methods(
     truth: pd.DataFrame,
     result: Any,
-    tolerance: float = 1,
     *,
+    tolerance: float = 1,
     kinds: Sequence[str] = ("gain",),
 ) -> ComparisonResult:
     """Each method's precision and recall for true breakthroughs, side by side.
@@ -478,7 +478,7 @@ def compare_methods(
             )  # fmt: skip
         else:
             kept = true[true["client"].isin(table["client"][analysed])]
-            s = detection(kept, method_result, tolerance).table.iloc[0]
+            s = detection(kept, method_result, tolerance=tolerance).table.iloc[0]
             row.update(
                 session_precision=s["precision"],
                 session_recall=s["recall"],
@@ -488,4 +488,8 @@ def compare_methods(
         rows.append(row)
     settings = dict(result.settings)
     settings.update(tolerance=tolerance, kinds=list(kinds))
-    return ComparisonResult(table=pd.DataFrame(rows, columns=COMPARISON_COLUMNS), settings=settings)
+    return ComparisonResult(
+        table=pd.DataFrame(rows, columns=COMPARISON_COLUMNS),
+        settings=settings,
+        scores=getattr(result, "scores", None),
+    )

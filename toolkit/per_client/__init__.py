@@ -14,7 +14,7 @@ from ._agreement import AGREEMENT_COLUMNS, DISAGREEMENT_COLUMNS
 from ._compute import breakthroughs
 from ._result import BY_GROUP_COLUMNS, SUMMARY_COLUMNS, BreakthroughsResult
 from ._statistics import cohen_kappa, wilson_interval
-from ._table import BLOCKS, DEFAULT_METHODS, METHODS, TABLE_COLUMNS
+from ._table import BLOCKS, DEFAULT_METHODS, LABELS, METHODS, TABLE_COLUMNS
 
 __all__ = [
     "breakthroughs",
@@ -27,6 +27,7 @@ __all__ = [
     "DISAGREEMENT_COLUMNS",
     "METHODS",
     "DEFAULT_METHODS",
+    "LABELS",
     "wilson_interval",
     "cohen_kappa",
 ]

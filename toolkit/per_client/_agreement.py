@@ -25,7 +25,14 @@ AGREEMENT_COLUMNS = [
     "kappa",
 ]
 #: Columns of :meth:`BreakthroughsResult.disagreements`: one row per client and pair.
-DISAGREEMENT_COLUMNS = ["client", "method_a", "method_b", "flagged_by", "reason"]
+DISAGREEMENT_COLUMNS = [
+    "client",
+    "method_a",
+    "method_b",
+    "flagged_by",
+    "other_analysed",
+    "reason",
+]
 
 
 def _flag(table: pd.DataFrame, method: str) -> pd.Series:
@@ -69,7 +76,9 @@ def disagreements(table: pd.DataFrame, methods: list[str]) -> pd.DataFrame:
 
     The reason is the note of the method that did not flag the client (why it did not),
     after the note of the one that did when it has one (e.g. that the gain was reversed).
-    Clients a method could not analyse are listed too, with that method's reason.
+    Clients flagged by one method that the other could not analyse are listed too
+    (``other_analysed`` False), with that method's reason; they are not among the
+    ``only_a`` / ``only_b`` counts of :func:`agreement`, which count clients both analysed.
     """
     parts = []
     for a, b in itertools.combinations(methods, 2):
@@ -98,6 +107,7 @@ def disagreements(table: pd.DataFrame, methods: list[str]) -> pd.DataFrame:
                         "method_a": LABELS[a],
                         "method_b": LABELS[b],
                         "flagged_by": LABELS[flagged],
+                        "other_analysed": f_off[hit].notna().to_numpy(),
                         "reason": reason,
                     }
                 )

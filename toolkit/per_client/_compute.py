@@ -89,6 +89,10 @@ def breakthroughs(
         - ``n_methods`` and ``methods``: how many and which methods flag the client;
         - the client-level covariates the scores carry.
 
+        Signs follow each method's own table: ``rc_change`` and ``sg_magnitude`` are
+        improvements (positive = better), while ``rc_rci`` and ``cp_jump`` are after minus
+        before in score points (negative = better on a scale where lower is better).
+
         A ``*_flag`` is missing for clients the method could not analyse (its ``*_note``
         says why) and for methods not run (note "not run"). ``agreement()``,
         ``disagreements()``, ``summary()``, ``summary_by(covariate)``, ``plot()`` and

@@ -134,8 +134,11 @@ class BreakthroughsResult(Result):
         -------
         pandas.DataFrame
             Columns ``client``, ``method_a``, ``method_b``, ``flagged_by`` (the method that
-            flagged the client) and ``reason`` (e.g. "sudden gains: change too small for the
-            reliable-change criterion", "reliable change: gain reversed; ...").
+            flagged the client), ``other_analysed`` (False when the other method could not
+            analyse the client: such rows are not disagreements among clients both
+            analysed, so they are not in :meth:`agreement`'s ``only_a`` / ``only_b``) and
+            ``reason`` (e.g. "sudden gains: no session-to-session drop reached the 6-point
+            reliable-change criterion (criterion 1)").
         """
         return disagreements(self.table, list(self.methods))
 

@@ -14,7 +14,15 @@ import pandas as pd
 
 from .._results import Result
 
-__all__ = ["METHODS", "DEFAULT_METHODS", "BLOCKS", "TABLE_COLUMNS", "assemble", "run_method"]
+__all__ = [
+    "METHODS",
+    "DEFAULT_METHODS",
+    "BLOCKS",
+    "LABELS",
+    "TABLE_COLUMNS",
+    "assemble",
+    "run_method",
+]
 
 #: The methods the per-client answer can combine, in table order.
 METHODS = ("reliable_change", "sudden_gains", "changepoint", "bayes")
@@ -50,7 +58,8 @@ TABLE_COLUMNS = [
     "n_methods",
     "methods",
 ]
-#: Short names of the methods in the ``methods`` column and in agreement tables.
+#: Each method's label in the ``methods`` column, :meth:`BreakthroughsResult.summary` and
+#: the agreement tables, by its key in :data:`METHODS`.
 LABELS = {
     "reliable_change": "reliable change",
     "sudden_gains": "sudden gains",
