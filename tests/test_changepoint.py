@@ -97,6 +97,8 @@ def test_exact_column_sets(sg):
         "post_mean",
         "pre_slope",
         "post_slope",
+        "pre_sd",
+        "post_sd",
         "jump",
         "slope_change",
         "jump_sd",
@@ -112,6 +114,7 @@ def test_exact_column_sets(sg):
         "n",
         "mean",
         "slope",
+        "sd",
         "fit_start",
         "fit_end",
     ]
@@ -156,6 +159,10 @@ def test_exact_column_sets(sg):
                 "n_breakthroughs",
                 "n_clients_breakthrough",
             ]
+        if model == "meanvar":  # detect(test=True) only: amoc() has no confidence set for it
+            with pytest.raises(ValueError, match="'model' parameter of amoc must be one of"):
+                amoc(sg, model=model, n_boot=19, seed=0, progress=False)
+            continue
         a = amoc(sg, model=model, n_boot=19, seed=0, progress=False)
         assert list(a.table.columns) == cpm.AMOC_COLUMNS
         assert list(a.confidence_sets.columns) == cpm.CONFIDENCE_SET_COLUMNS

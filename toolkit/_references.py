@@ -23,6 +23,14 @@ REFERENCES: dict[tuple[str, str], str] = {
         "Bates, D., Maechler, M., Bolker, B., & Walker, S. (2015). Fitting linear "
         "mixed-effects models using lme4. Journal of Statistical Software, 67(1), 1-48."
     ),
+    ("Davies", "1987"): (
+        "Davies, R. B. (1987). Hypothesis testing when a nuisance parameter is present only "
+        "under the alternative. Biometrika, 74(1), 33-43."
+    ),
+    ("Davies", "2002"): (
+        "Davies, R. B. (2002). Hypothesis testing when a nuisance parameter is present only "
+        "under the alternative: Linear model case. Biometrika, 89(2), 484-489."
+    ),
     ("Cohen", "1960"): (
         "Cohen, J. (1960). A coefficient of agreement for nominal scales. Educational and "
         "Psychological Measurement, 20(1), 37-46."
@@ -36,10 +44,18 @@ REFERENCES: dict[tuple[str, str], str] = {
         "Hsu, L. M. (1989). Reliable changes in psychotherapy: Taking into account "
         "regression toward the mean. Behavioral Assessment, 11(4), 459-467."
     ),
+    ("Hudson", "1966"): (
+        "Hudson, D. J. (1966). Fitting segmented curves whose join points have to be "
+        "estimated. Journal of the American Statistical Association, 61(316), 1097-1129."
+    ),
     ("Jacobson", "1991"): (
         "Jacobson, N. S., & Truax, P. (1991). Clinical significance: A statistical approach "
         "to defining meaningful change in psychotherapy research. Journal of Consulting and "
         "Clinical Psychology, 59(1), 12-19."
+    ),
+    ("Jackson", "2005"): (
+        "Jackson, B., Scargle, J. D., Barnes, D., et al. (2005). An algorithm for optimal "
+        "partitioning of data on an interval. IEEE Signal Processing Letters, 12(2), 105-108."
     ),
     ("Killick", "2012"): (
         "Killick, R., Fearnhead, P., & Eckley, I. A. (2012). Optimal detection of "
@@ -51,6 +67,14 @@ REFERENCES: dict[tuple[str, str], str] = {
         "psychotherapy: Sudden gains and sudden losses identified with session reports. "
         "Psychotherapy Research, 23(1), 14-24."
     ),
+    ("Muggeo", "2003"): (
+        "Muggeo, V. M. R. (2003). Estimating regression models with unknown break-points. "
+        "Statistics in Medicine, 22(19), 3055-3071."
+    ),
+    ("Muggeo", "2008"): (
+        "Muggeo, V. M. R. (2008). segmented: An R package to fit regression models with "
+        "broken-line relationships. R News, 8(1), 20-25."
+    ),
     ("Nunnally", "1983"): (
         "Nunnally, J. C., & Kotsch, W. E. (1983). Studies of individual subjects: Logic and "
         "methods of analysis. British Journal of Clinical Psychology, 22(2), 83-93."
@@ -58,6 +82,11 @@ REFERENCES: dict[tuple[str, str], str] = {
     ("Raudenbush", "2002"): (
         "Raudenbush, S. W., & Bryk, A. S. (2002). Hierarchical linear models: Applications "
         "and data analysis methods (2nd ed.). Sage."
+    ),
+    ("Sheppard", "1898"): (
+        "Sheppard, W. F. (1898). On the calculation of the most probable values of "
+        "frequency-constants, for data arranged according to equidistant division of a "
+        "scale. Proceedings of the London Mathematical Society, 29, 353-380."
     ),
     ("Speer", "1992"): (
         "Speer, D. C. (1992). Clinically significant change: Jacobson and Truax (1991) "
@@ -71,6 +100,11 @@ REFERENCES: dict[tuple[str, str], str] = {
     ("Wilson", "1927"): (
         "Wilson, E. B. (1927). Probable inference, the law of succession, and statistical "
         "inference. Journal of the American Statistical Association, 22(158), 209-212."
+    ),
+    ("Zhang", "2007"): (
+        "Zhang, N. R., & Siegmund, D. O. (2007). A modified Bayes information criterion with "
+        "applications to the analysis of comparative genomic hybridization data. Biometrics, "
+        "63(1), 22-32."
     ),
 }
 

@@ -7,7 +7,7 @@ cost, exactly (dynamic programming over all segmentations), and :func:`amoc` tes
 for at most one change with a Monte Carlo p-value that is valid for short series, plus a
 confidence set for the change session.
 
-Three segment models:
+Four segment models:
 
 ``"mean"``
     Piecewise constant mean with Gaussian noise (mean shift).
@@ -16,6 +16,12 @@ Three segment models:
     growth").
 ``"broken_stick"``
     Continuous piecewise linear: the slope changes at each change point, with no jump.
+``"meanvar"``
+    Piecewise constant mean *and* variance (R changepoint's ``cpt.meanvar``, Normal): a
+    client whose scores became stable is found as well as one whose level shifted.
+
+:func:`breakpoint` fits one continuous breakpoint per client anywhere between sessions
+(exact least squares), with its SE, interval and Davies' test, as R's segmented.
 
 Every client's series is its observed sessions only: missing sessions are not imputed, the
 session numbers are the time axis of the linear models, and change points fall between
@@ -40,25 +46,33 @@ from typing import Any
 
 from .._results import deprecated_name
 from ._amoc import amoc
+from ._breakpoint import breakpoint
 from ._costs import MODELS
 from ._detect import NOISE_SD, detect
 from ._result import (
     AMOC_COLUMNS,
+    BREAKPOINT_COLUMNS,
+    BREAKPOINT_SUMMARY_COLUMNS,
     BY_GROUP_COLUMNS,
     CHANGE_COLUMNS,
     CLIENT_COLUMNS,
     CONFIDENCE_SET_COLUMNS,
+    DAVIES_COLUMNS,
     SEGMENT_COLUMNS,
     SUMMARY_COLUMNS,
     AmocResult,
+    BreakpointResult,
     ChangePointsResult,
 )
+from ._search import SEARCHES
 
 __all__ = [
     "detect",
     "amoc",
+    "breakpoint",
     "ChangePointsResult",
     "AmocResult",
+    "BreakpointResult",
     "CHANGE_COLUMNS",
     "SEGMENT_COLUMNS",
     "CLIENT_COLUMNS",
@@ -66,8 +80,12 @@ __all__ = [
     "CONFIDENCE_SET_COLUMNS",
     "SUMMARY_COLUMNS",
     "BY_GROUP_COLUMNS",
+    "BREAKPOINT_COLUMNS",
+    "DAVIES_COLUMNS",
+    "BREAKPOINT_SUMMARY_COLUMNS",
     "MODELS",
     "NOISE_SD",
+    "SEARCHES",
 ]
 
 _DEPRECATED = {"ChangePoints": ChangePointsResult, "AmocTest": AmocResult}

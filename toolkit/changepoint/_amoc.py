@@ -77,6 +77,28 @@ def _amoc_statistic(rss0: np.ndarray, rss1: np.ndarray) -> np.ndarray:
         return 1.0 - rss1.min(axis=1) / rss0
 
 
+def _meanvar_profile(
+    p: Packed, min_size: int, var_floor: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Statistic and best position of the single change in mean and variance: the
+    likelihood ratio per observation, ``(C_0 - min_k C_1(k)) / n`` with C the Gaussian
+    -2 log-likelihood at each segment's own mean and variance (``meanvar``)."""
+    n_rows, length = len(p.n), p.length
+    floor = np.zeros(n_rows) if var_floor is None else var_floor
+    stats = Stats(p, "meanvar")
+    k = np.arange(length + 1)
+    allowed = (k[None, :] >= min_size) & (k[None, :] <= (p.n - min_size)[:, None])
+    zero = np.zeros((n_rows, 1), dtype=np.int64)
+    end = p.n[:, None].astype(np.int64)
+    c0 = stats.meanvar_cost(zero, end, floor, per_client=True)[:, 0]
+    kk = np.broadcast_to(k, (n_rows, length + 1))
+    c1 = stats.meanvar_cost(
+        np.broadcast_to(zero, kk.shape), kk, floor, per_client=True
+    ) + stats.meanvar_cost(kk, np.broadcast_to(end, kk.shape), floor, per_client=True)
+    c1 = np.where(allowed, c1, np.inf)
+    return (c0 - c1.min(axis=1)) / p.n, np.argmin(c1, axis=1)
+
+
 def amoc_core(
     p: Packed,
     model: str,
@@ -88,22 +110,29 @@ def amoc_core(
     clients: pd.Index,
     progress: bool | None,
     confidence: bool = True,
+    var_floor: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """p-values (and confidence sets) for every packed client.
 
     Random draws are keyed by the seed and the observation pattern (the null law of the
     statistic depends on nothing else) or by the seed and the client, so that a client's
-    p-value and set are the same in any subset of clients.
+    p-value and set are the same in any subset of clients. ``meanvar`` (p-values only, for
+    ``detect(test=True)``) uses the likelihood ratio of one change in mean and variance.
     """
-    rss0, rss1, n_par = _single_change_profile(p, model, min_size)
-    stat = _amoc_statistic(rss0, rss1)
-    k_hat = np.argmin(rss1, axis=1)
+    if model == "meanvar":
+        stat, k_hat = _meanvar_profile(p, min_size, var_floor)
+        rss1 = np.zeros((len(p.n), p.length + 1))
+        n_par = 4
+    else:
+        rss0, rss1, n_par = _single_change_profile(p, model, min_size)
+        stat = _amoc_statistic(rss0, rss1)
+        k_hat = np.argmin(rss1, axis=1)
     exceed = np.zeros(len(p.n))
     ckeys = _random.client_keys(clients.take(p.rows))
     if method == "bootstrap":
         # The statistic is invariant to location, scale (and, for the linear models, trend),
         # so under Gaussian noise its null law depends only on the observation pattern.
-        if model == "mean":
+        if model in ("mean", "meanvar"):
             key = p.n[:, None]
         else:
             rel = np.where(p.sessions >= 0, p.sessions - p.sessions[:, :1], -1)
@@ -157,6 +186,8 @@ def _null_stats(
     streams = _random.replicate_keys(seed, pattern_key, n_boot, "amoc null")
     noise = _random.normal(streams, rep.length)
     rep.y = np.where(np.arange(rep.length)[None, :] < rep.n[:, None], noise, 0.0)
+    if model == "meanvar":  # continuous noise: no segment of equal values, no floor
+        return _meanvar_profile(rep, min_size, None)[0]
     s0, s1, _ = _single_change_profile(rep, model, min_size)
     return _amoc_statistic(s0, s1)
 
@@ -332,6 +363,7 @@ def amoc(
     scores = as_scores(
         data, client=client, session=session, score=score, instrument=instrument, better=better
     )
+    _checks.choice(model, "model", "amoc", ("mean", "linear", "broken_stick"))
     min_size = check_common(model, min_size, function="amoc")
     _checks.level(alpha, "alpha", "amoc")
     _checks.choice(method, "method", "amoc", ("bootstrap", "permutation"))

@@ -30,6 +30,10 @@ __all__ = [
     "CONFIDENCE_SET_COLUMNS",
     "SUMMARY_COLUMNS",
     "BY_GROUP_COLUMNS",
+    "BreakpointResult",
+    "BREAKPOINT_COLUMNS",
+    "DAVIES_COLUMNS",
+    "BREAKPOINT_SUMMARY_COLUMNS",
 ]
 
 #: Columns of :attr:`ChangePointsResult.table` (one row per detected change).
@@ -44,6 +48,8 @@ CHANGE_COLUMNS = [
     "post_mean",
     "pre_slope",
     "post_slope",
+    "pre_sd",
+    "post_sd",
     "jump",
     "slope_change",
     "jump_sd",
@@ -60,6 +66,7 @@ SEGMENT_COLUMNS = [
     "n",
     "mean",
     "slope",
+    "sd",
     "fit_start",
     "fit_end",
 ]
@@ -88,6 +95,42 @@ AMOC_COLUMNS = [
 ]
 #: Columns of :attr:`AmocResult.confidence_sets` (one row per client and candidate session).
 CONFIDENCE_SET_COLUMNS = ["client", "session", "lr", "in_set"]
+
+#: Columns of :attr:`BreakpointResult.table` (one row per analysed client).
+BREAKPOINT_COLUMNS = [
+    "client",
+    "n_observed",
+    "breakpoint",
+    "breakpoint_se",
+    "ci_lower",
+    "ci_upper",
+    "at_session",
+    "session",
+    "fit_at_breakpoint",
+    "slope_before",
+    "slope_before_se",
+    "slope_after",
+    "slope_after_se",
+    "slope_change",
+    "slope_change_se",
+    "residual_sd",
+    "rss",
+    "rss_linear",
+    "davies_statistic",
+    "davies_best",
+    "p_value",
+]
+#: Columns of :attr:`BreakpointResult.davies` (one row per client and evaluated breakpoint).
+DAVIES_COLUMNS = ["client", "psi", "statistic"]
+#: Columns of :meth:`BreakpointResult.summary`.
+BREAKPOINT_SUMMARY_COLUMNS = [
+    "n_clients",
+    "n_skipped",
+    "n_significant",
+    "median_breakpoint",
+    "median_slope_before",
+    "median_slope_after",
+]
 
 #: Columns of :meth:`ChangePointsResult.summary`.
 SUMMARY_COLUMNS = [
@@ -165,7 +208,11 @@ class ChangePointsResult(Result):
             {
                 "model": [self.settings["model"]],
                 "penalty": [str(self.settings["penalty"])],
-                "noise_sd": [str(self.settings["noise_sd"])],
+                "noise_sd": [
+                    "per segment"
+                    if self.settings["model"] == "meanvar"
+                    else str(self.settings["noise_sd"])
+                ],
                 "n_clients": [len(c)],
                 "n_skipped": [len(self.skipped)],
                 "n_with_change": [int((c["n_changes"] > 0).sum())],
@@ -308,20 +355,51 @@ class ChangePointsResult(Result):
             "linear": "piecewise linear segments with a jump and a slope change at each "
             "change (discontinuous growth)",
             "broken_stick": "a continuous piecewise linear trend (broken stick)",
+            "meanvar": "segments with their own mean and variance (a Gaussian change in mean "
+            "and variance, so that a client whose scores became stable is found as well as "
+            "one whose level shifted)",
         }[st["model"]]
         noise = st.get("noise_sd_value")
+        min_sd = st.get("min_sd")
         noise_text = (
-            f"the noise SD pooled over all clients ({noise:.3g}, robust: MAD of "
+            (
+                "each segment's variance estimated by maximum likelihood, at least the "
+                "variance of the rounding error of the recorded scores (resolution^2 / 12; "
+                "Sheppard, 1898)"
+                if min_sd == "resolution"
+                else "each segment's variance estimated by maximum likelihood (a zero "
+                "variance replaced by 1e-11, as in R's changepoint)"
+                if not min_sd
+                else f"each segment's SD estimated by maximum likelihood and at least {min_sd:g}"
+            )
+            if st["model"] == "meanvar"
+            else f"the noise SD pooled over all clients ({noise:.3g}, robust: MAD of "
             "successive differences)"
             if st["noise_sd"] == "pooled"
             else "each client's own robust noise SD"
             if st["noise_sd"] == "client"
             else f"a noise SD of {st['noise_sd']}"
         )
+        k = st.get("max_changes")
+        how = (
+            "with R changepoint's PELT search"
+            if st.get("search") == "pelt"
+            else f"by an exhaustive search over sets of at most {k} knots"
+            if st["model"] == "broken_stick"
+            else "by exact optimal segmentation (optimal partitioning; Jackson et al., 2005)"
+            if k is None
+            else f"by exact optimal segmentation with at most {k} change(s) (segment "
+            "neighbourhood; Auger & Lawrence, 1989)"
+        )
+        mbic = (
+            " (the modified BIC of Zhang & Siegmund, 2007, in the form R's changepoint uses)"
+            if st["penalty"] == "MBIC"
+            else ""
+        )
         text = (
-            f"Change points were located by exact optimal segmentation of each client's "
-            f"observed scores into {model}, with the {st['penalty']} penalty as in R's "
-            f"changepoint package (Killick, Fearnhead & Eckley, 2012) and {noise_text}. "
+            f"Change points were located {how} of each client's observed scores into "
+            f"{model}, with the {st['penalty']} penalty{mbic} as in R's changepoint package "
+            f"(Killick et al., 2012) and {noise_text}. "
             f"A change was a breakthrough when its jump improved by at least the "
             f"reliable-change criterion. {skipped_sentence(len(self.skipped))} "
         )
@@ -416,3 +494,85 @@ class AmocResult(Result):
         from ..plots.changepoint import amoc_profile
 
         return amoc_profile(self, client=client, ax=ax, **kwargs)
+
+
+@dataclass(frozen=True, repr=False)
+class BreakpointResult(Result):
+    """One continuous breakpoint per client; returned by :func:`breakpoint`.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per analysed client; columns :data:`BREAKPOINT_COLUMNS` (see
+        :func:`breakpoint`).
+    davies : pandas.DataFrame
+        Davies' statistic at every evaluated breakpoint; columns :data:`DAVIES_COLUMNS`.
+    """
+
+    davies: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    method_name = "continuous breakpoint"
+
+    def summary(self) -> pd.DataFrame:
+        """One row: clients analysed and skipped, clients whose slope changes (Davies'
+        p < ``alpha``), median breakpoint and slopes.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns :data:`BREAKPOINT_SUMMARY_COLUMNS`.
+        """
+        t = self.table
+        alpha = float(self.settings.get("alpha", 0.05))
+        med = lambda c: float(t[c].median()) if len(t) else np.nan
+        return pd.DataFrame(
+            {
+                "n_clients": [len(t)],
+                "n_skipped": [len(self.skipped)],
+                "n_significant": [int((t["p_value"] < alpha).sum())],
+                "median_breakpoint": [med("breakpoint")],
+                "median_slope_before": [med("slope_before")],
+                "median_slope_after": [med("slope_after")],
+            }
+        )[BREAKPOINT_SUMMARY_COLUMNS]
+
+    def breakthroughs(self, direction: Direction = "improvement") -> pd.DataFrame:
+        """No rows: a continuous breakpoint changes the slope, with no jump in level, so it
+        is never a sudden breakthrough (the columns are :data:`BREAKTHROUGH_COLUMNS`)."""
+        check_direction(direction, "BreakpointResult.breakthroughs")
+        frame = pd.DataFrame(
+            {
+                "client": pd.Series(dtype=object),
+                "session": pd.Series(dtype=np.int64),
+                "size": pd.Series(dtype=float),
+                "direction": pd.Series(dtype=object),
+                "method": pd.Series(dtype=object),
+            }
+        )
+        return keep_direction(frame, direction)
+
+    def methods_text(self) -> str:
+        """The methods paragraph for this analysis."""
+        st = self.settings
+        text = (
+            "Each client's observed scores were fitted with a continuous broken-stick "
+            "regression (one breakpoint where the slope changes without a jump; Muggeo, "
+            "2003) by exact least squares: the breakpoint minimises the residual sum of "
+            "squares over every value between the second and the second-last observed "
+            "session, found from the two separate least-squares lines of each gap between "
+            "sessions and from the fits with the breakpoint at each session (Hudson, 1966). "
+            "Standard errors of the breakpoint and the slopes are the delta-method ones of R's "
+            f"segmented package (Muggeo, 2008), with {st['level']:.0%} intervals from the t "
+            "distribution with n - 4 degrees of freedom. The change in slope was tested with "
+            f"Davies' test (Davies, 1987, 2002) over {st['n_points']} equally spaced "
+            "breakpoints, two-sided, as segmented's davies.test. "
+            f"{skipped_sentence(len(self.skipped))} "
+        )
+        return text + super().methods_text()
+
+    def plot(self, client: Any = None, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
+        """One client's scores with the fitted broken stick and the breakpoint's interval;
+        see :func:`toolkit.plots.changepoint.breakpoint_fit`."""
+        from ..plots.changepoint import breakpoint_fit
+
+        return breakpoint_fit(self, client=client, ax=ax, **kwargs)

@@ -2,7 +2,8 @@
 
 Optimal partitioning (Jackson et al., 2005) without a limit on the number of changes,
 segment neighbourhood (Auger & Lawrence, 1989) with one, and an exhaustive search over knot
-sets for the continuous broken stick.
+sets for the continuous broken stick. Also R changepoint's PELT (Killick et al., 2012) with
+its own pruning and candidate rules, for reproducing ``cpt.mean`` and ``cpt.meanvar``.
 """
 
 from __future__ import annotations
@@ -15,18 +16,25 @@ from .._options import progress_bar
 from ._costs import Stats
 from ._packed import Packed
 
-__all__ = ["run_segmentation", "broken_stick_fit", "chunks", "CELLS_PER_CHUNK"]
+__all__ = ["run_segmentation", "broken_stick_fit", "chunks", "CELLS_PER_CHUNK", "SEARCHES"]
 
 CELLS_PER_CHUNK = 4_000_000  # clients x cells per block: bounds memory on large cohorts
+#: The named choices of ``search``: the exact optimum, or R changepoint's PELT.
+SEARCHES = ("exact", "pelt")
 
 
 def _segment_cost(
-    stats: Stats, s: np.ndarray, e: np.ndarray, inv_var: np.ndarray, mbic: bool
+    stats: Stats, s: np.ndarray, e: np.ndarray, scale: np.ndarray, mbic: bool
 ) -> np.ndarray:
-    """Cost of segments [s, e) (positions shared by all clients): RSS / sigma^2, plus
-    log(length) under MBIC."""
-    rss = stats.rss(s, e)
-    cost = rss * inv_var.reshape((-1,) + (1,) * (rss.ndim - 1))
+    """Cost of segments [s, e) (positions shared by all clients), plus log(length) under
+    MBIC: RSS / sigma^2 with ``scale`` = 1 / sigma^2 per client, or for ``meanvar`` the
+    Gaussian -2 log-likelihood with the segment's own variance (``scale`` = the clients'
+    variance floors)."""
+    if stats.model == "meanvar":
+        cost = stats.meanvar_cost(s, e, scale)
+    else:
+        rss = stats.rss(s, e)
+        cost = rss * scale.reshape((-1,) + (1,) * (rss.ndim - 1))
     if mbic:
         cost = cost + np.log(np.maximum(stats.diff("m", s, e), 1.0))
     return cost
@@ -54,6 +62,49 @@ def _optimal_partition(
     changes = np.zeros((n_rows, length + 1), dtype=bool)
     pos = n.copy()
     rows = np.arange(n_rows)
+    while (pos > 0).any():
+        prev = last[rows, pos]
+        prev[pos == 0] = 0
+        changes[rows[prev > 0], prev[prev > 0]] = True
+        pos = prev
+    return changes, f[rows, n]
+
+
+def _pelt(
+    stats: Stats, n: np.ndarray, scale: np.ndarray, beta: np.ndarray, mbic: bool, min_size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """R changepoint's PELT (``src/PELT_one_func_minseglen.c``), for all clients at once.
+
+    F(t) = min over the candidate set of F(tau) + C(tau, t) + beta, with F(0) = -beta and
+    F(j) = C(0, j) for min_size <= j < 2 min_size; the candidate set starts as {0, min_size}
+    and, after each t, keeps the tau with F(tau) + C(tau, t) <= F(t) and gains
+    t - min_size + 1. Ties go to the earliest candidate (R's ``min_which``). With MBIC's
+    log(length) term (and the zero-variance floor) this pruning can discard the optimum.
+    """
+    n_rows, length = len(n), int(n.max())
+    m = min_size
+    rows = np.arange(n_rows)
+    f = np.zeros((n_rows, length + 1))
+    f[:, 0] = -beta
+    last = np.zeros((n_rows, length + 1), dtype=np.int32)
+    for j in range(m, min(2 * m, length + 1)):
+        f[:, j] = _segment_cost(stats, np.array([0]), np.array([j]), scale, mbic)[:, 0]
+    alive = np.zeros((n_rows, length + 1), dtype=bool)
+    alive[:, 0] = True
+    if m <= length:
+        alive[:, m] = True
+    for t in range(2 * m, length + 1):
+        cand = np.arange(t - m + 1)
+        cost = _segment_cost(stats, cand, np.array([t]), scale, mbic)
+        tmp = np.where(alive[:, : t - m + 1], f[:, : t - m + 1] + cost + beta[:, None], np.inf)
+        j = np.argmin(tmp, axis=1)
+        best = tmp[rows, j]
+        f[:, t] = best
+        last[:, t] = j
+        alive[:, : t - m + 1] &= tmp <= (best + beta)[:, None]
+        alive[:, t - m + 1] = True
+    changes = np.zeros((n_rows, length + 1), dtype=bool)
+    pos = n.copy()
     while (pos > 0).any():
         prev = last[rows, pos]
         prev[pos == 0] = 0
@@ -187,9 +238,18 @@ def run_segmentation(
     min_size: int,
     max_changes: int | None,
     progress: bool | None,
+    search: str = "exact",
+    var_floor: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Change indicator (N, L+1) and minimised objective (N,) of every packed client."""
-    inv_var = 1.0 / (sd * sd)
+    """Change indicator (N, L+1) and minimised objective (N,) of every packed client.
+
+    ``sd`` scales the cost of the mean and linear models; ``meanvar`` uses ``var_floor``
+    (one variance floor per client) instead."""
+    if model == "meanvar":
+        inv_var = np.zeros(len(p.n)) if var_floor is None else np.asarray(var_floor, float)
+    else:
+        with np.errstate(divide="ignore"):
+            inv_var = 1.0 / (sd * sd)
     if model == "broken_stick":
         if max_changes is None:  # int(None) below; detect() always sets it for this model
             raise TypeError(
@@ -203,7 +263,9 @@ def run_segmentation(
     for idx in progress_bar(chunks(len(p.n), cells), progress=progress, desc="change points"):
         sub = p.take(idx)
         stats = Stats(sub, model)
-        if max_changes is None:
+        if search == "pelt":
+            ch, obj = _pelt(stats, sub.n, inv_var[idx], beta[idx], mbic, min_size)
+        elif max_changes is None:
             ch, obj = _optimal_partition(stats, sub.n, inv_var[idx], beta[idx], mbic, min_size)
         else:
             ch, obj = _segment_neighbourhood(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ._style import CYCLE, PALETTE, get_axes
 from .bayes import bayes_trajectory, breakthrough_probabilities
-from .changepoint import amoc_profile, detection_accuracy
+from .changepoint import amoc_profile, breakpoint_fit, detection_accuracy
 from .changepoint import segments as changepoint_segments
 from .classes import class_curves, enumeration_criteria, membership_odds
 from .growth import caterpillar, fitted_trajectories
@@ -37,6 +37,7 @@ __all__ = [
     "changepoint_segments",
     "detection_accuracy",
     "amoc_profile",
+    "breakpoint_fit",
     "fitted_trajectories",
     "caterpillar",
     "bayes_trajectory",

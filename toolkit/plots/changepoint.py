@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from ._style import CYCLE, PALETTE, get_axes
@@ -12,7 +13,7 @@ from ._style import CYCLE, PALETTE, get_axes
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
 
-__all__ = ["segments", "detection_accuracy", "amoc_profile"]
+__all__ = ["segments", "detection_accuracy", "amoc_profile", "breakpoint_fit"]
 
 
 def segments(
@@ -42,7 +43,8 @@ def segments(
     -------
     matplotlib.axes.Axes
         Scores as points joined by a thin line, each segment's fit as a thick line (mean
-        shift: horizontal; linear models: the fitted lines), changes as dashed lines.
+        shift: horizontal; linear models: the fitted lines; ``meanvar``: horizontal, with a
+        band of one segment SD either side), changes as dashed lines.
 
     Raises
     ------
@@ -110,6 +112,17 @@ def segments(
             label="fitted segments" if i == 0 else None,
             zorder=3,
         )
+        if model == "meanvar":
+            ax.fill_between(
+                [x0, x1],
+                [s.mean - s.sd] * 2,
+                [s.mean + s.sd] * 2,
+                color=PALETTE["vermillion"],
+                alpha=0.15,
+                lw=0,
+                label="mean +/- segment SD" if i == 0 else None,
+                zorder=1,
+            )
     if show_changes:
         changes = result.table[result.table["client"] == client]
         # a jump happens between the last session before and the first after; a knot at one
@@ -260,5 +273,97 @@ def amoc_profile(result: Any, client: Any = None, *, ax: Axes | None = None, **k
     ax.set_xlabel("Session")
     ax.set_ylabel("Likelihood-ratio distance from the best session")
     ax.set_title(f"Client {client}: single change, p = {p:.3g}")
+    ax.legend(frameon=False, fontsize="small")
+    return ax
+
+
+def breakpoint_fit(
+    result: Any, client: Any = None, *, show_interval: bool = True, ax: Axes | None = None
+) -> Axes:
+    """One client's scores with the fitted broken stick, its breakpoint and interval.
+
+    Parameters
+    ----------
+    result : BreakpointResult
+        From :func:`toolkit.changepoint.breakpoint`.
+    client : client id, optional
+        Default: the client with the smallest Davies p-value.
+    show_interval : bool, default True
+        Shade the breakpoint's interval (``ci_lower`` to ``ci_upper``, within the sessions).
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Raises
+    ------
+    ValueError
+        If the client was not analysed (skipped, or unknown).
+
+    Examples
+    --------
+    >>> import toolkit
+    >>> bp = toolkit.changepoint.breakpoint(toolkit.datasets.load_scores("sgdata"))
+    >>> breakpoint_fit(bp).get_xlabel()
+    'Session'
+    """
+    t = result.table
+    if len(t) == 0:
+        raise ValueError("No client was analysed; see result.skipped for the reasons.")
+    if client is None:
+        client = t.sort_values("p_value", kind="stable")["client"].iloc[0]
+    mine = t[t["client"] == client]
+    if mine.empty:
+        reason = result.skipped.loc[result.skipped["client"] == client, "reason"]
+        why = f" It was skipped: {reason.iloc[0]}." if len(reason) else ""
+        raise ValueError(
+            f"Client {client!r} has no breakpoint.{why} Fix: pick a client from "
+            "result.table['client']."
+        )
+    row = mine.iloc[0]
+    ax = get_axes(ax)
+    data = result.scores.data
+    rows = data[(data["client"] == client) & data["score"].notna()]
+    ax.plot(
+        rows["session"],
+        rows["score"],
+        color=PALETTE["grey"],
+        lw=0.8,
+        marker="o",
+        ms=4,
+        mfc=PALETTE["black"],
+        mec=PALETTE["black"],
+        label="observed",
+        zorder=2,
+    )
+    psi, level = float(row["breakpoint"]), float(row["fit_at_breakpoint"])
+    first, last = float(rows["session"].min()), float(rows["session"].max())
+    ax.plot(
+        [first, psi, last],
+        [
+            level + row["slope_before"] * (first - psi),
+            level,
+            level + row["slope_after"] * (last - psi),
+        ],
+        color=PALETTE["vermillion"],
+        lw=2.5,
+        label="broken stick",
+        zorder=3,
+    )
+    ax.axvline(psi, color=PALETTE["blue"], ls="--", lw=1, label="breakpoint", zorder=1)
+    if show_interval and np.isfinite(row["ci_lower"]):
+        lo, hi = max(float(row["ci_lower"]), first), min(float(row["ci_upper"]), last)
+        ax.axvspan(
+            lo,
+            hi,
+            color=PALETTE["blue"],
+            alpha=0.12,
+            lw=0,
+            label=f"{result.settings['level']:.0%} interval",
+        )
+    ax.set_xlabel("Session")
+    ax.set_ylabel(result.scores.score_label)
+    ax.set_title(f"client {client}: breakpoint {psi:.2f}, Davies p = {row['p_value']:.3g}")
     ax.legend(frameon=False, fontsize="small")
     return ax
