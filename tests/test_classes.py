@@ -607,7 +607,8 @@ def test_clients_with_a_single_session_are_skipped_with_a_warning():
     assert m.skipped["client"].tolist() == [999]
     assert "needs at least 2" in m.skipped["reason"].iloc[0]
     assert 999 not in set(m.table["client"])
-    with pytest.raises(DataError, match="No client has at least 13"):
+    # More sessions than the data has is an option out of range, with the range named.
+    with pytest.raises(OptionError, match=r"'min_sessions' parameter of classes.fit .*\[1, 12\]"):
         classes.fit(scores, 2, min_sessions=13)
 
 
@@ -632,7 +633,7 @@ def test_a_class_that_empties(sg):
         (dict(level=95), OptionError, "'level' parameter"),
         (dict(min_change="big"), OptionError, "'min_change' parameter"),
         (dict(time="piecewise"), OptionError, "needs knots"),
-        (dict(time="piecewise", knots=[12]), OptionError, "not between the first and last"),
+        (dict(time="piecewise", knots=[12]), OptionError, "strictly between the first and last"),
         (dict(time="log"), DataError, "time_zero=-1"),
     ],
 )

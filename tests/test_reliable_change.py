@@ -159,7 +159,9 @@ def test_rci_cutoff_errors_say_what_to_pass():
         rci_cutoff("PHQ-9")
     with pytest.raises(ValueError, match=r"no instrument was given.*sd=\.\.\. and reliability"):
         rci_cutoff()
-    with pytest.raises(ValueError, match=r"'reliability' parameter must be a number in \(0, 1\)"):
+    with pytest.raises(
+        ValueError, match=r"'reliability' parameter of rci_cutoff must be a number in \(0, 1\)"
+    ):
         rci_cutoff(sd=5, reliability=1.2)
 
 
@@ -720,7 +722,7 @@ def test_bad_input_messages(claus):
         reliable_change(phq, instrument="PHQ-9", sd="norm", cutoff=None, **kw)
     with pytest.raises(ValueError, match="reliability_post is used only by the Nunnally"):
         reliable_change(phq, instrument="PHQ-9", reliability_post=0.7, cutoff=None, **kw)
-    with pytest.raises(ValueError, match="'cutoff' parameter must be one of"):
+    with pytest.raises(ValueError, match="'cutoff' parameter of reliable_change must be one of"):
         reliable_change(phq, instrument="PHQ-9", cutoff="d", **kw)
     with pytest.raises(EmptyDataError, match="No client can be analysed"):
         reliable_change(phq[phq["time"] == 1], instrument="PHQ-9", cutoff=None, **kw)

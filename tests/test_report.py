@@ -183,6 +183,8 @@ def test_csv_cells_cannot_run_as_formulas():
     assert safe["client"].tolist() == ["'=HYPERLINK(1)", "'+1", "a", "'@x"]
     assert safe["score"].tolist() == [-1, 2, 3, 4]  # numbers untouched
     assert table["client"].iloc[0] == "=HYPERLINK(1)"  # the caller's table unchanged
+    named = csv_safe(pd.DataFrame({"=cmd": ["a"], "-arm": ["b"], "score": [1]}))
+    assert named.columns.tolist() == ["'=cmd", "'-arm", "score"]  # headers too
 
 
 def test_report_writes_a_folder(sg, tmp_path):

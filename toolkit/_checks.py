@@ -16,7 +16,24 @@ import numpy as np
 
 from .errors import OptionError
 
-__all__ = ["number", "whole", "choice", "share", "level"]
+__all__ = [
+    "number",
+    "whole",
+    "choice",
+    "share",
+    "level",
+    "flag",
+    "seed",
+    "pair",
+    "MAX_COUNT",
+    "MAX_SEED",
+]
+
+#: The largest count of replicates, starts or iterations an option may ask for: more would
+#: not fit in memory or finish, and is far beyond what any estimate needs.
+MAX_COUNT = 10_000_000
+#: Seeds are whole numbers in [0, MAX_SEED] (NumPy's 64-bit seed range).
+MAX_SEED = 2**64 - 1
 
 
 def _interval(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
@@ -73,6 +90,61 @@ def whole(
     if (low is not None and v < low) or (high is not None and v > high):
         raise _fail(name, function, wanted, value)
     return v
+
+
+def flag(value: Any, name: str, function: str) -> bool:
+    """True or False (NumPy's booleans too); never 0/1, a string or None."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise _fail(name, function, "True or False", value)
+    return bool(value)
+
+
+def seed(value: Any, name: str, function: str, *, generator: bool = False) -> Any:
+    """None, a whole number in [0, MAX_SEED] or, when ``generator``, a numpy Generator."""
+    if value is None or (generator and isinstance(value, np.random.Generator)):
+        return value
+    wanted = f"None, a whole number in [0, {MAX_SEED}]" + (
+        " or a numpy.random.Generator" if generator else ""
+    )
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, Integral):
+        raise _fail(name, function, wanted, value)
+    if not 0 <= int(value) <= MAX_SEED:
+        raise _fail(name, function, wanted, value)
+    return int(value)
+
+
+def pair(
+    value: Any,
+    name: str,
+    function: str,
+    *,
+    names: tuple[str, str] = ("mean", "sd"),
+    unit: str = "",
+    first: tuple[float | None, float | None, bool, bool] = (None, None, False, False),
+    second: tuple[float | None, float | None, bool, bool] = (None, None, False, False),
+) -> tuple[float, float]:
+    """Two finite numbers such as ``(mean, sd)``, each in its interval given as (low, high,
+    low_open, high_open); ``unit`` (e.g. "points of PHQ-9") goes into the message."""
+    unit = f" in {unit}" if unit else ""
+    wanted = (
+        f"a ({names[0]}, {names[1]}) pair{unit} with {names[0]} in {_interval(*first)} and "
+        f"{names[1]} in {_interval(*second)}"
+    )
+    if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list, np.ndarray)):
+        raise _fail(name, function, wanted, value)
+    if len(value) != 2:
+        raise _fail(name, function, wanted, value)
+    out = []
+    for v, (low, high, low_open, high_open) in zip(value, (first, second)):
+        try:
+            out.append(
+                number(
+                    v, name, function, low=low, high=high, low_open=low_open, high_open=high_open
+                )
+            )
+        except OptionError:
+            raise _fail(name, function, wanted, value) from None
+    return out[0], out[1]
 
 
 def share(value: Any, name: str, function: str) -> float:

@@ -53,6 +53,8 @@ from dataclasses import dataclass
 from numbers import Real
 from typing import Any
 
+import numpy as np
+
 from .errors import OptionError, warn
 from .instruments import Instrument
 
@@ -62,7 +64,6 @@ __all__ = ["ReliableChangeCriterion", "resolve", "Z_95", "SOURCES", "NotComputed
 Z_95 = 1.959963984540054
 #: The sources a criterion can have.
 SOURCES = ("given", "published", "norms", "sample", "none")
-_CHOICES = "a positive number of points, 'instrument', 'sample' or None"
 
 
 class NotComputedError(ValueError):
@@ -161,6 +162,7 @@ def resolve(
     *,
     sample: Callable[[], tuple[float, int]] | None = None,
     announce: bool = True,
+    function: str = "long_scores",
 ) -> ReliableChangeCriterion:
     """Resolve the reliable-change criterion (see the module docstring for the order).
 
@@ -175,6 +177,8 @@ def resolve(
         clients it comes from (for ``"sample"`` and step 3). Called only when needed.
     announce : bool, default True
         Raise the one warning that announces a criterion from the sample's SD.
+    function : str, default "long_scores"
+        The public function whose ``reliable_change`` option ``spec`` is (for messages).
 
     Raises
     ------
@@ -203,26 +207,33 @@ def resolve(
             return found
         if spec == "sample":
             return _from_sample(instrument, sample, announce, required=True)
-        raise OptionError(
-            f"The 'reliable_change' parameter must be {_CHOICES}. Got {spec!r} instead."
-        )
+        raise _bad_spec(spec, instrument, function)
     if (
-        isinstance(spec, bool)
+        isinstance(spec, (bool, np.bool_))
         or not isinstance(spec, Real)
         or not math.isfinite(float(spec))
         or float(spec) <= 0
     ):
-        raise OptionError(
-            f"The 'reliable_change' parameter must be {_CHOICES}. Got {spec!r} instead."
-        )
+        raise _bad_spec(spec, instrument, function)
     points = float(spec)
     if instrument is not None and points > instrument.max_score - instrument.min_score:
-        raise OptionError(
-            f"reliable_change={points:g} points is larger than the whole {instrument.name} "
-            f"range ({instrument.min_score:g}-{instrument.max_score:g}), so no change could "
-            "ever be reliable. Fix: give the criterion in score points of this instrument."
+        raise _bad_spec(
+            spec,
+            instrument,
+            function,
+            " (a criterion larger than the whole range would make no change reliable)",
         )
     return ReliableChangeCriterion(points, "given", f"{points:g} points (given)")
+
+
+def _bad_spec(spec: Any, inst: Instrument | None, function: str, why: str = "") -> OptionError:
+    span = "inf)" if inst is None else f"{inst.max_score - inst.min_score:g}]"
+    unit = "" if inst is None else f" of {inst.name}"
+    return OptionError(
+        f"The 'reliable_change' parameter of {function} must be a number of points{unit} in "
+        f"(0, {span}, 'instrument', 'sample', None or a ReliableChangeCriterion{why}. "
+        f"Got {spec!r} instead."
+    )
 
 
 def _from_instrument(inst: Instrument | None) -> ReliableChangeCriterion | None:

@@ -11,11 +11,13 @@ import warnings as _warnings
 
 __all__ = [
     "DataError",
+    "InputTypeError",
     "MissingColumnError",
     "NonNumericError",
     "DuplicateSessionError",
     "SessionError",
     "ScoreRangeError",
+    "MagnitudeError",
     "EmptyDataError",
     "FileFormatError",
     "UnknownNameError",
@@ -30,6 +32,11 @@ __all__ = [
 
 class DataError(ValueError):
     """Input data that cannot be analysed as given. The message names column, client and row."""
+
+
+class InputTypeError(DataError, TypeError):
+    """The data argument is not a table (a list, a dict, a file name ...): a ``TypeError`` as
+    Python expects, and a :class:`DataError` (so a ``ValueError``) as every bad input here."""
 
 
 class MissingColumnError(DataError):
@@ -50,6 +57,15 @@ class SessionError(DataError):
 
 class ScoreRangeError(DataError):
     """A score lies outside the instrument's possible range."""
+
+
+class MagnitudeError(DataError):
+    """Scores too large or too small in magnitude to compute with exactly in double precision.
+
+    Squares and sums of squares of scores beyond about 1e30 (or all below about 1e-30) leave
+    the range where every method's answer is the same as on rescaled scores; the message says
+    how to rescale.
+    """
 
 
 class EmptyDataError(DataError):

@@ -185,7 +185,7 @@ def detection(
         - ``precision`` = TP / n_detected (NaN with no detections), ``recall`` = TP / n_true
           (NaN with no true changes), ``f1`` = 2 TP / (n_true + n_detected) (NaN when both
           are 0).
-        - ``mean_abs_error``, ``mean_error``: mean |detected - true| and mean
+        - ``mean_abs_error``, ``mean_error``: mean ``|detected - true|`` and mean
           (detected - true) session over matched pairs (NaN without matches).
         - ``exact_share``: share of matched pairs at exactly the true session.
         - ``tolerance``.

@@ -28,7 +28,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from . import _checks
 from . import instruments as _instruments
+from .errors import OptionError
 from .instruments import Instrument
 
 __all__ = ["trajectories", "TRUTH_COLUMNS"]
@@ -203,6 +205,17 @@ def trajectories(
         ``reverses_session`` (for a reversal, the session of the gain it reverses; NaN
         otherwise). Clients without changes have no rows. Sorted by client and session.
 
+    Raises
+    ------
+    OptionError
+        An argument of the wrong type or outside its range; the message names it, gives
+        the valid range (sizes and SDs in the instrument's points, at most its whole range;
+        ``baseline`` within the range; shares in [0, 1]; ``first_session`` >= 0, as the data
+        layer requires of sessions; ``seed`` None, a whole number >= 0 or a Generator) and
+        the value given. Booleans are never numbers here (``n_clients=True`` is refused).
+    UnknownNameError
+        An unknown ``instrument`` or ``paired_instrument``.
+
     Notes
     -----
     True score of client *i* at elapsed session *t* = 0, 1, ..., T-1 (``d`` = +1 when lower
@@ -231,8 +244,12 @@ def trajectories(
     1       2  gain        5
     """
     inst = _instruments.get(instrument)
-    _check_arguments(n_clients, n_sessions, locals())
-    _check_monitoring_arguments(n_sessions, locals())
+    if paired_instrument is not None:
+        _instruments.get(paired_instrument)
+    checked = _check_arguments(locals(), inst)
+    n_clients, n_sessions, seed = checked["n_clients"], checked["n_sessions"], checked["seed"]
+    first_session, gains_per_client = checked["first_session"], checked["gains_per_client"]
+    late_ramp = checked["late_ramp"]
     scale = _scale(inst)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     streams = dict(
@@ -352,40 +369,129 @@ def trajectories(
     return scores, truth
 
 
-def _check_arguments(n_clients: int, n_sessions: int, args: dict) -> None:
-    if int(n_clients) != n_clients or n_clients < 1:
-        raise ValueError(f"n_clients must be a positive whole number; got {n_clients!r}.")
-    if int(n_sessions) != n_sessions or n_sessions < 2:
-        raise ValueError(f"n_sessions must be a whole number >= 2; got {n_sessions!r}.")
-    for name in (
-        "nonresponder_share",
-        "gain_share",
-        "loss_share",
-        "reversal_share",
-        "missing",
-        "dropout",
+_FUNCTION = "trajectories"
+#: Largest cohort and course :func:`trajectories` draws (beyond: memory, not a study design).
+_MAX_CLIENTS = 100_000_000
+_MAX_SESSIONS = 10_000
+_SHARES = (
+    "nonresponder_share",
+    "gain_share",
+    "loss_share",
+    "reversal_share",
+    "missing",
+    "dropout",
+    "deteriorator_share",
+    "late_responder_share",
+)
+
+
+def _check_arguments(args: dict[str, Any], inst: Instrument) -> dict[str, Any]:
+    """Every argument of :func:`trajectories` checked with the data layer's standard: the
+    option, its valid range (in the instrument's points where it is a size) and the value
+    given. Returns the whole-number arguments as ints."""
+    fn = _FUNCTION
+    n_sessions = _checks.whole(args["n_sessions"], "n_sessions", fn, low=2, high=_MAX_SESSIONS)
+    out: dict[str, Any] = {
+        "n_clients": _checks.whole(args["n_clients"], "n_clients", fn, low=1, high=_MAX_CLIENTS),
+        "n_sessions": n_sessions,
+        "seed": _checks.seed(args["seed"], "seed", fn, generator=True),
+        "first_session": _checks.whole(
+            args["first_session"], "first_session", fn, low=0, high=_checks.MAX_COUNT
+        ),
+        "gains_per_client": _checks.whole(
+            args["gains_per_client"], "gains_per_client", fn, low=1, high=n_sessions
+        ),
+        "late_ramp": _checks.whole(args["late_ramp"], "late_ramp", fn, low=1, high=n_sessions),
+    }
+    _checks.choice(args["shape"], "shape", fn, ("linear", "log"))
+    for name in _SHARES:
+        _checks.share(args[name], name, fn)
+    if args["round_scores"] is not None:
+        _checks.flag(args["round_scores"], "round_scores", fn)
+    span = float(inst.max_score - inst.min_score)
+    points = f"points of {inst.name}"
+    if args["baseline"] is not None:
+        _checks.number(args["baseline"], "baseline", fn, low=inst.min_score, high=inst.max_score)
+    for name in ("baseline_sd", "gradual_sd", "noise_sd"):
+        if args[name] is not None:
+            _checks.number(args[name], name, fn, low=0.0, high=span)
+    if args["gradual"] is not None:
+        _checks.number(args["gradual"], "gradual", fn, low=-span, high=span)
+    for name, low_open in (
+        ("gain_size", True),
+        ("loss_size", True),
+        ("deterioration", False),
+        ("late_response", False),
     ):
-        if not 0 <= args[name] <= 1:
-            raise ValueError(f"{name} is a share and must lie in [0, 1]; got {args[name]!r}.")
-    if args["shape"] not in ("linear", "log"):
-        raise ValueError(
-            "The 'shape' parameter of trajectories must be one of "
-            f"{{'linear', 'log'}}. Got {args['shape']!r} instead."
+        if args[name] is not None:
+            _checks.pair(
+                args[name],
+                name,
+                fn,
+                unit=points,
+                first=(0.0, span, low_open, False),
+                second=(0.0, span, False, False),
+            )
+    low, high = _checks.pair(
+        args["reversal_fraction"],
+        "reversal_fraction",
+        fn,
+        names=("low", "high"),
+        first=(0.0, 1.0, True, False),
+        second=(0.0, 1.0, True, False),
+    )
+    if low > high:
+        raise OptionError(
+            f"The 'reversal_fraction' parameter of {fn} must be (low, high) with 0 < low <= "
+            f"high <= 1. Got {args['reversal_fraction']!r} instead."
         )
-    if int(args["gains_per_client"]) != args["gains_per_client"] or args["gains_per_client"] < 1:
-        raise ValueError(
-            f"gains_per_client must be a whole number >= 1; got {args['gains_per_client']!r}."
+    low, high = _checks.pair(
+        args["late_onset"],
+        "late_onset",
+        fn,
+        names=("low", "high"),
+        first=(0.0, 1.0, True, True),
+        second=(0.0, 1.0, True, True),
+    )
+    if low > high:
+        raise OptionError(
+            f"The 'late_onset' parameter of {fn} must be (low, high) with 0 < low <= high < 1. "
+            f"Got {args['late_onset']!r} instead."
         )
-    low, high = args["reversal_fraction"]
-    if not 0 < low <= high <= 1:
-        raise ValueError(
-            f"reversal_fraction must satisfy 0 < low <= high <= 1; got "
-            f"{args['reversal_fraction']!r}."
+    if args["deteriorator_share"] + args["late_responder_share"] > 1:
+        raise OptionError(
+            f"The 'deteriorator_share' and 'late_responder_share' parameters of {fn} must add "
+            f"up to at most 1 (they are distinct clients). Got {args['deteriorator_share']!r} "
+            f"+ {args['late_responder_share']!r} instead."
         )
-    for name in ("gain_size", "loss_size"):
-        size = args[name]
-        if size is not None and not (size[0] > 0 and size[1] >= 0):
-            raise ValueError(f"{name} is (mean, sd) with mean > 0 and sd >= 0; got {size!r}.")
+    for name, least, (a_name, b_name) in (
+        ("change_sessions", 0, ("first", "last")),
+        ("course_length", 2, ("shortest", "longest")),
+    ):
+        value = args[name]
+        if value is None:
+            continue
+        wanted = (
+            f"None or ({a_name}, {b_name}) whole numbers with {least} <= {a_name} <= {b_name}"
+            + (f" <= n_sessions ({n_sessions})" if name == "course_length" else "")
+        )
+        ok = isinstance(value, (tuple, list)) and len(value) == 2
+        if ok:
+            try:
+                a, b = (_checks.whole(v, name, fn, low=least) for v in value)
+            except OptionError:
+                ok = False
+            else:
+                ok = a <= b and (name != "course_length" or b <= n_sessions)
+        if not ok:
+            raise OptionError(
+                f"The '{name}' parameter of {fn} must be {wanted}. Got {value!r} instead."
+            )
+    _checks.number(args["paired_coupling_sd"], "paired_coupling_sd", fn, low=0.0, high=10.0)
+    _checks.number(
+        args["paired_baseline_correlation"], "paired_baseline_correlation", fn, low=-1.0, high=1.0
+    )
+    return out
 
 
 def _gradual(rng, n, t_count, scale, gradual, gradual_sd, shape, nonresponder_share, lengths):
@@ -483,48 +589,6 @@ def _paired(rng, inst, change_units, z_base, coupling_sd, rho, round_scores):
     return obs2, true2
 
 
-def _check_monitoring_arguments(n_sessions: int, args: dict) -> None:
-    for name in ("deteriorator_share", "late_responder_share"):
-        if not 0 <= args[name] <= 1:
-            raise ValueError(f"{name} is a share and must lie in [0, 1]; got {args[name]!r}.")
-    if args["deteriorator_share"] + args["late_responder_share"] > 1:
-        raise ValueError(
-            "deteriorator_share + late_responder_share must be at most 1 (they are distinct "
-            f"clients); got {args['deteriorator_share']} + {args['late_responder_share']}."
-        )
-    for name in ("deterioration", "late_response"):
-        size = args[name]
-        if size is not None and not (size[0] >= 0 and size[1] >= 0):
-            raise ValueError(f"{name} is (mean, sd) with mean >= 0 and sd >= 0; got {size!r}.")
-    low, high = args["late_onset"]
-    if not 0 < low <= high < 1:
-        raise ValueError(
-            f"late_onset must satisfy 0 < low <= high < 1; got {args['late_onset']!r}."
-        )
-    ramp = args["late_ramp"]
-    if isinstance(ramp, bool) or int(ramp) != ramp or ramp < 1:
-        raise ValueError(f"late_ramp must be a whole number >= 1; got {ramp!r}.")
-    course = args["course_length"]
-    if course is not None:
-        ok = (
-            len(course) == 2
-            and all(int(c) == c for c in course)
-            and 2 <= course[0] <= course[1] <= n_sessions
-        )
-        if not ok:
-            raise ValueError(
-                "course_length is (shortest, longest) whole numbers of sessions with "
-                f"2 <= shortest <= longest <= n_sessions ({n_sessions}); got {course!r}."
-            )
-    if not args["paired_coupling_sd"] >= 0:
-        raise ValueError(f"paired_coupling_sd must be >= 0; got {args['paired_coupling_sd']!r}.")
-    if not -1 <= args["paired_baseline_correlation"] <= 1:
-        raise ValueError(
-            "paired_baseline_correlation must lie in [-1, 1]; got "
-            f"{args['paired_baseline_correlation']!r}."
-        )
-
-
 def _change_window(
     change_sessions: tuple[int, int] | None, sessions: np.ndarray
 ) -> tuple[int, int]:
@@ -534,9 +598,10 @@ def _change_window(
     first, last = change_sessions
     lo, hi = first - sessions[0], last - sessions[0]
     if not 1 <= lo <= hi <= len(sessions) - 1:
-        raise ValueError(
-            f"change_sessions {change_sessions!r} must lie within sessions "
-            f"{sessions[1]}..{sessions[-1]} (a change needs a session before it)."
+        raise OptionError(
+            f"The 'change_sessions' parameter of {_FUNCTION} must be (first, last) sessions "
+            f"within {sessions[1]}..{sessions[-1]} (a change needs a session before it). "
+            f"Got {change_sessions!r} instead."
         )
     return int(lo), int(hi)
 
@@ -548,7 +613,7 @@ def _event_positions(rng, n, lo, hi, gain_share, k_gains, loss_share):
     k = np.where(has_gain, k_gains, 0) + has_loss
     width = hi - lo + 1
     if (k > width).any() or ((has_gain.any() or has_loss.any()) and width < 1):
-        raise ValueError(
+        raise OptionError(
             f"Only {max(width, 0)} session(s) can hold a sudden change (change_sessions or "
             f"too few sessions) but a client needs {int(k.max())}. Fix: more sessions, fewer "
             "changes per client, or a wider change_sessions."

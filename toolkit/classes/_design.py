@@ -178,13 +178,12 @@ def check_knots(knots: Any, time: str, sessions: np.ndarray, function: str) -> l
             "after session 5 (a flat start and a later drop, as in late responders)."
         )
     lo, hi = float(np.min(sessions)), float(np.max(sessions))
-    for k in values:
-        number(k, "knots", function)
-        if not lo < k < hi:
+    for k, given in zip(values, knots):
+        if isinstance(given, (bool, np.bool_)) or not (np.isfinite(k) and lo < k < hi):
             raise OptionError(
-                f"Knot {k:g} in {function} is not between the first and last session ({lo:g} "
-                f"and {hi:g}), so the slope after it cannot be estimated. Fix: choose knots "
-                "inside the sessions."
+                f"The 'knots' parameter of {function} must be session numbers strictly between "
+                f"the first and last session, in ({lo:g}, {hi:g}), so that the slope after each "
+                f"knot can be estimated. Got {given!r} instead."
             )
     if len(set(values)) != len(values):
         raise OptionError(f"The knots of {function} must be distinct. Got {values} instead.")
@@ -205,8 +204,12 @@ def build(
     data to sufficient statistics."""
     choice(time, "time", function, TIME_CODINGS)
     choice(random, "random", function, RANDOM)
-    time_zero = number(time_zero, "time_zero", function)
     sessions = scores.sessions
+    # Time zero within a course's width of the sessions: further out, the intercept (the
+    # level at time zero) is an extrapolation so far that it is collinear with time.
+    first, last = float(np.min(sessions)), float(np.max(sessions))
+    width = max(last - first, 1.0)
+    time_zero = number(time_zero, "time_zero", function, low=first - width, high=last + width)
     knots = check_knots(knots, time, sessions, function)
     if time == "log" and np.any(sessions.astype(float) - time_zero <= 0):
         first = float(np.min(sessions))

@@ -41,11 +41,11 @@ replaces, so the accelerated sequence still never decreases.
 References
 ----------
 Muthén, B., & Shedden, K. (1999). Finite mixture modeling with mixture outcomes using the EM
-algorithm. *Biometrics, 55*(2), 463-469.
+algorithm. Biometrics, 55(2), 463-469.
 Nagin, D. S. (1999). Analyzing developmental trajectories: A semiparametric, group-based
-approach. *Psychological Methods, 4*(2), 139-157.
+approach. Psychological Methods, 4(2), 139-157.
 Varadhan, R., & Roland, C. (2008). Simple and globally convergent methods for accelerating the
-convergence of any EM algorithm. *Scandinavian Journal of Statistics, 35*(2), 335-353.
+convergence of any EM algorithm. Scandinavian Journal of Statistics, 35(2), 335-353.
 """
 
 from __future__ import annotations

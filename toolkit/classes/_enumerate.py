@@ -27,17 +27,17 @@ methodologists give them (Nylund, Asparouhov & Muthén, 2007; van de Schoot et a
 References
 ----------
 Lo, Y., Mendell, N. R., & Rubin, D. B. (2001). Testing the number of components in a normal
-mixture. *Biometrika, 88*(3), 767-778.
+mixture. Biometrika, 88(3), 767-778.
 Jeffries, N. O. (2003). A note on "Testing the number of components in a normal mixture".
-*Biometrika, 90*(4), 991-994.
+Biometrika, 90(4), 991-994.
 McLachlan, G. J. (1987). On bootstrapping the likelihood ratio test statistic for the number
-of components in a normal mixture. *Applied Statistics, 36*(3), 318-324.
+of components in a normal mixture. Applied Statistics, 36(3), 318-324.
 Nylund, K. L., Asparouhov, T., & Muthén, B. O. (2007). Deciding on the number of classes in
 latent class analysis and growth mixture modeling: A Monte Carlo simulation study.
-*Structural Equation Modeling, 14*(4), 535-569.
+Structural Equation Modeling, 14(4), 535-569.
 van de Schoot, R., Sijbrandij, M., Winter, S. D., Depaoli, S., & Vermunt, J. K. (2017). The
-GRoLTS-checklist: Guidelines for reporting on latent trajectory studies. *Structural Equation
-Modeling, 24*(3), 451-467.
+GRoLTS-checklist: Guidelines for reporting on latent trajectory studies. Structural Equation
+Modeling, 24(3), 451-467.
 """
 
 from __future__ import annotations
@@ -249,10 +249,12 @@ level
     scores = as_scores(
         data, client=client, session=session, score=score, instrument=instrument, better=better
     )
-    kmax = _checks.whole(max_classes, "max_classes", function, low=1)
+    kmax = _checks.whole(max_classes, "max_classes", function, low=1, high=_checks.MAX_COUNT)
     kmin = _checks.whole(min_classes, "min_classes", function, low=1, high=kmax)
-    n_boot = _checks.whole(n_bootstrap, "n_bootstrap", function, low=0)
-    boot_starts = _checks.whole(bootstrap_starts, "bootstrap_starts", function, low=1)
+    n_boot = _checks.whole(n_bootstrap, "n_bootstrap", function, low=0, high=_checks.MAX_COUNT)
+    boot_starts = _checks.whole(
+        bootstrap_starts, "bootstrap_starts", function, low=1, high=_checks.MAX_COUNT
+    )
     options = check_model_options(
         function,
         residual=residual,
@@ -266,6 +268,7 @@ level
         min_sessions=min_sessions,
         level=level,
         min_change=min_change,
+        scores=scores,
     )
     seed = resolve_seed(seed, function)
     design = _design.build(
@@ -288,7 +291,8 @@ level
     ks = list(range(kmin, min(kmax, n) + 1))
     for k in progress_bar(ks, progress=progress, desc="classes: K", total=len(ks)):
         try:
-            found = fit_design(design, k, sign=sign, seed=seed, **options)
+            # One bar over K (above); none per fit, so that progress=False is silent.
+            found = fit_design(design, k, sign=sign, seed=seed, progress=False, **options)
         except DataError as exc:
             kept.append(warn(f"K = {k}: {exc}", stacklevel=3))
             rows.append({"n_classes": k, "n_clients": n, "n_observations": design.n_observations})
@@ -406,6 +410,7 @@ def _bootstrap(
                 extra_start=_as_start(fs),
                 inference=False,
                 refine_near=False,
+                progress=False,
                 **run,
             ).loglik
             l1 = fit_design(
@@ -416,6 +421,7 @@ def _bootstrap(
                 extra_start=_as_start(fl),
                 inference=False,
                 refine_near=False,
+                progress=False,
                 **run,
             ).loglik
         except DataError:

@@ -45,7 +45,7 @@ def resolve_seed(seed: Any, function: str) -> int:
         return int(np.random.default_rng().integers(2**31 - 1))
     if isinstance(seed, np.random.Generator):
         return int(seed.integers(2**31 - 1))
-    return _checks.whole(seed, "seed", function, low=0)
+    return _checks.whole(seed, "seed", function, low=0, high=_checks.MAX_SEED)
 
 
 def check_model_options(
@@ -62,8 +62,15 @@ def check_model_options(
     min_sessions: Any,
     level: Any,
     min_change: Any,
+    scores: LongScores | None = None,
 ) -> dict[str, Any]:
-    """Validate the options shared by :func:`fit` and :func:`enumeration`."""
+    """Validate the options shared by :func:`fit` and :func:`enumeration`; with ``scores``,
+    counts are bounded by its clients and sessions and ``min_change`` by the instrument's
+    range."""
+    inst = scores.instrument if scores is not None else None
+    span = float(inst.max_score - inst.min_score) if inst is not None else None
+    n_clients = float(scores.n_clients) if scores is not None else None
+    n_sessions = scores.n_sessions if scores is not None else _checks.MAX_COUNT
     _checks.choice(residual, "residual", function, RESIDUALS)
     _checks.choice(random_covariance, "random_covariance", function, RESIDUALS)
     _checks.choice(init, "init", function, _starts.INITS)
@@ -74,17 +81,19 @@ def check_model_options(
                 f"The 'min_change' parameter of {function} must be 'reliable_change' or a "
                 f"number of points >= 0. Got {min_change!r} instead."
             )
-        min_change = _checks.number(min_change, "min_change", function, low=0.0)
+        min_change = _checks.number(min_change, "min_change", function, low=0.0, high=span)
     return dict(
         residual=residual,
         random_covariance=random_covariance,
-        n_starts=_checks.whole(n_starts, "n_starts", function, low=1),
+        n_starts=_checks.whole(n_starts, "n_starts", function, low=1, high=_checks.MAX_COUNT),
         init=init,
         tol=_checks.number(tol, "tol", function, low=0.0, high=1e-3, low_open=True),
-        max_iter=_checks.whole(max_iter, "max_iter", function, low=1),
-        min_size=_checks.number(min_size, "min_size", function, low=0.0),
+        max_iter=_checks.whole(max_iter, "max_iter", function, low=1, high=_checks.MAX_COUNT),
+        min_size=_checks.number(min_size, "min_size", function, low=0.0, high=n_clients),
         empty=empty,
-        min_sessions=_checks.whole(min_sessions, "min_sessions", function, low=1),
+        min_sessions=_checks.whole(
+            min_sessions, "min_sessions", function, low=1, high=max(n_sessions, 1)
+        ),
         level=_checks.level(level, "level", function),
         min_change=min_change,
     )
@@ -245,24 +254,24 @@ def fit(
     References
     ----------
     Nagin, D. S. (1999). Analyzing developmental trajectories: A semiparametric, group-based
-    approach. *Psychological Methods, 4*(2), 139-157.
+    approach. Psychological Methods, 4(2), 139-157.
     Nagin, D. S. (2005). *Group-based modeling of development.* Harvard University Press.
     Muthén, B., & Shedden, K. (1999). Finite mixture modeling with mixture outcomes using the
-    EM algorithm. *Biometrics, 55*(2), 463-469.
+    EM algorithm. Biometrics, 55(2), 463-469.
     Grün, B., & Leisch, F. (2008). FlexMix version 2: Finite mixtures with concomitant
-    variables and varying and constant parameters. *Journal of Statistical Software, 28*(4),
+    variables and varying and constant parameters. Journal of Statistical Software, 28(4),
     1-35.
     Proust-Lima, C., Philipps, V., & Liquet, B. (2017). Estimation of extended mixed models
-    using latent classes and latent processes: The R package lcmm. *Journal of Statistical
-    Software, 78*(2), 1-56.
+    using latent classes and latent processes: The R package lcmm. Journal of Statistical
+    Software, 78(2), 1-56.
     Varadhan, R., & Roland, C. (2008). Simple and globally convergent methods for
-    accelerating the convergence of any EM algorithm. *Scandinavian Journal of Statistics,
-    35*(2), 335-353.
+    accelerating the convergence of any EM algorithm. Scandinavian Journal of Statistics,
+    35(2), 335-353.
     Sclove, S. L. (1987). Application of model-selection criteria to some problems in
-    multivariate analysis. *Psychometrika, 52*(3), 333-343.
+    multivariate analysis. Psychometrika, 52(3), 333-343.
     Ramaswamy, V., DeSarbo, W. S., Reibstein, D. J., & Robinson, W. T. (1993). An empirical
-    pooling approach for estimating marketing mix elasticities with PIMS data. *Marketing
-    Science, 12*(1), 103-124.
+    pooling approach for estimating marketing mix elasticities with PIMS data. Marketing
+    Science, 12(1), 103-124.
 
     Examples
     --------
@@ -281,7 +290,7 @@ def fit(
     scores = as_scores(
         data, client=client, session=session, score=score, instrument=instrument, better=better
     )
-    k = _checks.whole(n_classes, "n_classes", function, low=1)
+    k = _checks.whole(n_classes, "n_classes", function, low=1, high=_checks.MAX_COUNT)
     options = check_model_options(
         function,
         residual=residual,
@@ -295,6 +304,7 @@ def fit(
         min_sessions=min_sessions,
         level=level,
         min_change=min_change,
+        scores=scores,
     )
     seed = resolve_seed(seed, function)
     design = _design.build(

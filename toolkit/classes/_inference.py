@@ -25,7 +25,7 @@ EM solution by a trust-region Newton method with this gradient and Hessian.
 References
 ----------
 Bates, D., Mächler, M., Bolker, B., & Walker, S. (2015). Fitting linear mixed-effects models
-using lme4. *Journal of Statistical Software, 67*(1), 1-48.
+using lme4. Journal of Statistical Software, 67(1), 1-48.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ References
 ----------
 Norman, G. R., Sloan, J. A., & Wyrwich, K. W. (2003). Interpretation of changes in
 health-related quality of life: The remarkable universality of half a standard deviation.
-*Medical Care, 41*(5), 582-592.
+Medical Care, 41(5), 582-592.
 """
 
 from __future__ import annotations

@@ -24,12 +24,12 @@ Both ignore the uncertainty of step 1, which makes their standard errors slightl
 References
 ----------
 Vermunt, J. K. (2010). Latent class modeling with covariates: Two improved three-step
-approaches. *Political Analysis, 18*(4), 450-469.
+approaches. Political Analysis, 18(4), 450-469.
 Bolck, A., Croon, M., & Hagenaars, J. (2004). Estimating latent structure models with
-categorical variables: One-step versus three-step estimators. *Political Analysis, 12*(1),
+categorical variables: One-step versus three-step estimators. Political Analysis, 12(1),
 3-27.
 Bakk, Z., Oberski, D. L., & Vermunt, J. K. (2014). Relating latent class assignments to
-external variables: Standard errors for correct inference. *Political Analysis, 22*(4),
+external variables: Standard errors for correct inference. Political Analysis, 22(4),
 520-540.
 """
 
@@ -254,10 +254,10 @@ def membership(
     References
     ----------
     Vermunt, J. K. (2010). Latent class modeling with covariates: Two improved three-step
-    approaches. *Political Analysis, 18*(4), 450-469.
+    approaches. Political Analysis, 18(4), 450-469.
     Bolck, A., Croon, M., & Hagenaars, J. (2004). Estimating latent structure models with
-    categorical variables: One-step versus three-step estimators. *Political Analysis,
-    12*(1), 3-27.
+    categorical variables: One-step versus three-step estimators. Political Analysis,
+    12(1), 3-27.
 
     Examples
     --------

@@ -29,7 +29,7 @@ array([[15., 12.],
 
 from __future__ import annotations
 
-from ._helpers import first_and_last
+from ._helpers import MAGNITUDE, first_and_last
 from ._scores import SEQUENCES, LongScores
 from ._validate import EXCLUDED_COLUMNS, as_scores, long_scores
 from ._wide import from_wide
@@ -41,5 +41,6 @@ __all__ = [
     "from_wide",
     "EXCLUDED_COLUMNS",
     "SEQUENCES",
+    "MAGNITUDE",
     "first_and_last",
 ]

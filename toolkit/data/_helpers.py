@@ -17,9 +17,16 @@ __all__ = [
     "duplicated",
     "order_by_date",
     "SHOW",
+    "MAGNITUDE",
+    "check_magnitude",
 ]
 
 SHOW = 5  # how many offending rows an error message lists
+
+#: Scores are analysed when the largest of them in magnitude lies in this range (or all are
+#: 0). Within it every method gives on ``c * scores`` the answer it gives on ``scores``
+#: (sizes times ``c``); beyond it squares and products of variances leave double precision.
+MAGNITUDE = (1e-30, 1e30)
 
 
 def first_and_last(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -30,6 +37,30 @@ def first_and_last(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     first = np.argmax(mask, axis=1)
     last = mask.shape[1] - 1 - np.argmax(mask[:, ::-1], axis=1)
     return first, last
+
+
+def check_magnitude(values: np.ndarray, column: str) -> None:
+    """Raise :class:`~toolkit.errors.MagnitudeError` when the scores are so small in
+    magnitude (all nonzero ones below ``MAGNITUDE[0]``) that their squares underflow.
+
+    Single scores too large are the caller's rows to flag; this is about the column as a
+    whole, whose scale no row on its own sets.
+    """
+    from ..errors import MagnitudeError
+
+    finite = values[np.isfinite(values)]
+    if len(finite) == 0:
+        return
+    largest = float(np.max(np.abs(finite)))
+    if 0 < largest < MAGNITUDE[0]:
+        raise MagnitudeError(
+            f"Column {column!r}: every score is smaller than {MAGNITUDE[0]:g} in magnitude "
+            f"(the largest is {largest:.3g}), so squares and variances of the scores underflow "
+            "and no method could give the answer it gives on rescaled scores. Fix: check the "
+            f"units and rescale the column (e.g. df[{column!r}] = df[{column!r}] * "
+            f"{10 ** -np.floor(np.log10(largest)):.0e}, with every option in points rescaled "
+            "alike)."
+        )
 
 
 def show(value: Any) -> str:

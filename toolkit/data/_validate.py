@@ -16,6 +16,8 @@ from ..errors import (
     DataError,
     DuplicateSessionError,
     EmptyDataError,
+    InputTypeError,
+    MagnitudeError,
     MissingColumnError,
     NonNumericError,
     ScoreRangeError,
@@ -23,7 +25,9 @@ from ..errors import (
 )
 from ..instruments import Instrument, direction_sign
 from ._helpers import (
+    MAGNITUDE,
     SHOW,
+    check_magnitude,
     duplicated,
     factorize_sorted,
     missing_column_message,
@@ -32,7 +36,7 @@ from ._helpers import (
 )
 from ._scores import SEQUENCES, LongScores
 
-__all__ = ["long_scores", "as_scores", "EXCLUDED_COLUMNS"]
+__all__ = ["long_scores", "as_scores", "EXCLUDED_COLUMNS", "check_id_collisions", "check_columns"]
 
 #: Columns of :attr:`LongScores.excluded`, whatever was excluded.
 EXCLUDED_COLUMNS = ["row", "client", "session", "column", "value", "reason"]
@@ -106,8 +110,10 @@ def long_scores(
 
     Raises
     ------
+    InputTypeError
+        ``df`` is not a DataFrame (a ``TypeError`` and a ``DataError``).
     EmptyDataError
-        No rows.
+        No rows, or every row excluded (the message shows the reasons with example rows).
     MissingColumnError
         A named column is absent.
     NonNumericError
@@ -119,6 +125,11 @@ def long_scores(
         A (client, session) pair occurs twice.
     ScoreRangeError
         A score is outside the instrument's range.
+    MagnitudeError
+        A score beyond 1e30 in magnitude (a row, like an infinite score), or every score
+        below 1e-30 in magnitude (the column: nothing to exclude). Within these bounds every
+        method is scale-invariant: scores times ``c`` give the same answers, sizes times
+        ``c`` (see :data:`toolkit.data.MAGNITUDE`).
     DataError
         Repeated column names, client ids that differ only in type or surrounding spaces
         (``1`` and ``"1"``, ``"7"`` and ``" 7"``), or a session grid too large to hold.
@@ -145,15 +156,20 @@ def long_scores(
     choice(invalid, "invalid", "long_scores", ("raise", "exclude"))
     choice(sequence, "sequence", "long_scores", SEQUENCES)
     if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"long_scores() takes a pandas DataFrame; got {type(df).__name__}.")
+        raise InputTypeError(
+            f"long_scores() takes a pandas DataFrame (one row per client and session); got "
+            f"{type(df).__name__}. Fix: pd.DataFrame(...) first, or "
+            "toolkit.files.read_scores(path) for a file."
+        )
     if pooled is not None and not isinstance(pooled, _pooled.PooledStatistics):
-        raise TypeError(
-            f"pooled must be a toolkit.pooled.PooledStatistics; got {type(pooled).__name__}."
+        raise InputTypeError(
+            f"pooled must be a toolkit.pooled.PooledStatistics; got {type(pooled).__name__}. "
+            "Fix: pass toolkit.pooled.compute(...)'s result or None."
         )
     inst = _instruments.get(instrument) if instrument is not None else None
     direction_sign(inst, better)  # a bad or contradictory better= fails here, before the data
     roles = {"client": client, "session": session, "score": score}
-    _check_columns(df)
+    check_columns(df)
     covariates = _resolve_covariates(df, roles, covariates)
     if len(df) == 0:
         raise EmptyDataError(
@@ -174,9 +190,11 @@ def long_scores(
         raise EmptyDataError(
             "Every row was excluded as invalid: "
             + check.reasons_text()
-            + ". Fix: correct these rows (see the column and value named in each reason)."
+            + ". Fix: correct these rows (the column and value are named in each reason), or "
+            "check the column roles (client=, session=, score=)."
         )
 
+    check_magnitude(score_values, roles["score"])
     codes = _Codes(client_ids, session_values, dates)
     dup = duplicated(codes.cell, codes.n_cells)
     if dup.any():
@@ -296,11 +314,15 @@ def as_scores(
         return long_scores(
             data, client=client, session=session, score=score, instrument=instrument, better=better
         )
-    raise TypeError(f"Expected a long-format DataFrame or LongScores; got {type(data).__name__}.")
+    raise InputTypeError(
+        f"Expected a long-format DataFrame or LongScores; got {type(data).__name__}. Fix: "
+        "pd.DataFrame(...) first, or toolkit.files.read_scores(path) for a file."
+    )
 
 
 # ---------------------------------------------------------------------------------------
-def _check_columns(df: pd.DataFrame) -> None:
+def check_columns(df: pd.DataFrame) -> None:
+    """Refuse repeated column names (which column holds the data would be ambiguous)."""
     repeated = df.columns[df.columns.duplicated()].unique().tolist()
     if repeated:
         raise DataError(
@@ -411,8 +433,15 @@ class _Checker:
         if not self._records:
             return "no reason recorded"
         table = pd.concat(self._records, ignore_index=True)
-        counts = table.groupby(["column", "reason"], sort=False).size()
-        return "; ".join(f"{n} row(s) in column {c!r} with {r}" for (c, r), n in counts.items())
+        parts = []
+        for (c, r), rows in table.groupby(["column", "reason"], sort=False):
+            shown = ", ".join(
+                f"row {show(i)} (client {show(k)}, value {show(v)})"
+                for i, k, v in rows[["row", "client", "value"]].head(3).itertuples(index=False)
+            )
+            more = f" and {len(rows) - 3} more" if len(rows) > 3 else ""
+            parts.append(f"{len(rows)} row(s) in column {c!r} with {r}, e.g. {shown}{more}")
+        return "; ".join(parts)
 
     def client_ids(self) -> np.ndarray:
         column = self.roles["client"]
@@ -420,7 +449,7 @@ class _Checker:
         self.flag(raw.isna().to_numpy(), "client", "missing client id", SessionError)
         values = raw.to_numpy()
         if values.dtype == object:
-            _check_id_collisions(values, column, self.df.index, ~self.bad)
+            check_id_collisions(values, column, self.df.index, ~self.bad)
         return values
 
     def scores(self, inst: Instrument | None) -> np.ndarray:
@@ -448,6 +477,21 @@ class _Checker:
             "or pass invalid='exclude'.",
         )
         self.flag(np.isinf(values), "score", "an infinite score", NonNumericError)
+        with np.errstate(invalid="ignore"):
+            huge = (np.abs(values) > MAGNITUDE[1]) & np.isfinite(values)
+        if huge.any():
+            factor = 10 ** np.floor(np.log10(np.max(np.abs(values[huge]))))
+            self.flag(
+                huge,
+                "score",
+                f"a score too large in magnitude to analyse (beyond {MAGNITUDE[1]:g})",
+                MagnitudeError,
+                "Squares and sums of squares of such scores overflow, so no method could "
+                "give the answer it gives on rescaled scores. Fix: check the units and "
+                f"rescale the column (e.g. df[{column!r}] = df[{column!r}] / {factor:.0e}, "
+                "with every option in points rescaled alike), or pass invalid='exclude' to "
+                "set these rows aside.",
+            )
         if inst is not None:
             with np.errstate(invalid="ignore"):
                 outside = (values < inst.min_score) | (values > inst.max_score)
@@ -524,7 +568,7 @@ class _Checker:
         return pd.concat(self._records, ignore_index=True)[EXCLUDED_COLUMNS]
 
 
-def _check_id_collisions(
+def check_id_collisions(
     values: np.ndarray, column: str, index: pd.Index, valid: np.ndarray
 ) -> None:
     """Ids that a person reads as the same client but that would become two clients.

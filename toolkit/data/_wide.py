@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, MissingColumnError, SessionError
+from ..errors import DataError, InputTypeError, MissingColumnError, OptionError, SessionError
 from ._helpers import missing_column_message
 
 __all__ = ["from_wide"]
@@ -46,8 +46,10 @@ def from_wide(
 
     Raises
     ------
-    TypeError
-        ``wide`` is not a DataFrame.
+    InputTypeError
+        ``wide`` is not a DataFrame (a ``TypeError`` and a ``DataError``).
+    OptionError
+        ``columns`` or ``sessions`` of the wrong shape, or ``session`` already a column.
     DataError, MissingColumnError, SessionError
         Repeated column names in ``wide`` or in ``columns``, the client column used as a
         score, a client listed twice, a named column that is missing, or session numbers
@@ -65,7 +67,7 @@ def from_wide(
     3   2        1    NaN
     """
     if not isinstance(wide, pd.DataFrame):
-        raise TypeError(
+        raise InputTypeError(
             f"from_wide() takes a pandas DataFrame (one row per client); got "
             f"{type(wide).__name__}. Fix: pd.DataFrame(...) first."
         )
@@ -76,9 +78,9 @@ def from_wide(
             "drop the repeats first."
         )
     if isinstance(columns, str) or not isinstance(columns, (Sequence, Mapping)):
-        raise TypeError(
-            "columns must be a list of score columns in session order, or a dict "
-            f"{{measure: [columns]}}; got {columns!r}."
+        raise OptionError(
+            "The 'columns' parameter of from_wide must be a list of score columns in session "
+            f"order, or a dict {{measure: [columns]}}. Got {columns!r} instead."
         )
     measures = (
         {"score": list(columns)}
@@ -87,9 +89,10 @@ def from_wide(
     )
     lengths = {len(v) for v in measures.values()}
     if len(lengths) != 1 or 0 in lengths:
-        raise ValueError(
-            "Each measure in 'columns' needs the same, non-zero number of session columns; "
-            f"got lengths {[len(v) for v in measures.values()]}."
+        raise OptionError(
+            "The 'columns' parameter of from_wide needs the same, non-zero number of session "
+            f"columns for each measure. Got lengths {[len(v) for v in measures.values()]} "
+            "instead."
         )
     k = lengths.pop()
     used = [c for cols in measures.values() for c in cols]
@@ -116,7 +119,10 @@ def from_wide(
         )
     positions = np.asarray(list(range(1, k + 1)) if sessions is None else list(sessions))
     if len(positions) != k:
-        raise ValueError(f"'sessions' has {len(positions)} entries but there are {k} columns.")
+        raise OptionError(
+            f"The 'sessions' parameter of from_wide must give one session number per score "
+            f"column ({k}). Got {len(positions)} entries instead."
+        )
     numeric = pd.to_numeric(pd.Series(positions), errors="coerce").to_numpy(dtype=float)
     if np.isnan(numeric).any() or (numeric < 0).any() or (numeric != np.round(numeric)).any():
         raise SessionError(f"'sessions' must be whole numbers >= 0; got {list(positions)}.")
@@ -125,7 +131,10 @@ def from_wide(
             f"'sessions' repeats a session number: {list(positions)}. Each column is one session."
         )
     if session in wide.columns or session in measures:
-        raise ValueError(f"The session column name {session!r} is already used; pick another.")
+        raise OptionError(
+            f"The 'session' parameter of from_wide names the session column to create, but "
+            f"{session!r} is already a column. Fix: pick another name, e.g. session='visit'."
+        )
     n = len(wide)
     out = {client: np.repeat(ids.to_numpy(), k)}
     for c in wide.columns:

@@ -39,7 +39,10 @@ def wilson(k: float, n: float, level: float = 0.95) -> tuple[float, float]:
     p = k / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return float(centre - half), float(centre + half)
+    # Exactly 0 at k = 0 and 1 at k = n (the formula gets there only within rounding).
+    lower = 0.0 if k <= 0 else float(centre - half)
+    upper = 1.0 if k >= n else float(centre + half)
+    return lower, upper
 
 
 def _outcome(

@@ -28,11 +28,11 @@ same model (checked in the tests).
 References
 ----------
 Bates, D., Mächler, M., Bolker, B., & Walker, S. (2015). Fitting linear mixed-effects models
-using lme4. *Journal of Statistical Software, 67*(1), 1-48.
+using lme4. Journal of Statistical Software, 67(1), 1-48.
 
 Finch, A. E., Lambert, M. J., & Schaalje, B. G. (2001). Psychotherapy quality control: The
 statistical generation of expected recovery curves for integration into an early warning
-system. *Clinical Psychology & Psychotherapy, 8*(4), 231-242.
+system. Clinical Psychology & Psychotherapy, 8(4), 231-242.
 """
 
 from __future__ import annotations

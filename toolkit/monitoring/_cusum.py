@@ -78,7 +78,7 @@ def cusum(
 
     References
     ----------
-    Page, E. S. (1954). Continuous inspection schemes. *Biometrika, 41*(1/2), 100-115.
+    Page, E. S. (1954). Continuous inspection schemes. Biometrika, 41(1/2), 100-115.
 
     Examples
     --------

@@ -201,11 +201,11 @@ def expected_response(
     ----------
     Finch, A. E., Lambert, M. J., & Schaalje, B. G. (2001). Psychotherapy quality control:
     The statistical generation of expected recovery curves for integration into an early
-    warning system. *Clinical Psychology & Psychotherapy, 8*(4), 231-242.
+    warning system. Clinical Psychology & Psychotherapy, 8(4), 231-242.
 
     Lutz, W., Leach, C., Barkham, M., Lucock, M., Stiles, W. B., Evans, C., Noble, R., &
     Iveson, S. (2005). Predicting change for individual psychotherapy clients on the basis
-    of their nearest neighbors. *Journal of Consulting and Clinical Psychology, 73*(5),
+    of their nearest neighbors. Journal of Consulting and Clinical Psychology, 73(5),
     904-913.
 
     Examples

@@ -16,7 +16,7 @@ References
 ----------
 Lutz, W., Leach, C., Barkham, M., Lucock, M., Stiles, W. B., Evans, C., Noble, R., &
 Iveson, S. (2005). Predicting change for individual psychotherapy clients on the basis of
-their nearest neighbors. *Journal of Consulting and Clinical Psychology, 73*(5), 904-913.
+their nearest neighbors. Journal of Consulting and Clinical Psychology, 73(5), 904-913.
 """
 
 from __future__ import annotations

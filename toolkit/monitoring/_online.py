@@ -80,7 +80,14 @@ def _prior(
             prior_mean = scores.pooled.first_score_mean
             notes["prior_mean_source"] = "pooled mean of the first scores"
     else:
-        prior_mean = _checks.number(prior_mean, "prior_mean", _FUNCTION)
+        # A segment's level lies within the instrument's range (when there is one).
+        prior_mean = _checks.number(
+            prior_mean,
+            "prior_mean",
+            _FUNCTION,
+            low=None if inst is None else float(inst.min_score),
+            high=None if inst is None else float(inst.max_score),
+        )
         notes["prior_mean_source"] = "given"
     if prior_sd is None:
         if inst is not None:
@@ -225,6 +232,7 @@ def online(
     level = _checks.level(level, "level", _FUNCTION)
     noise_df = _checks.number(noise_df, "noise_df", _FUNCTION, low=2.0, low_open=True)
     prune = _checks.number(prune, "prune", _FUNCTION, low=0.0, high=1e-3)
+    _checks.flag(keep_posterior, "keep_posterior", _FUNCTION)
     data = as_scores(scores, client=client, session=session, score=score, instrument=instrument)
     sign = data.sign
     prior, prior_notes = _prior(data, prior_mean, prior_sd, noise_sd, noise_df)

@@ -135,7 +135,7 @@ def service_outcomes(
     and Depression Manual. NHS England.
 
     Gyani, A., Shafran, R., Layard, R., & Clark, D. M. (2013). Enhancing recovery rates:
-    Lessons from year one of IAPT. *Behaviour Research and Therapy, 51*(9), 597-606.
+    Lessons from year one of IAPT. Behaviour Research and Therapy, 51(9), 597-606.
 
     Examples
     --------
@@ -176,7 +176,14 @@ def service_outcomes(
     cut: dict[str, float] = {}
     for _, (name, sc) in measures.items():
         if name in caseness:
-            cut[name] = _checks.number(caseness[name], f"caseness[{name!r}]", _FUNCTION)
+            inst = sc.instrument  # a threshold outside the range would make no one a case
+            cut[name] = _checks.number(
+                caseness[name],
+                f"caseness[{name!r}]",
+                _FUNCTION,
+                low=None if inst is None else float(inst.min_score),
+                high=None if inst is None else float(inst.max_score),
+            )
         elif sc.instrument is not None and any(
             t.name == CASENESS_THRESHOLD for t in sc.instrument.thresholds
         ):

@@ -11,6 +11,7 @@ import pandas as pd
 from .. import _checks
 from .._results import Result, base_settings
 from ..data import LongScores, as_scores
+from ..errors import OptionError
 from ..instruments import Instrument
 from ._result import BreakthroughsResult
 from ._table import DEFAULT_METHODS, METHODS, assemble, run_method
@@ -115,12 +116,21 @@ def breakthroughs(
     bayes_threshold = _checks.number(
         bayes_threshold, "bayes_threshold", "breakthroughs", low=0.0, high=1.0
     )
-    n_boot = _checks.whole(n_boot, "n_boot", "breakthroughs", low=1)
+    n_boot = _checks.whole(n_boot, "n_boot", "breakthroughs", low=1, high=_checks.MAX_COUNT)
+    _checks.flag(test, "test", "breakthroughs")
+    seed = _checks.seed(seed, "seed", "breakthroughs")
+    if options is not None and not isinstance(options, Mapping):
+        raise OptionError(
+            "The 'options' parameter of breakthroughs must be None or a dict of "
+            f"{{method: {{option: value}}}} with methods in {list(METHODS)}. Got {options!r} "
+            "instead."
+        )
     options = {k: dict(v) for k, v in (options or {}).items()}
     unknown = set(options) - set(METHODS)
     if unknown:
-        raise ValueError(
-            f"options names unknown method(s) {sorted(unknown)}; methods are {list(METHODS)}."
+        raise OptionError(
+            "The 'options' parameter of breakthroughs must name methods in "
+            f"{list(METHODS)}. Got unknown method(s) {sorted(unknown)} instead."
         )
     if isinstance(methods, str):
         methods = [methods]

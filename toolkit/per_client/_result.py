@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .._results import BREAKTHROUGH_COLUMNS, Direction, Result, check_direction, keep_direction
+from .._results import (
+    BREAKTHROUGH_COLUMNS,
+    Direction,
+    Result,
+    check_direction,
+    keep_direction,
+    toolkit_citation,
+)
 from ._agreement import agreement, disagreements
 from ._statistics import wilson_interval
 from ._table import BLOCKS, LABELS
@@ -168,7 +175,12 @@ class BreakthroughsResult(Result):
                 f"by Cohen's (1960) kappa ({pairs}); shares of clients are given with Wilson "
                 f"(1927) {self.level:.0%} intervals."
             )
-        return " ".join(paragraphs) + " " + super().methods_text()
+        if "reliable_change" in self.results:
+            # The reliable-change paragraph already states the criterion and its source.
+            paragraphs.append(f"Analysed with {toolkit_citation()}.")
+        else:
+            paragraphs.append(super().methods_text())
+        return " ".join(paragraphs)
 
     def plot(self, client: Any = None, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
         """Which clients each method flags: a tile chart (see

@@ -246,7 +246,9 @@ def alarm_report(report: Any, *, ax: Axes | None = None) -> Axes:
         )
     ):
         v = t[name].to_numpy(dtype=float)
-        err = np.vstack([v - t[f"{name}_lower"], t[f"{name}_upper"] - v])
+        # Wilson bounds at 0 or n sit within rounding of the share itself: clip, so that
+        # an error bar is never negative.
+        err = np.clip(np.vstack([v - t[f"{name}_lower"], t[f"{name}_upper"] - v]), 0, None)
         ax.bar(x + (i - 1) * 0.27, v, width=0.27, color=colour, label=name, yerr=err, capsize=2)
     ax.set_xticks(x, labels, fontsize="small")
     ax.set_ylim(0, 1.05)

@@ -10,14 +10,18 @@ from scipy.stats import norm
 
 from .. import criterion as _criterion
 from .. import instruments as _instruments
-from .._checks import choice
+from .._checks import choice, whole
 from .._results import SKIPPED_COLUMNS, base_settings, empty_skipped
 from ..criterion import ReliableChangeCriterion
-from ..data import LongScores, as_scores, first_and_last
+from ..data import MAGNITUDE, LongScores, as_scores, first_and_last
+from ..data._helpers import check_magnitude
+from ..data._validate import check_columns, check_id_collisions
 from ..errors import (
     DirectionError,
     DuplicateSessionError,
     EmptyDataError,
+    InputTypeError,
+    MagnitudeError,
     MissingColumnError,
     NonNumericError,
     ScoreRangeError,
@@ -36,6 +40,7 @@ from ._norms import (
     _resolve_reliability,
     _resolve_sd,
     _sample_stats,
+    check_options,
 )
 from ._result import CATEGORIES, ReliableChangeResult
 
@@ -272,8 +277,23 @@ def reliable_change(
     method_name = _resolve_method(method)
     _check_alpha(alpha)
     choice(hlm_slope, "hlm_slope", "reliable_change", _HLM_SLOPES)
+    for name, value in (("pre_session", pre_session), ("post_session", post_session)):
+        if value is not None:
+            whole(value, name, "reliable_change", low=0)
     scores = as_scores(data, client=client, session=session, score=score, instrument=instrument)
     inst = scores.instrument
+    check_options(
+        "reliable_change",
+        inst,
+        alpha=alpha,
+        reliability=reliability,
+        reliability_post=reliability_post,
+        sd=sd,
+        clinical=clinical,
+        functional=functional,
+        cutoff=cutoff,
+        b_uses_clinical_sd=b_uses_clinical_sd,
+    )
     sign = scores.direction(better)
     label = scores.score_label
 
@@ -414,9 +434,13 @@ cutoff, b_uses_clinical_sd, better
             "The HLM method fits a growth curve to repeated sessions; a pre/post table has "
             "only two. Fix: use reliable_change() on the long-format data, or another method."
         )
-    _check_alpha(alpha)
+    _check_alpha(alpha, "from_prepost")
     if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"from_prepost() takes a pandas DataFrame; got {type(df).__name__}.")
+        raise InputTypeError(
+            f"from_prepost() takes a pandas DataFrame (one row per client); got "
+            f"{type(df).__name__}. Fix: pd.DataFrame(...) first."
+        )
+    check_columns(df)
     for role, column in {"client": client, "pre": pre, "post": post}.items():
         if column not in df.columns:
             raise MissingColumnError(
@@ -426,6 +450,18 @@ cutoff, b_uses_clinical_sd, better
     if len(df) == 0:
         raise EmptyDataError("The DataFrame has no rows, so there are no clients to analyse.")
     inst = _instruments.get(instrument) if instrument is not None else None
+    check_options(
+        "from_prepost",
+        inst,
+        alpha=alpha,
+        reliability=reliability,
+        reliability_post=reliability_post,
+        sd=sd,
+        clinical=clinical,
+        functional=functional,
+        cutoff=cutoff,
+        b_uses_clinical_sd=b_uses_clinical_sd,
+    )
     sign = direction_sign(inst, better)
     if sign is None:
         raise DirectionError(
@@ -440,6 +476,8 @@ cutoff, b_uses_clinical_sd, better
             f"Column {client!r}: {len(where)} row(s) without a client id: rows "
             f"{[_plain(df.index[i]) for i in where[:_SHOW]]}. Fix: fill in or drop these rows."
         )
+    if ids.dtype == object:
+        check_id_collisions(ids.to_numpy(), client, df.index, np.ones(len(ids), dtype=bool))
     dup = ids.duplicated(keep=False).to_numpy()
     if dup.any():
         shown = list(dict.fromkeys(_plain(v) for v in ids[dup]))
@@ -481,6 +519,7 @@ cutoff, b_uses_clinical_sd, better
             float(np.std(first, ddof=1)) if len(first) > 1 else float("nan"),
             len(first),
         ),
+        function="from_prepost",
     )
     from .._version import __version__
 
@@ -825,7 +864,14 @@ def _session_column(sessions: np.ndarray, value: Any, name: str) -> int | None:
 # --- Small helpers ----------------------------------------------------------------------------
 def _numeric_column(df: pd.DataFrame, column: str, inst: Instrument | None) -> np.ndarray:
     raw = df[column]
-    values = np.asarray(pd.to_numeric(raw, errors="coerce"), dtype=float)
+    if pd.api.types.is_bool_dtype(raw):
+        raise NonNumericError(
+            f"Column {column!r} holds True/False, not scores. Fix: convert it to the "
+            "questionnaire totals (numbers), or name the score column."
+        )
+    values = np.array(pd.to_numeric(raw, errors="coerce"), dtype=float, copy=True)
+    if raw.dtype == object:
+        values[raw.map(lambda v: isinstance(v, (bool, np.bool_))).to_numpy()] = np.nan
     bad = np.flatnonzero(np.isnan(values) & raw.notna().to_numpy() | np.isinf(values))
     if len(bad):
         raise NonNumericError(
@@ -834,6 +880,16 @@ def _numeric_column(df: pd.DataFrame, column: str, inst: Instrument | None) -> n
             f"(values {[_plain(raw.iloc[i]) for i in bad[:_SHOW]]}). Fix: convert the column "
             "to numbers (missing scores empty/NaN)."
         )
+    with np.errstate(invalid="ignore"):
+        huge = np.flatnonzero(np.abs(values) > MAGNITUDE[1])
+    if len(huge):
+        raise MagnitudeError(
+            f"Column {column!r}: {len(huge)} score(s) beyond {MAGNITUDE[1]:g} in magnitude, "
+            f"e.g. rows {[_plain(df.index[i]) for i in huge[:_SHOW]]}; squares of such scores "
+            "overflow. Fix: check the units and rescale the column (with every option in "
+            "points rescaled alike)."
+        )
+    check_magnitude(values, column)
     if inst is not None:
         with np.errstate(invalid="ignore"):
             out = np.flatnonzero((values < inst.min_score) | (values > inst.max_score))

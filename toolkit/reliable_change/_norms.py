@@ -8,10 +8,12 @@ option of :func:`toolkit.reliable_change.reliable_change` that names a populatio
 from __future__ import annotations
 
 import math
+from numbers import Real
 from typing import Any, Literal, cast
 
 import numpy as np
 
+from .. import _checks
 from .. import instruments as _instruments
 from .._checks import level
 from ..criterion import Z_95
@@ -91,9 +93,10 @@ def cutoffs(
     (-3.05, 32.42, 16.89)
     """
     inst = _instruments.get(instrument) if instrument is not None else None
+    _checks.flag(b_uses_clinical_sd, "b_uses_clinical_sd", "cutoffs")
     sign = _sign(inst, better)
     clin = (
-        _norm_pair(clinical, "clinical")
+        check_norm(clinical, "clinical", inst, "cutoffs")
         if clinical is not None
         else _registry_norm(inst, "clinical")
     )
@@ -104,7 +107,7 @@ def cutoffs(
             + ". Fix: pass clinical=(mean, sd)."
         )
     func = (
-        _norm_pair(functional, "functional")
+        check_norm(functional, "functional", inst, "cutoffs")
         if functional is not None
         else _registry_norm(inst, "functional")
     )
@@ -164,6 +167,23 @@ def rci_cutoff(
     9.996
     """
     inst = _instruments.get(instrument) if instrument is not None else None
+    return rci_points(inst, sd=sd, reliability=reliability, z=z, function="rci_cutoff")
+
+
+def rci_points(
+    inst: Instrument | None,
+    *,
+    sd: Any,
+    reliability: Any,
+    z: Any = Z_95,
+    function: str,
+) -> float:
+    """:func:`rci_cutoff` for a resolved instrument; messages name ``function``'s options."""
+    if sd is not None:
+        sd = check_sd(sd, inst, function, strings=False)
+    if reliability is not None:
+        reliability = _check_reliability(reliability, "reliability", function)
+    z = _checks.number(z, "z", function, low=0.0, low_open=True)
     if sd is None:
         sd = inst.clinical_sd if inst is not None else None
     if reliability is None:
@@ -176,17 +196,12 @@ def rci_cutoff(
             else ("no instrument was given")
         )
         raise ValueError(
-            f"rci_cutoff needs an SD and a reliability; {where}. Fix: pass "
+            f"{function} needs an SD and a reliability; {where}. Fix: pass "
             + " and ".join(f"{m}=..." for m in missing)
             + " (e.g. the SD of the pretreatment scores and Cronbach's alpha)."
         )
     # both are set here: a missing one raised above
     sd, reliability = cast(float, sd), cast(float, reliability)
-    _check_reliability(reliability, "reliability")
-    if not (math.isfinite(sd) and sd > 0):
-        raise ValueError(f"sd must be a positive number; got {sd!r}.")
-    if not (math.isfinite(z) and z > 0):
-        raise ValueError(f"z must be a positive number; got {z!r}.")
     return float(z * math.sqrt(2.0) * sd * math.sqrt(1.0 - reliability))
 
 
@@ -201,14 +216,104 @@ def _resolve_method(method: str) -> str:
     return key
 
 
-def _check_alpha(alpha: float) -> None:
-    level(alpha, "alpha", "reliable_change")
+def _check_alpha(alpha: float, function: str = "reliable_change") -> None:
+    level(alpha, "alpha", function)
 
 
-def _check_reliability(r: Any, name: str) -> float:
-    if isinstance(r, bool) or not (isinstance(r, (int, float, np.floating)) and 0 < r < 1):
-        raise OptionError(f"The '{name}' parameter must be a number in (0, 1). Got {r!r} instead.")
-    return float(r)
+def _check_reliability(r: Any, name: str, function: str = "reliable_change") -> float:
+    return _checks.number(r, name, function, low=0.0, high=1.0, low_open=True, high_open=True)
+
+
+def _span(inst: Instrument | None) -> float | None:
+    return None if inst is None else float(inst.max_score - inst.min_score)
+
+
+def _units(inst: Instrument | None) -> str:
+    return f"points of {inst.name}" if inst is not None else ""
+
+
+def check_sd(sd: Any, inst: Instrument | None, function: str, *, strings: bool = True) -> Any:
+    """``sd``: "sample", "norm" (when ``strings``) or an SD in (0, the instrument's range]."""
+    if strings and isinstance(sd, str):
+        return _checks.choice(sd, "sd", function, ("sample", "norm"))
+    span = _span(inst)
+    if isinstance(sd, str) or isinstance(sd, (bool, np.bool_)) or not isinstance(sd, Real):
+        shown = "'sample', 'norm' or " if strings else ""
+        raise OptionError(
+            f"The 'sd' parameter of {function} must be {shown}a number in (0, "
+            f"{'inf' if span is None else f'{span:g}'}]{' (' + _units(inst) + ')' if inst else ''}"
+            f". Got {sd!r} instead."
+        )
+    return _checks.number(sd, "sd", function, low=0.0, high=span, low_open=True)
+
+
+def check_norm(value: Any, name: str, inst: Instrument | None, function: str) -> tuple:
+    """A (mean, sd) norm: the mean within the instrument's range, the SD in (0, range]."""
+    lo = None if inst is None else float(inst.min_score)
+    hi = None if inst is None else float(inst.max_score)
+    return _checks.pair(
+        value,
+        name,
+        function,
+        unit=_units(inst),
+        first=(lo, hi, False, False),
+        second=(0.0, _span(inst), True, False),
+    )
+
+
+def check_options(
+    function: str,
+    inst: Instrument | None,
+    *,
+    alpha: Any,
+    reliability: Any,
+    reliability_post: Any,
+    sd: Any,
+    clinical: Any,
+    functional: Any,
+    cutoff: Any,
+    b_uses_clinical_sd: Any,
+) -> None:
+    """Types and ranges of every option of :func:`reliable_change` and :func:`from_prepost`,
+    before any data is touched; numbers in score points must lie within the instrument's
+    range (a cut-off, a norm's mean) or be at most its width (an SD)."""
+    _check_alpha(alpha, function)
+    if reliability is not None:
+        _check_reliability(reliability, "reliability", function)
+    if reliability_post is not None:
+        _check_reliability(reliability_post, "reliability_post", function)
+    if sd is not None:
+        check_sd(sd, inst, function)
+    if isinstance(clinical, str):
+        _checks.choice(clinical, "clinical", function, ("sample", "norm"))
+    elif clinical is not None:
+        check_norm(clinical, "clinical", inst, function)
+    if functional is not None:
+        check_norm(functional, "functional", inst, function)
+    check_cutoff(cutoff, inst, function)
+    _checks.flag(b_uses_clinical_sd, "b_uses_clinical_sd", function)
+
+
+def check_cutoff(cutoff: Any, inst: Instrument | None, function: str) -> None:
+    """``cutoff``: a named cut-off, None, or a number of points within the instrument's range."""
+    if cutoff is None:
+        return
+    names = ("auto", *CUTOFF_TYPES)
+    lo = None if inst is None else float(inst.min_score)
+    hi = None if inst is None else float(inst.max_score)
+    interval = f"[{'-inf' if lo is None else f'{lo:g}'}, {'inf' if hi is None else f'{hi:g}'}]"
+    try:
+        if isinstance(cutoff, str):
+            _checks.choice(cutoff, "cutoff", function, names)
+        else:
+            _checks.number(cutoff, "cutoff", function, low=lo, high=hi)
+    except OptionError:
+        where = f" ({_units(inst)}, the instrument's range)" if inst is not None else ""
+        raise OptionError(
+            f"The 'cutoff' parameter of {function} must be one of "
+            f"{{{', '.join(repr(n) for n in names)}}}, None or a "
+            f"number in {interval}{where}. Got {cutoff!r} instead."
+        ) from None
 
 
 def _resolve_reliability(reliability: Any, inst: Instrument | None, label: str) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -133,13 +134,19 @@ def _is_number(value: Any) -> bool:
     )
 
 
+#: The first characters that make a spreadsheet cell run as a formula.
+_RISKY = re.compile(r"^[=+\-@\t\r]")
+
+
 def csv_safe(table: pd.DataFrame) -> pd.DataFrame:
     """A copy whose text cells cannot run as spreadsheet formulas.
 
     Text starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is prefixed
-    with an apostrophe, as spreadsheet programs recommend; numbers are left alone.
+    with an apostrophe, as spreadsheet programs recommend; numbers are left alone. Column
+    names are escaped the same way (a covariate can be named ``=cmd``).
     """
     out = table.copy()
+    out.columns = ["'" + c if isinstance(c, str) and _RISKY.match(c) else c for c in out.columns]
     for column in out.columns:
         values = out[column]
         if not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):

@@ -11,6 +11,7 @@ import pandas as pd
 from .. import _checks, _random
 from .._options import progress_bar
 from ..data import LongScores, as_scores, first_and_last
+from ..errors import OptionError
 from ..instruments import Instrument
 from ._criteria import criteria, examined, windows
 from ._identify import criteria_options, identify
@@ -138,10 +139,20 @@ def chance_baseline(
         data, client=client, session=session, score=score, instrument=instrument, better=better
     )
     if options.get("kind", "gains") not in ("gains", "gain"):
-        raise ValueError("chance_baseline counts gains; pass kind='gains' (the default).")
+        raise OptionError(
+            "The 'kind' parameter of chance_baseline must be 'gains' (the default): the "
+            f"chance baseline counts gains. Got {options['kind']!r} instead."
+        )
     _checks.choice(method, "method", "chance_baseline", ("shuffle", "gradual", "both"))
-    n_replicates = _checks.whole(n_replicates, "n_replicates", "chance_baseline", low=1)
-    seed = _checks.whole(seed, "seed", "chance_baseline")
+    n_replicates = _checks.whole(
+        n_replicates, "n_replicates", "chance_baseline", low=1, high=_checks.MAX_COUNT
+    )
+    if seed is None:
+        raise OptionError(
+            f"The 'seed' parameter of chance_baseline must be a whole number in [0, "
+            f"{_checks.MAX_SEED}] (each client's replicates are keyed by it). Got None instead."
+        )
+    seed = _checks.seed(seed, "seed", "chance_baseline")
     observed = identify(scores, better=better, **options)
     settings = observed.settings
     x, labels = scores.sequence_matrix()

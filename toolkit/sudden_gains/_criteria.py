@@ -20,6 +20,8 @@ __all__ = [
     "KINDS",
     "SELECT",
     "critical_value",
+    "ULPS",
+    "slack",
     "Criteria",
     "Windows",
     "windows",
@@ -189,6 +191,18 @@ def windows(x: np.ndarray) -> Windows:
     return Windows(n_pre, n_post, mean_pre, mean_post, pooled)
 
 
+#: Two numbers this close (relative to the operands) count as equal: a change of exactly
+#: the criterion stays exactly the criterion when scores are rescaled (``0.1 * scores``
+#: rounds ``x[N] - x[N+1]`` and ``min_change`` differently), so every comparison below
+#: gives on ``c * scores`` the answer it gives on ``scores``.
+ULPS = 16 * np.finfo(float).eps
+
+
+def slack(*terms: np.ndarray | float) -> np.ndarray:
+    """The rounding allowance of a comparison between sums and products of ``terms``."""
+    return ULPS * sum(np.abs(np.asarray(t, dtype=float)) for t in terms)
+
+
 def criteria(
     x: np.ndarray,
     win: Windows,
@@ -210,15 +224,17 @@ def criteria(
     pair = ~(np.isnan(x_n) | np.isnan(x_np1))
     crit, valid = {}, {}
     with np.errstate(invalid="ignore"):
+        # Ties within rounding count as met (>=) or not beyond (>): see ULPS.
+        tie = slack(x_n, x_np1)
         if min_change is not None:
-            crit[1], valid[1] = change >= min_change, pair
+            crit[1], valid[1] = change >= min_change - tie - slack(min_change), pair
         if proportion is not None:
             if kind == "loss" and loss_criterion2 == "reference":
                 # The reference implementation compares the signed change the gain way
                 # round, so the criterion holds for every loss (kept for reproduction only).
-                crit[2] = improvement <= proportion * x_n
+                crit[2] = improvement <= proportion * x_n + tie
             else:
-                crit[2] = change >= proportion * x_n
+                crit[2] = change >= proportion * x_n - tie
             valid[2] = pair
         if crit3:
             n_avail = win.n_pre + win.n_post
@@ -229,7 +245,7 @@ def criteria(
             )
             diff = sign * (win.mean_pre - win.mean_post)
             diff = diff if kind == "gain" else -diff
-            crit[3] = diff > critical * win.pooled_sd
+            crit[3] = diff > critical * win.pooled_sd + slack(win.mean_pre, win.mean_post)
             valid[3] = (win.n_pre >= 2) & (win.n_post >= 2)
         else:
             critical = np.full(change.shape, np.nan)

@@ -21,6 +21,7 @@ from ._criteria import (
     OFFSET_NAMES,
     criteria,
     examined,
+    slack,
     values_around,
     why_not,
     windows,
@@ -139,13 +140,27 @@ def identify(
     (``reversal_start``; its default mode starts at N+3), and a zero total change gives a
     missing rather than infinite proportion.
 
-    A client's sequence runs from its first to its last row (rows with a missing score
-    count), as the session columns given to the reference implementation do; so empty rows
-    added before a client's first score make its first observed interval eligible for
-    examination (it then lacks a pre-gain window, so with criterion 3 on it stays missing).
-    Each client's sessions come from its own rows: a gap in its session numbers is a missed
-    session whether or not other clients attended it (``sequence="positions"`` reads
-    consecutive rows as consecutive sessions instead).
+    Empty sessions at the start or end (a decided convention). A client's sequence runs
+    from its first to its last *row*, rows with a missing score included, as the session
+    columns given to the reference implementation do: a row with an empty score is a
+    session the client had without a score, so it is a missed session (missing stays
+    missing), exactly like a gap in the session numbers. The first and the last interval
+    are left out because they are the first and last intervals of the course, so empty
+    rows before a client's first score make its first *observed* interval eligible, and
+    empty rows after its last score its last observed interval. With criterion 3 on
+    (the default) this changes nothing: such an interval lacks two values in its pre- or
+    post-gain window, so criterion 3 is missing and it is never a gain. With
+    ``crit3=False`` it can change the gains: ``k`` empty rows before the first score give
+    the answer ``first_interval=True`` gives without them. Drop empty rows at the ends
+    first (with session numbers, ``df.dropna(subset=[score])`` does: an empty row dropped
+    inside the sequence leaves a gap, still a missed session) if the course should start
+    and end at the observed scores. Each client's sessions come from its own rows: a gap
+    in its session numbers is a missed session whether or not other clients attended it
+    (``sequence="positions"`` reads consecutive rows as consecutive sessions instead).
+
+    Ties: a change within rounding of a criterion (16 units in the last place of the
+    scores) counts as reaching it, so ``c * scores`` (with ``min_change`` times ``c``)
+    gives the gains ``scores`` gives.
 
     References
     ----------
@@ -176,7 +191,17 @@ def identify(
         data, client=client, session=session, score=score, instrument=instrument, better=better
     )
     sign = scores.direction(better)
-    _check_options(kind, proportion, crit3, min_change, alpha, reversal_start, loss_criterion2)
+    _check_options(
+        kind,
+        proportion,
+        crit3,
+        min_change,
+        alpha,
+        reversal_start,
+        loss_criterion2,
+        adjust_critical_value,
+        first_interval,
+    )
     value, source, notes = _min_change(min_change, scores, sd, reliability)
     settings = base_settings(
         scores,
@@ -304,13 +329,14 @@ def _check_options(
     alpha: Any,
     reversal_start: Any,
     loss_criterion2: Any,
+    adjust_critical_value: Any,
+    first_interval: Any,
 ) -> None:
     _checks.choice(kind, "kind", "identify", tuple(KINDS))
     _checks.choice(loss_criterion2, "loss_criterion2", "identify", ("published", "reference"))
-    if not isinstance(crit3, (bool, np.bool_)):
-        raise OptionError(
-            f"The 'crit3' parameter of identify must be True or False. Got {crit3!r} instead."
-        )
+    _checks.flag(crit3, "crit3", "identify")
+    _checks.flag(adjust_critical_value, "adjust_critical_value", "identify")
+    _checks.flag(first_interval, "first_interval", "identify")
     if min_change is None and proportion is None and not crit3:
         raise OptionError(
             "Every criterion is switched off (min_change=None, proportion=None, "
@@ -319,7 +345,7 @@ def _check_options(
     _checks.level(alpha, "alpha", "identify")
     if proportion is not None:
         _checks.number(proportion, "proportion", "identify", low=0.0, high=1.0, low_open=True)
-    _checks.whole(reversal_start, "reversal_start", "identify", low=2)
+    _checks.whole(reversal_start, "reversal_start", "identify", low=2, high=_checks.MAX_COUNT)
 
 
 def _min_change(
@@ -353,9 +379,11 @@ def _min_change(
 
 
 def _per_call(scores: LongScores, sd: float | None, reliability: float | None) -> float:
-    from ..reliable_change import rci_cutoff
+    from ..reliable_change._norms import rci_points
 
-    return float(rci_cutoff(scores.instrument, sd=sd, reliability=reliability, z=Z_95))
+    return rci_points(
+        scores.instrument, sd=sd, reliability=reliability, z=Z_95, function="identify"
+    )
 
 
 def _skipped(scores: LongScores, mask: np.ndarray) -> pd.DataFrame:
@@ -448,7 +476,9 @@ def _reversal_session(
     col = np.arange(x.shape[1])[None, :]
     window = (col >= (ks + start)[:, None]) & (col <= last[rows][:, None])
     with np.errstate(invalid="ignore"):
-        beyond = window & (towards_worse * (later - value[:, None]) > 0)
+        # Within rounding of the reversal value is not beyond it (see _criteria.ULPS).
+        tie = slack(later, value[:, None])
+        beyond = window & (towards_worse * (later - value[:, None]) > tie)
     hit = beyond.any(axis=1)
     at = labels[rows, np.argmax(beyond, axis=1)]
     return np.where(hit, at, np.nan).astype(float)
