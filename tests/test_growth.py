@@ -697,9 +697,15 @@ def test_exact_columns_of_every_output(sleep_fit):
     assert (
         list(sleep_fit.table.columns)
         == growth.FIXED_COLUMNS
-        == ["term", "estimate", "se", "ci_lower", "ci_upper", "p_value"]
+        == ["term", "estimate", "se", "df", "statistic", "ci_lower", "ci_upper", "p_value"]
     )
-    assert list(sleep_fit.variance_components.columns) == ["component", "variance", "sd", "corr"]
+    assert list(sleep_fit.variance_components.columns) == [
+        "group",
+        "component",
+        "variance",
+        "sd",
+        "corr",
+    ]
     assert list(sleep_fit.random_effects.columns) == ["client", "effect", "estimate", "se"]
     assert list(sleep_fit.fitted.columns) == [
         "client",
@@ -727,10 +733,32 @@ def test_exact_columns_of_every_output(sleep_fit):
         "term",
         "estimate",
         "se",
+        "df",
         "ci_lower",
         "ci_upper",
         "p_value",
     ]
+    assert (
+        list(sleep_fit.therapist_effects.columns)
+        == growth.THERAPIST_COLUMNS
+        == [
+            "therapist",
+            "effect",
+            "estimate",
+            "se",
+            "n_clients",
+            "n_obs",
+        ]
+    )
+    assert sleep_fit.therapist_effects.empty and sleep_fit.n_therapists == 0
+    assert (
+        list(sleep_fit.fixed_cov.index)
+        == list(sleep_fit.fixed_cov.columns)
+        == [
+            "Intercept",
+            "time",
+        ]
+    )
     assert list(sleep_fit.skipped.columns) == ["client", "reason"]
     # Same columns whatever the options.
     m = growth.fit(
@@ -741,7 +769,14 @@ def test_exact_columns_of_every_output(sleep_fit):
         progress=False,
         **SLEEP,
     )
-    for name in ("table", "variance_components", "random_effects", "fitted", "optimizer_log"):
+    for name in (
+        "table",
+        "variance_components",
+        "random_effects",
+        "therapist_effects",
+        "fitted",
+        "optimizer_log",
+    ):
         assert list(getattr(m, name).columns) == list(getattr(sleep_fit, name).columns)
     assert len(sleep_fit.random_effects) == 36 and len(sleep_fit.fitted) == 180
     assert sleep_fit.settings["engine_used"] == "fast"
@@ -835,7 +870,8 @@ def test_design_errors():
 def test_plots_honour_ax_and_draw_the_expected_artists(sleep_fit):
     fig, ax = plt.subplots()
     out = fitted_trajectories(sleep_fit, n=4, ax=ax)
-    assert out is ax and len(ax.lines) == 5 and len(ax.collections) == 4
+    # 4 clients' lines and points, the mean curve and its confidence band.
+    assert out is ax and len(ax.lines) == 5 and len(ax.collections) == 5
     assert ax.get_ylabel() == "reaction"
     ax2 = sleep_fit.plot(kind="caterpillar", effect="time", ax=plt.subplots()[1])
     assert len(ax2.collections[1].get_offsets()) == 18
@@ -894,3 +930,26 @@ def test_breakthroughs_from_a_result_use_improvements_only_and_say_so():
             scores, breakthroughs=gains.gains, breakthrough_session="gain_session", progress=False
         )
     pd.testing.assert_frame_equal(from_both.table, from_gains.table)
+
+
+@pytest.mark.parametrize("engine", ["fast", "statsmodels"])
+def test_scores_without_residual_variation_are_an_error_naming_the_column(engine):
+    sleep = toolkit.datasets.load("sleepstudy")
+    constant = sleep.assign(reaction=250.0)
+    # Exactly linear in time for everyone: the fixed effects leave nothing to model either.
+    linear = sleep.assign(reaction=200.0 + 10.0 * sleep["days"])
+    for data in (constant, linear):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no raw RuntimeWarning on the way
+            with pytest.raises(DataError, match="'reaction' have no variation beyond"):
+                growth.fit(data, "reaction ~ time", engine=engine, **SLEEP)
+    # A tiny but genuine scale still fits (the check is relative to the scores' size), and
+    # its t tests are those of the original unit: Satterthwaite df are free of the unit.
+    tiny = sleep.assign(reaction=sleep["reaction"] * 1e-12)
+    m = growth.fit(sleep, "reaction ~ time", engine=engine, **SLEEP)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        small = growth.fit(tiny, "reaction ~ time", engine=engine, **SLEEP)
+    np.testing.assert_allclose(small.table["estimate"], m.table["estimate"] * 1e-12, rtol=1e-4)
+    np.testing.assert_allclose(small.table["df"], m.table["df"], rtol=1e-4)
+    np.testing.assert_allclose(small.table["p_value"], m.table["p_value"], rtol=1e-3)

@@ -11,7 +11,14 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["REFERENCES", "cited", "with_references"]
+__all__ = [
+    "REFERENCES",
+    "TOOLKIT_AUTHOR",
+    "TOOLKIT_YEAR",
+    "cited",
+    "toolkit_reference",
+    "with_references",
+]
 
 #: (first author's surname, year) -> the full reference (APA style).
 REFERENCES: dict[tuple[str, str], str] = {
@@ -106,7 +113,68 @@ REFERENCES: dict[tuple[str, str], str] = {
         "applications to the analysis of comparative genomic hybridization data. Biometrics, "
         "63(1), 22-32."
     ),
+    ("Kenward", "1997"): (
+        "Kenward, M. G., & Roger, J. H. (1997). Small sample inference for fixed effects from "
+        "restricted maximum likelihood. Biometrics, 53(3), 983-997."
+    ),
+    ("Kuznetsova", "2017"): (
+        "Kuznetsova, A., Brockhoff, P. B., & Christensen, R. H. B. (2017). lmerTest package: "
+        "Tests in linear mixed effects models. Journal of Statistical Software, 82(13), 1-26."
+    ),
+    ("Satterthwaite", "1946"): (
+        "Satterthwaite, F. E. (1946). An approximate distribution of estimates of variance "
+        "components. Biometrics Bulletin, 2(6), 110-114."
+    ),
+    ("Singer", "2003"): (
+        "Singer, J. D., & Willett, J. B. (2003). Applied longitudinal data analysis: Modeling "
+        "change and event occurrence. Oxford University Press."
+    ),
+    ("Abril-Pla", "2023"): (
+        "Abril-Pla, O., Andreani, V., Carroll, C., Dong, L., Fonnesbeck, C. J., Kochurov, M., "
+        "Kumar, R., Lao, J., Luhmann, C. C., Martin, O. A., Osthege, M., Vieira, R., Wiecki, "
+        "T., & Zinkov, R. (2023). PyMC: A modern, and comprehensive probabilistic programming "
+        "framework in Python. PeerJ Computer Science, 9, e1516."
+    ),
+    ("Hoffman", "2014"): (
+        "Hoffman, M. D., & Gelman, A. (2014). The No-U-Turn sampler: Adaptively setting path "
+        "lengths in Hamiltonian Monte Carlo. Journal of Machine Learning Research, 15, "
+        "1593-1623."
+    ),
+    ("Lindeløv", "2020"): (
+        "Lindeløv, J. K. (2020). mcp: An R package for regression with multiple change "
+        "points. OSF Preprints. https://doi.org/10.31219/osf.io/fzqxv"
+    ),
+    ("Mitchell", "1988"): (
+        "Mitchell, T. J., & Beauchamp, J. J. (1988). Bayesian variable selection in linear "
+        "regression. Journal of the American Statistical Association, 83(404), 1023-1032."
+    ),
+    ("Vehtari", "2017"): (
+        "Vehtari, A., Gelman, A., & Gabry, J. (2017). Practical Bayesian model evaluation "
+        "using leave-one-out cross-validation and WAIC. Statistics and Computing, 27(5), "
+        "1413-1432."
+    ),
+    ("Vehtari", "2021"): (
+        "Vehtari, A., Gelman, A., Simpson, D., Carpenter, B., & Bürkner, P.-C. (2021). "
+        "Rank-normalization, folding, and localization: An improved R-hat for assessing "
+        "convergence of MCMC. Bayesian Analysis, 16(2), 667-718."
+    ),
 }
+
+#: How the library itself is cited (docs/CITATION.cff says the same).
+TOOLKIT_AUTHOR = "The therapy-breakthroughs developers"
+TOOLKIT_YEAR = "2026"
+
+
+def toolkit_reference() -> str:
+    """The library's own full reference (APA style), with the installed version."""
+    from ._version import __version__
+
+    return (
+        f"{TOOLKIT_AUTHOR}. ({TOOLKIT_YEAR}). therapy-breakthroughs: Breakthroughs in "
+        f"psychotherapy outcome data (Version {__version__}) [Computer software; Python "
+        "package toolkit]."
+    )
+
 
 _HEADING = "\n\nReferences\n"
 # A surname, then within the same citation (no sentence break, at most ~60 characters) the
@@ -124,11 +192,12 @@ def cited(text: str) -> list[str]:
     return sorted(found)
 
 
-def with_references(text: str) -> str:
+def with_references(text: str, *, cite_toolkit: bool = False) -> str:
     """The paragraph followed by the full references of the works it cites.
 
     A references section already at the end (from a nested paragraph) is rebuilt, so each
-    work is listed once.
+    work is listed once. With ``cite_toolkit`` the library's own reference
+    (:func:`toolkit_reference`) is listed too, as every result's ``methods_text()`` does.
 
     Examples
     --------
@@ -140,4 +209,6 @@ def with_references(text: str) -> str:
     """  # noqa: E501
     body = text.split(_HEADING, 1)[0].rstrip()
     refs = cited(body)
+    if cite_toolkit:
+        refs = sorted({*refs, toolkit_reference()})
     return body + (_HEADING + "\n".join(refs) if refs else "")

@@ -30,11 +30,11 @@ Examples
 0  Intercept   251.405
 1       time    10.467
 >>> m.variance_components.round(2)
-        component  variance     sd  corr
-0       intercept    612.09  24.74   NaN
-1            time     35.07   5.92   NaN
-2  intercept:time      9.60    NaN  0.07
-3        residual    654.94  25.59   NaN
+      group       component  variance     sd  corr
+0    client       intercept    612.09  24.74   NaN
+1    client            time     35.07   5.92   NaN
+2    client  intercept:time      9.60    NaN  0.07
+3  residual        residual    654.94  25.59   NaN
 """
 
 from __future__ import annotations
@@ -44,10 +44,14 @@ from ._engines import LOG_COLUMNS
 from ._fit import fit
 from ._result import (
     COMPARE_COLUMNS,
+    CURVE_COLUMNS,
     FITTED_COLUMNS,
     FIXED_COLUMNS,
+    ICC_COLUMNS,
+    PREDICT_COLUMNS,
     RANDOM_COLUMNS,
     SUMMARY_COLUMNS,
+    THERAPIST_COLUMNS,
     VARIANCE_COLUMNS,
     GrowthResult,
 )
@@ -59,8 +63,12 @@ __all__ = [
     "FIXED_COLUMNS",
     "VARIANCE_COLUMNS",
     "RANDOM_COLUMNS",
+    "THERAPIST_COLUMNS",
     "FITTED_COLUMNS",
     "LOG_COLUMNS",
     "COMPARE_COLUMNS",
     "SUMMARY_COLUMNS",
+    "PREDICT_COLUMNS",
+    "CURVE_COLUMNS",
+    "ICC_COLUMNS",
 ]

@@ -59,6 +59,31 @@ class Design:
     n_breakthrough_clients: int = 0
     breakthrough_session: str | None = None  # the breakthrough table's session column used
     breakthrough_table: pd.DataFrame | None = None  # the breakthroughs used, one per client
+    model_spec: Any = None  # formulaic ModelSpec of the fixed effects (for new data)
+    random_spec: Any = None  # formulaic ModelSpec of a custom random formula
+    # A therapist (or site) level: None for two-level models.
+    therapist: str | None = None  # the therapist column
+    therapist_random: list[str] = field(default_factory=list)  # "intercept"[, "time"]
+    therapists: pd.Index | None = None  # sorted therapist ids
+    client_therapist: np.ndarray | None = None  # (N,) therapist code of each client
+    n_single_client_therapists: int = 0
+
+    @property
+    def basis(self) -> np.ndarray:
+        """Rows x basis columns of the random effects: [1, time] for the standard models."""
+        if self.standard_random:
+            return np.column_stack([np.ones(len(self.time)), self.time])
+        return self.z
+
+    @property
+    def client_columns(self) -> tuple[int, ...]:
+        """Basis columns with a random effect per client."""
+        return tuple(range(len(self.random_names)))
+
+    @property
+    def therapist_columns(self) -> tuple[int, ...]:
+        """Basis columns with a random effect per therapist (empty: two levels)."""
+        return tuple(range(len(self.therapist_random)))
 
 
 def knot_name(k: float) -> str:
@@ -77,9 +102,13 @@ def build(
     breakthrough_client: str,
     breakthrough_session: str | None,
     knots: Sequence[float] | None,
+    therapist: str | None = None,
+    therapist_random: str = "intercept",
 ) -> Design:
     """Validate the arguments and build the design (see :func:`toolkit.growth.fit`)."""
     import formulaic
+
+    from ._therapist import therapist_codes
 
     notes: list[str] = []
     lhs, rhs = _split_formula(formula, scores)
@@ -236,6 +265,10 @@ def build(
     else:
         (z, names), standard = _random_design(random, frame), True
     _check_identifiable(x[usable], terms, y[usable], z.shape[1], len(clients))
+    level3: dict[str, Any] = {}
+    if therapist is not None:
+        level3 = therapist_codes(scores, therapist, clients, therapist_random)
+        notes += level3.pop("notes")
     return Design(
         frame=frame,
         formula=f"{lhs} ~ {rhs_full}",
@@ -257,6 +290,9 @@ def build(
         n_breakthrough_clients=n_bt,
         breakthrough_session=breakthrough_session,
         breakthrough_table=bt_used,
+        model_spec=spec,
+        random_spec=re_matrix.model_spec if custom_random else None,
+        **level3,
     )
 
 

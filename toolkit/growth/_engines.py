@@ -18,9 +18,19 @@ from tqdm.auto import tqdm
 
 from .._options import BAR_DELAY, progress_enabled
 from . import _fastpath as fp
+from . import _optim
 from ._design import Design, layout
+from ._nested import Nested, build_nested, factor, pack
 
-__all__ = ["EngineFit", "fast", "with_statsmodels", "LOG_COLUMNS", "SM_OPTIMIZERS"]
+__all__ = [
+    "EngineFit",
+    "fast",
+    "fast_nested",
+    "with_statsmodels",
+    "nested_model",
+    "LOG_COLUMNS",
+    "SM_OPTIMIZERS",
+]
 
 #: Columns of ``GrowthResult.optimizer_log``.
 LOG_COLUMNS = [
@@ -55,6 +65,28 @@ class EngineFit:
     log: pd.DataFrame
     sm_result: object = None
     messages: list[str] = field(default_factory=list)
+    theta: np.ndarray | None = None  # relative covariance factors (lme4's theta)
+    cov_t: np.ndarray | None = None  # therapist-level covariance of the random effects
+    blups_t: np.ndarray | None = None  # (K, qt)
+    blup_se_t: np.ndarray | None = None  # (K, qt)
+    nested: Nested | None = None
+
+
+def nested_model(design: Design) -> Nested:
+    """The per-client moments of the design's observed rows (see :mod:`._nested`)."""
+    rows = design.usable
+    three = design.therapist is not None
+    return build_nested(
+        design.x[rows],
+        design.y[rows],
+        design.basis[rows],
+        design.client_code[rows],
+        len(design.clients),
+        design.client_columns,
+        design.therapist_columns if three else (),
+        design.client_therapist if three else None,
+        len(design.therapists) if three and design.therapists is not None else 0,
+    )
 
 
 def _same(a: float, b: float) -> bool:
@@ -138,8 +170,121 @@ def fast(design: Design, reml: bool) -> tuple[EngineFit, fp.Solution]:
         singular=_singular(sol.cov_re, sol.sigma2),
         log=log,
         messages=messages,
+        theta=np.asarray(sol.theta, dtype=float),
     )
     return fit, sol
+
+
+def _nested_starts(design: Design, nm: Nested, reml: bool) -> list[tuple[str, np.ndarray]]:
+    """Two starts: moments from the two-level fit (client BLUPs averaged per therapist),
+    and the identity of Bates et al. (2015)."""
+    identity = np.concatenate(
+        [pack(np.eye(nm.qc)), pack(np.eye(nm.qt))] if nm.three_level else [pack(np.eye(nm.qc))]
+    )
+    try:
+        two, _ = fast(design, reml)
+    except (np.linalg.LinAlgError, ValueError):  # pragma: no cover - the identity remains
+        return [("identity", identity), ("identity", identity)]
+    code = nm.therapist
+    assert code is not None
+    counts = np.bincount(code, minlength=nm.n_therapists).astype(float)
+    blups = np.zeros((len(code), nm.qt))
+    k = min(nm.qt, two.blups.shape[1])
+    blups[:, :k] = two.blups[:, :k]
+    means = (
+        np.stack(
+            [
+                np.bincount(code, weights=blups[:, j], minlength=nm.n_therapists)
+                for j in range(nm.qt)
+            ],
+            axis=1,
+        )
+        / np.maximum(counts, 1)[:, None]
+    )
+    between = np.atleast_2d(np.cov(means.T)) if nm.n_therapists > 2 else np.eye(nm.qt)
+    sampling = np.atleast_2d(np.cov(blups.T)) * np.mean(1 / np.maximum(counts, 1))
+    cov_t = between - sampling
+    vals, vecs = np.linalg.eigh(0.5 * (cov_t + cov_t.T))
+    scale = np.abs(np.diag(two.cov_re[: nm.qt, : nm.qt])).max() + 1e-12
+    cov_t = (vecs * np.maximum(vals, 0.02 * scale)) @ vecs.T
+    cov_c = two.cov_re.copy()
+    cov_c[:k, :k] = cov_c[:k, :k] - cov_t[:k, :k]
+    vals, vecs = np.linalg.eigh(cov_c)
+    cov_c = (vecs * np.maximum(vals, 1e-3 * np.abs(vals).max() + 1e-12)) @ vecs.T
+    moments = np.concatenate([pack(factor(cov_c / two.sigma2)), pack(factor(cov_t / two.sigma2))])
+    return [("two-level moments", moments), ("identity", identity)]
+
+
+def fast_nested(design: Design, reml: bool) -> EngineFit:
+    """Exact profiled (RE)ML of the three-level model (clients in therapists)."""
+    nm = nested_model(design)
+    starts = _nested_starts(design, nm, reml)
+    theta, attempts = _optim.optimise(nm, reml, starts)
+    sol = nm.solve(theta, reml)
+    verdict = _optim.check(nm, theta, reml)
+    best = min(r["deviance"] for r in attempts)
+    rows = []
+    for r in attempts:
+        finite = np.isfinite(r["deviance"])
+        grad = (
+            np.max(np.abs(nm.deviance(r["theta"], reml, with_gradient=True)[1]))
+            if finite
+            else np.nan
+        )
+        rows.append(
+            {
+                "engine": "fast",
+                "optimizer": r["optimizer"],
+                "start": r["start"],
+                "loglik": -0.5 * r["deviance"],
+                "max_gradient": float(grad),
+                "optimizer_converged": r["success"],
+                "reached_best": fp.agree(r["deviance"], best),
+                "chosen": r["theta"] is theta,
+                "seconds": r["seconds"],
+                "message": r["message"],
+            }
+        )
+    log = pd.DataFrame(rows, columns=LOG_COLUMNS)
+    confirmed = int(log["reached_best"].sum()) >= 2
+    messages = []
+    if not (verdict["ok"] and confirmed):
+        if not confirmed:
+            why = "only one optimiser reached the best log-likelihood"
+        elif not verdict["positive_definite"]:
+            why = (
+                "the log-likelihood is flat (or curved the wrong way) at the best point, so "
+                "the variance components are not identified by these data (e.g. too few "
+                "clients per therapist for a therapist slope)"
+            )
+        else:
+            why = f"a Newton step could still improve the deviance by {verdict['newton_gain']:.2g}"
+        messages.append(
+            f"The fit may not be at the optimum: {why} (tried: {_tried(log)}). Treat the "
+            "estimates with caution; simplify the model (e.g. therapist_random='intercept') "
+            "or rescale time."
+        )
+    blup_se_c = np.sqrt(np.maximum(np.diagonal(sol["condvar_c"], axis1=1, axis2=2), 0.0))
+    blup_se_t = np.sqrt(np.maximum(np.diagonal(sol["condvar_t"], axis1=1, axis2=2), 0.0))
+    sigma2 = float(sol["sigma2"])
+    return EngineFit(
+        beta=sol["beta"],
+        cov_beta=sol["cov_beta"],
+        sigma2=sigma2,
+        cov_re=sol["cov_c"],
+        blups=sol["blups_c"],
+        blup_se=blup_se_c,
+        loglik=-0.5 * float(sol["deviance"]),
+        converged=bool(verdict["ok"] and confirmed),
+        singular=_singular(sol["cov_c"], sigma2) or _singular(sol["cov_t"], sigma2),
+        log=log,
+        messages=messages,
+        theta=np.asarray(theta, dtype=float),
+        cov_t=sol["cov_t"],
+        blups_t=sol["blups_t"],
+        blup_se_t=blup_se_t,
+        nested=nm,
+    )
 
 
 def with_statsmodels(design: Design, reml: bool, progress: bool | None) -> EngineFit:
@@ -151,20 +296,53 @@ def with_statsmodels(design: Design, reml: bool, progress: bool | None) -> Engin
     has not been reached twice, the remaining optimisers of :data:`SM_OPTIMIZERS` in order,
     each from the best point so far.
     """
-    from statsmodels.regression.mixed_linear_model import MixedLM, MixedLMParams
+    from statsmodels.regression.mixed_linear_model import MixedLM, MixedLMParams, VCSpec
 
     rows = design.usable
     exog = pd.DataFrame(design.x[rows], columns=design.terms)
-    exog_re = pd.DataFrame(design.z[rows], columns=design.random_names)
-    model = MixedLM(design.y[rows], exog, groups=design.client_code[rows], exog_re=exog_re)
-
+    three = design.therapist is not None
     plan: list[tuple[str, str, object]] = [(SM_OPTIMIZERS[0], "default", None)]
-    if design.standard_random:
-        _, sol = fast(design, reml)
-        start = MixedLMParams.from_components(fe_params=sol.beta, cov_re=sol.cov_re / sol.sigma2)
+    if three:
+        # Therapists are statsmodels' groups; the client intercepts a variance component
+        # within them (statsmodels has no correlated random slopes within groups).
+        assert design.client_therapist is not None and design.therapists is not None
+        group = design.client_therapist[design.client_code[rows]]
+        basis = design.basis[rows][:, list(design.therapist_columns)]
+        exog_re = pd.DataFrame(basis, columns=design.therapist_random)
+        order = np.argsort(group, kind="stable")
+        bounds = np.searchsorted(group[order], np.arange(len(design.therapists) + 1))
+        client_rows = design.client_code[rows]
+        mats, colnames = [], []
+        for k in range(len(design.therapists)):  # one block per therapist, not per client
+            idx = order[bounds[k] : bounds[k + 1]]
+            _, member = np.unique(client_rows[idx], return_inverse=True)
+            mats.append(np.eye(int(member.max()) + 1)[member])
+            colnames.append([str(j) for j in range(mats[-1].shape[1])])
+        model = MixedLM(
+            design.y[rows][order],
+            exog.iloc[order].reset_index(drop=True),
+            groups=group[order],
+            exog_re=exog_re.iloc[order].reset_index(drop=True),
+            exog_vc=VCSpec(["client"], [colnames], [mats]),
+        )
+        exact = fast_nested(design, reml)
+        start = MixedLMParams.from_components(
+            fe_params=exact.beta,
+            cov_re=np.asarray(exact.cov_t) / exact.sigma2,
+            vcomp=np.array([exact.cov_re[0, 0] / exact.sigma2]),
+        )
         plan.append(("lbfgs", "exact profiled optimum", start))
     else:
-        plan.append((SM_OPTIMIZERS[1], "default", None))
+        exog_re = pd.DataFrame(design.z[rows], columns=design.random_names)
+        model = MixedLM(design.y[rows], exog, groups=design.client_code[rows], exog_re=exog_re)
+        if design.standard_random:
+            _, sol = fast(design, reml)
+            start = MixedLMParams.from_components(
+                fe_params=sol.beta, cov_re=sol.cov_re / sol.sigma2
+            )
+            plan.append(("lbfgs", "exact profiled optimum", start))
+        else:
+            plan.append((SM_OPTIMIZERS[1], "default", None))
     results: list = []
     records: list[dict] = []
     bar = tqdm(
@@ -245,30 +423,52 @@ def with_statsmodels(design: Design, reml: bool, progress: bool | None) -> Engin
             "simpler random-effects structure, or rescale time."
         )
 
-    n_clients = len(design.clients)
-    q = len(design.random_names)
-    blups = np.zeros((n_clients, q))
-    blup_se = np.zeros((n_clients, q))
-    re = res.random_effects
-    re_cov = res.random_effects_cov
-    for code in range(n_clients):  # statsmodels hands these out per group
-        blups[code] = np.asarray(re[code])
-        blup_se[code] = np.sqrt(np.maximum(np.diag(np.asarray(re_cov[code])), 0.0))
     p = len(design.terms)
-    cov_re = np.asarray(res.cov_re, dtype=float)
-    return EngineFit(
-        beta=np.asarray(res.fe_params, dtype=float),
-        cov_beta=np.asarray(res.cov_params(), dtype=float)[:p, :p],
-        sigma2=float(res.scale),
+    sigma2 = float(res.scale)
+    beta = np.asarray(res.fe_params, dtype=float)
+    nm = nested_model(design)
+    if three:
+        cov_t = np.asarray(res.cov_re, dtype=float)
+        cov_re = np.array([[float(np.asarray(res.vcomp)[0])]])
+        theta = np.concatenate([pack(factor(cov_re / sigma2)), pack(factor(cov_t / sigma2))])
+    else:
+        cov_t = None
+        cov_re = np.asarray(res.cov_re, dtype=float)
+        theta = pack(factor(cov_re / sigma2))
+    # Random effects and their conditional SDs at statsmodels' estimates (the same formulas
+    # as the fast path, over all clients at once).
+    solved = nm.solve(theta, reml, beta=beta, sigma2=sigma2)
+    blup_se = np.sqrt(np.maximum(np.diagonal(solved["condvar_c"], axis1=1, axis2=2), 0.0))
+    fit = EngineFit(
+        beta=beta,
+        cov_beta=sigma2 * np.linalg.inv(nm.relative_precision(theta)),
+        sigma2=sigma2,
         cov_re=cov_re,
-        blups=blups,
+        blups=solved["blups_c"],
         blup_se=blup_se,
         loglik=float(res.llf),
         converged=converged,
-        singular=_singular(cov_re, float(res.scale)),
+        singular=_singular(cov_re, sigma2) or (three and _singular(np.asarray(cov_t), sigma2)),
         log=log,
         sm_result=res,
         messages=messages,
+        theta=theta,
+        nested=nm,
+    )
+    if three:
+        fit = _with_therapists(fit, solved, cov_t)
+    assert p == len(beta)
+    return fit
+
+
+def _with_therapists(fit: EngineFit, sol: dict[str, Any], cov_t: Any) -> EngineFit:
+    from dataclasses import replace
+
+    return replace(
+        fit,
+        cov_t=np.asarray(cov_t, dtype=float),
+        blups_t=sol["blups_t"],
+        blup_se_t=np.sqrt(np.maximum(np.diagonal(sol["condvar_t"], axis1=1, axis2=2), 0.0)),
     )
 
 

@@ -46,6 +46,8 @@ __all__ = [
     "Blocks",
     "blocks",
     "deviance",
+    "gradient",
+    "state",
     "solve",
     "Solution",
     "optimise",
@@ -303,7 +305,13 @@ def deviance(
     if not with_gradient:
         return float(out)
     beta = np.linalg.solve(st.xwx, st.xwy)
-    alpha = dof / r2
+    return float(out), gradient(st, b, beta, dof / r2, reml)
+
+
+def gradient(st: _State, b: Blocks, beta: np.ndarray, alpha: float, reml: bool) -> np.ndarray:
+    """d/dtheta of log|A| + alpha r^2 [+ log|P| (REML)] at the state ``st`` (see
+    :func:`deviance`; alpha = dof / r^2 for the profiled deviance, 1 / sigma^2 for the
+    deviance in (theta, sigma))."""
     gv = [b.zty[j] - b.ztx[j] @ beta for j in range(b.q)]  # g_i entries
     if reml:
         p_inv = np.linalg.inv(st.xwx)
@@ -314,7 +322,7 @@ def deviance(
         qm = alpha * gv[0] ** 2 + (np.sum(rp[0] * b.ztx[0], 1) if reml else 0.0)
         bm = 1.0 - gram[0] * st.h[0]
         grad = 2.0 * np.sum(gram[0] * kt[0] - bm * qm * kt[0])
-        return float(out), np.array([grad])
+        return np.array([grad])
     q00 = alpha * gv[0] * gv[0]
     q01 = alpha * gv[0] * gv[1]
     q11 = alpha * gv[1] * gv[1]
@@ -326,10 +334,14 @@ def deviance(
     bm = (1.0 - gh[0], -gh[1], -gh[2], 1.0 - gh[3])
     first = _mul(gram, kt)
     second = _mul(_mul(bm, (q00, q01, q01, q11)), kt)
-    grad = 2.0 * np.array(
+    return 2.0 * np.array(
         [np.sum(first[0] - second[0]), np.sum(first[2] - second[2]), np.sum(first[3] - second[3])]
     )
-    return float(out), grad
+
+
+def state(theta: np.ndarray, b: Blocks) -> _State:
+    """The quantities at theta shared by the deviance, its gradient and the solution."""
+    return _state(np.asarray(theta, dtype=float), b)
 
 
 @dataclass(frozen=True)

@@ -79,10 +79,18 @@ def growth_section(report: Report, ctx: Context) -> None:
             "vs random intercept and slope (m1), likelihood-ratio test",
         )
     fig, ax = plt.subplots(figsize=(8, 5))
-    m1.plot(ax=ax)
+    # With a grouping: one mean curve (and band) per group, clients coloured by group. Every
+    # line stays within the observed sessions (each client's own first to last score).
+    m1.plot(ax=ax, by=group)
+    mean_text = (
+        "the thick line is the average fitted curve (fixed effects) with its 95% confidence band"
+        if group is None
+        else f"the thick lines are the average fitted curves of each {group} (fixed effects) "
+        "with their 95% confidence bands"
+    )
     report.figure(
         "growth_fitted",
         fig,
-        "Observed scores (points) and fitted growth curves "
-        "(lines) for a sample of clients; the thick line is the average fitted curve.",
+        "Observed scores (points) and fitted growth curves (lines, each within the client's "
+        f"observed sessions) for a sample of clients; {mean_text}.",
     )
