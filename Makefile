@@ -11,7 +11,15 @@ export OMP_NUM_THREADS ?= 2
 # their inline figures (Jupyter's own backend), so only the test and report targets set Agg.
 HEADLESS := MPLBACKEND=Agg
 
-.PHONY: install demo test lint typecheck unit notebooks-test lab notebooks benchmarks datasets clean
+NOTEBOOKS := $(wildcard notebooks/*.ipynb)
+EXECUTED  := $(patsubst notebooks/%,build/executed/%,$(NOTEBOOKS))
+# Wall-clock limit for one notebook, top to bottom (and for any one cell).
+NOTEBOOK_TIMEOUT ?= 300
+DOCS_SRC  := build/docs-src
+
+.PHONY: install demo test lint typecheck unit notebooks-test executed docs lab notebooks benchmarks datasets clean
+# A notebook that fails or times out leaves no executed copy behind.
+.DELETE_ON_ERROR:
 
 install: $(STAMP)
 
@@ -27,15 +35,40 @@ demo: $(STAMP)
 	$(HEADLESS) $(BIN)/python -m toolkit --out report
 	@echo "Open report/index.html"
 
-## Lint, type check, the whole suite (unit tests and the docstring examples), then every
-## notebook executed top to bottom.
+## Lint, type check, the whole suite (unit tests and the docstring examples), every notebook
+## executed top to bottom (once), then the documentation site built from those executed copies.
 test: lint typecheck $(STAMP)
 	$(HEADLESS) $(BIN)/python -m pytest tests --doctest-modules toolkit
-	$(HEADLESS) $(BIN)/python -m pytest --nbmake --nbmake-timeout=300 notebooks
+	@$(MAKE) --no-print-directory notebooks-test
+	@$(MAKE) --no-print-directory docs
+
+## Execute every notebook afresh into build/executed/ (fails on any cell error or timeout).
+notebooks-test: $(STAMP)
+	rm -rf build/executed
+	@$(MAKE) --no-print-directory executed
+
+executed: $(EXECUTED)
+
+# Figures stay inline (Jupyter's own backend), so the site shows them.
+build/executed/%.ipynb: notebooks/%.ipynb $(STAMP)
+	@mkdir -p build/executed
+	env -u MPLBACKEND timeout $(NOTEBOOK_TIMEOUT) $(BIN)/jupyter nbconvert --to notebook \
+		--execute --ExecutePreprocessor.timeout=$(NOTEBOOK_TIMEOUT) --output-dir build/executed $<
+
+## The documentation site, offline, warnings as errors, into build/docs/html/. It renders the
+## notebooks executed by `make test` (executing only those missing) and draws the plot gallery.
+docs: $(STAMP) $(EXECUTED)
+	rm -rf $(DOCS_SRC) build/docs
+	mkdir -p $(DOCS_SRC)/notebooks
+	cp -R docs/. $(DOCS_SRC)/
+	cp $(EXECUTED) $(DOCS_SRC)/notebooks/
+	$(HEADLESS) $(BIN)/python -m sphinx -b html -W --keep-going -q -d build/docs/doctrees \
+		$(DOCS_SRC) build/docs/html
+	@echo "Open build/docs/html/index.html"
 
 lint: $(STAMP)
-	$(BIN)/ruff check toolkit tests benchmarks datasets/make_simulated.py
-	$(BIN)/ruff format --check toolkit tests benchmarks datasets/make_simulated.py
+	$(BIN)/ruff check toolkit tests benchmarks datasets/scripts/make_simulated.py docs/conf.py docs/_ext
+	$(BIN)/ruff format --check toolkit tests benchmarks datasets/scripts/make_simulated.py docs/conf.py docs/_ext
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -49,7 +82,8 @@ lab: $(STAMP)
 ## Render the notebooks with their outputs and figures, as HTML, into build/notebooks/.
 notebooks: $(STAMP)
 	mkdir -p build/notebooks
-	$(BIN)/jupyter nbconvert --to html --execute --output-dir build/notebooks notebooks/*.ipynb
+	env -u MPLBACKEND $(BIN)/jupyter nbconvert --to html --execute --output-dir build/notebooks \
+		notebooks/*.ipynb
 
 ## Speed and memory figures, then accuracy and calibration studies (minutes; not tests).
 benchmarks: $(STAMP)
@@ -58,7 +92,7 @@ benchmarks: $(STAMP)
 
 ## Regenerate the simulated benchmark datasets (small ones are committed).
 datasets: $(STAMP)
-	$(BIN)/python datasets/make_simulated.py
+	$(BIN)/python datasets/scripts/make_simulated.py
 
 clean:
 	rm -rf $(VENV) build report .pytest_cache .mypy_cache .ruff_cache

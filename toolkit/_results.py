@@ -124,9 +124,13 @@ def deprecated_name(old: str, new: Any, module: str) -> Any:
 
 def toolkit_citation() -> str:
     """How to cite the toolkit in a methods section."""
+    from ._references import TOOLKIT_AUTHOR, TOOLKIT_YEAR
     from ._version import __version__
 
-    return f"toolkit (version {__version__}), a Python library for psychotherapy outcome data"
+    return (
+        f"toolkit (therapy-breakthroughs, version {__version__}; {TOOLKIT_AUTHOR}, "
+        f"{TOOLKIT_YEAR}), a Python library for psychotherapy outcome data"
+    )
 
 
 @dataclass(frozen=True, repr=False)
@@ -143,15 +147,16 @@ class Result:
     method_name = "analysis"
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        # Every methods paragraph ends with the full references of the works it cites, so
-        # a subclass writes only its paragraph (see toolkit._references).
+        # Every methods paragraph ends with the full references of the works it cites and
+        # of the library itself, so a subclass writes only its paragraph (see
+        # toolkit._references).
         super().__init_subclass__(**kwargs)
         own = cls.__dict__.get("methods_text")
         if own is not None:
 
             @functools.wraps(own)
             def methods_text(self: Any) -> str:
-                return with_references(own(self))
+                return with_references(own(self), cite_toolkit=True)
 
             cls.methods_text = methods_text  # type: ignore[method-assign]
 
