@@ -470,7 +470,9 @@ def test_falls_back_to_package_data(monkeypatch):
 
 
 def _make_simulated():
-    spec = importlib.util.spec_from_file_location("make_simulated", DATA / "make_simulated.py")
+    spec = importlib.util.spec_from_file_location(
+        "make_simulated", DATA / "scripts" / "make_simulated.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

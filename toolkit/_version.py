@@ -1,3 +1,3 @@
-"""The toolkit's version, in one place."""
+"""The toolkit's version, in one place (the distribution is ``therapy-breakthroughs``)."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -282,7 +282,7 @@ def _long_jacobson1989() -> pd.DataFrame:
 
 
 # --- Simulated benchmark sets ---------------------------------------------------------------
-# The seeds and settings live here so that ``datasets/make_simulated.py`` (which writes the
+# The seeds and settings live here so that ``datasets/scripts/make_simulated.py`` (which writes the
 # files) and the tests (which regenerate them in memory) use the very same recipe.
 
 
@@ -370,7 +370,7 @@ def regenerate(name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     -------
     scores, truth : pandas.DataFrame
         The long scores (``client, session, score, true_score``) and the true changes, exactly
-        as written by ``datasets/make_simulated.py``.
+        as written by ``datasets/scripts/make_simulated.py``.
 
     Raises
     ------
@@ -432,8 +432,9 @@ def _read_sim(name: str, *, truth: bool) -> pd.DataFrame:
             raise NotGeneratedError(
                 f"The simulated dataset {name!r} ({recipe.n_clients:,} clients x "
                 f"{recipe.n_sessions} sessions) is generated on demand and has not been "
-                f"generated yet: run `make datasets` (or `python datasets/make_simulated.py "
-                f"--only {name}`) in the project folder, or build it in memory with "
+                "generated yet: run `make datasets` (or `python "
+                f"datasets/scripts/make_simulated.py --only {name}`) in the project folder, or "
+                "build it in memory with "
                 f"toolkit.datasets.regenerate({name!r}). Expected file: {file}"
             )
         return pd.read_parquet(file)

@@ -16,16 +16,16 @@ Usage
 -----
 ::
 
-    python datasets/make_simulated.py                 # every set (what `make datasets` runs)
-    python datasets/make_simulated.py --small         # only the committed small sets
-    python datasets/make_simulated.py --large         # only the large generated sets
-    python datasets/make_simulated.py --only sim_small --only sim_losses
-    python datasets/make_simulated.py --only sim_small --outdir /tmp/check
+    python datasets/scripts/make_simulated.py          # every set (what `make datasets` runs)
+    python datasets/scripts/make_simulated.py --small  # only the committed small sets
+    python datasets/scripts/make_simulated.py --large  # only the large generated sets
+    python datasets/scripts/make_simulated.py --only sim_small --only sim_losses
+    python datasets/scripts/make_simulated.py --only sim_small --outdir /tmp/check
 
 Examples
 --------
 >>> import subprocess, sys  # doctest: +SKIP
->>> subprocess.run([sys.executable, "datasets/make_simulated.py", "--small"], check=True)
+>>> subprocess.run([sys.executable, "datasets/scripts/make_simulated.py", "--small"], check=True)
 """
 
 from __future__ import annotations
@@ -44,7 +44,9 @@ from toolkit import datasets
 
 __all__ = ["write", "write_csv", "write_parquet", "main"]
 
-HERE = Path(__file__).resolve().parent
+# The datasets folder: this script lives in its scripts/ subfolder, which is not part of
+# the installed package (only the data files beside it are).
+HERE = Path(__file__).resolve().parent.parent
 
 
 def write_csv(df: pd.DataFrame, target: Path) -> None:
