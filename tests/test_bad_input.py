@@ -185,6 +185,14 @@ def test_the_command_gives_date_advice_as_flags(tmp_path, capsys):
 
 
 # --- 2. Ids -----------------------------------------------------------------------------
+def test_the_command_gives_id_advice_without_python(tmp_path, capsys):
+    text = "client,session,score\n7,1,20\n7,2,15\n7 ,3,14\n7 ,4,10\n"
+    err = cli_error(tmp_path, capsys, "ids.csv", text, "--instrument", "PHQ-9")
+    assert "spelled in more than one way" in err
+    assert "spell each client's id the same way in the file" in err
+    assert ".str.strip()" not in err and "df[" not in err
+
+
 @pytest.mark.parametrize(
     ("ids", "shown"),
     [

@@ -157,6 +157,11 @@ _FLAGS = [
     (r"\bsession=", "--session "),
     (r"\bscore=", "--score "),
     (r"toolkit\.long_scores|long_scores\(\.\.\.\)", "the command"),
+    (
+        r"Fix: make the ids one type without surrounding spaces, e\.g\. df\[[^\]]*\] = .*?"
+        r"\.str\.strip\(\)\.",
+        "Fix: spell each client's id the same way in the file, with no spaces around it.",
+    ),
 ]
 
 
@@ -235,6 +240,11 @@ def _load(args: argparse.Namespace, notes: list[str]) -> tuple[Any, dict[str, An
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (0 on success, 2 on bad input)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["batch"]:
+        # Registry-scale runs on Dask: `python -m toolkit batch INPUT --out DIR ...`.
+        from .batch import main as batch_main
+
+        return batch_main(argv[1:])
     args = _parser().parse_args(argv)
     if args.list_datasets:
         table = datasets.list()[["name", "title", "n_clients", "n_rows", "instrument"]]

@@ -10,6 +10,9 @@ cluster, as the user has configured). Every client's answer depends only on its 
 and these shared numbers, and random draws are keyed by (seed, client), so the tables equal
 the in-memory run exactly, whatever the partitioning.
 
+For whole files of a registry, with parquet outputs, resumption and a command line, see
+:mod:`toolkit.batch` (``python -m toolkit batch``), which runs the same passes on files.
+
 Examples
 --------
 >>> import dask.dataframe as dd
@@ -34,6 +37,7 @@ from . import instruments as _instruments
 from . import pooled as _pooled
 from ._results import Result, deprecated_name
 from .data import LongScores, long_scores
+from .errors import OptionError
 
 __all__ = ["by_client", "first_pass", "ScaledRunResult", "METHODS"]
 
@@ -170,7 +174,7 @@ def by_client(
         )
     if isinstance(method, str):
         if method not in METHODS:
-            raise ValueError(
+            raise OptionError(
                 f"The 'method' parameter of by_client must be one of "
                 f"{sorted(METHODS)} or a callable. Got {method!r} instead."
             )
