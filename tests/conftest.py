@@ -76,11 +76,27 @@ def bayes_hierarchical(bayes_data):
 
 @pytest.fixture(scope="session")
 def bayes_no_change(bayes_data):
-    """The hierarchical model without change points on ``bayes_data`` (for LOO)."""
-    return _fit_quietly(bayes_data[0], change="none")[0]
+    """The model without change points on ``bayes_data``, each client alone (exact, nothing
+    sampled; for LOO against the hierarchical fit, on the same score scale)."""
+    return _fit_exact(bayes_data[0], model="linear", change="none")
 
 
 @pytest.fixture(scope="session")
 def bayes_mean_shift(bayes_data):
-    """The single-client mean-shift model on ``bayes_data``."""
-    return _fit_quietly(bayes_data[0], model="mean_shift")[0]
+    """The mean-shift model of each client alone on ``bayes_data`` (exact, nothing sampled)."""
+    return _fit_exact(bayes_data[0], model="mean")
+
+
+def _fit_exact(data, **kwargs):
+    from toolkit import bayes
+
+    return bayes.fit(
+        data,
+        client="client",
+        session="session",
+        score="score",
+        instrument="BDI-II",
+        pooling="none",
+        seed=7,
+        **kwargs,
+    )

@@ -16,6 +16,14 @@ from ..errors import DataError, EmptyDataError, MissingColumnError
 MIN_SEGMENT = 2  # observed sessions needed before a candidate change, and from it on
 MIN_OBSERVED = 2 * MIN_SEGMENT
 METHOD = "a Bayesian change-point model"
+#: Shapes of the change (``model=``), with their client-level effects in regression order.
+EFFECTS = {
+    "mean": ["baseline", "jump"],
+    "linear": ["baseline", "pre_slope", "jump", "post_slope"],
+    "broken_stick": ["baseline", "pre_slope", "post_slope"],
+}
+#: How many of a shape's first effects describe a client without a change.
+N_NONE = {"mean": 1, "linear": 2, "broken_stick": 2}
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,11 +48,17 @@ class Stats:
     def take(self, rows: Any) -> Stats:
         return Stats(*(getattr(self, f)[rows] for f in self.__dataclass_fields__))
 
+    @property
+    def valid(self) -> np.ndarray:
+        """(N, K): the candidates at which each client can change."""
+        return np.isfinite(self.log_prior)
+
 
 @dataclass(frozen=True, eq=False)
 class Design:
     scores: LongScores  # validated input (all clients)
-    model: str
+    shape: str  # "mean", "linear" or "broken_stick"
+    pooling: str  # "hierarchical" or "none"
     effects: list[str]  # client-level effects with a change, in regression-row order
     n_none: int  # the first n_none effects are those of the no-change rows
     clients: pd.Index  # analysed clients (rows of every array)
@@ -59,6 +73,7 @@ class Design:
     scale: float  # width of the score range the priors are scaled to
     span: float  # sessions from first to last: slope per session = slope per course / span
     sign: int  # +1 when lower scores are better
+    resolution: float  # smallest step between recorded scores (points; 1 for whole numbers)
     X: np.ndarray | None  # (N, P) centred client-level covariates
     covariate_names: list[str]
     skipped: pd.DataFrame
@@ -68,15 +83,35 @@ class Design:
         return self.sessions[self.candidates]
 
     @property
+    def has_jump(self) -> bool:
+        return "jump" in self.effects
+
+    @property
     def jump_index(self) -> int:
         return self.effects.index("jump")
+
+    @property
+    def floor2(self) -> float:
+        """Variance of rounding to the recorded resolution, standardised (delta^2 / 12)."""
+        return (self.resolution / self.scale) ** 2 / 12.0
+
+    @property
+    def level_rows(self) -> np.ndarray:
+        """(K, J): the expected score just before the change at each candidate, as a linear
+        function of the effects (``a + b u_k``; the mean-shift model: ``a``)."""
+        K, J = len(self.candidates), len(self.effects)
+        out = np.zeros((K, J))
+        out[:, 0] = 1.0
+        if "pre_slope" in self.effects:
+            out[:, self.effects.index("pre_slope")] = self.u[self.candidates]
+        return out
 
     def unit(self, effect: str) -> float:
         """Score points per standardised unit of an effect (slopes: per session)."""
         return self.scale / self.span if "slope" in effect else self.scale
 
     def offset(self, effect: str) -> float:
-        return self.mid if effect == "baseline" else 0.0
+        return self.mid if effect in ("baseline", "level_before", "level_after") else 0.0
 
     def to_score(self, effect: str, values: Any) -> Any:
         return self.offset(effect) + self.unit(effect) * values
@@ -85,7 +120,8 @@ class Design:
 def design(
     scores: LongScores,
     *,
-    model: str,
+    shape: str,
+    pooling: str,
     covariates: Sequence[str] | None,
     better: str | None,
 ) -> Design:
@@ -122,9 +158,9 @@ def design(
     span = float(sessions[-1] - sessions[0])
     u = (sessions - sessions[0]) / span
     clients = scores.clients[keep]
-    X, names = covariate_matrix(scores, clients, covariates, model)
+    X, names = covariate_matrix(scores, clients, covariates, pooling)
     candidates, log_prior = candidate_prior(~np.isnan(matrix))
-    rows, rows0, effects, n_none = regression_rows(model, u, candidates)
+    rows, rows0 = regression_rows(shape, u, candidates)
     mid, scale = (lo + hi) / 2, hi - lo
     stats = sufficient_stats((matrix - mid) / scale, rows, rows0, log_prior)
     skipped = (
@@ -134,9 +170,10 @@ def design(
     )
     return Design(
         scores=scores,
-        model=model,
-        effects=effects,
-        n_none=n_none,
+        shape=shape,
+        pooling=pooling,
+        effects=list(EFFECTS[shape]),
+        n_none=N_NONE[shape],
         clients=clients,
         sessions=sessions,
         candidates=candidates,
@@ -149,10 +186,17 @@ def design(
         scale=scale,
         span=span,
         sign=sign,
+        resolution=resolution(observed),
         X=X,
         covariate_names=names,
         skipped=skipped,
     )
+
+
+def resolution(observed: np.ndarray) -> float:
+    """The smallest positive step between distinct recorded scores (1 for whole numbers)."""
+    steps = np.diff(np.unique(observed))
+    return float(steps.min()) if steps.size else 0.0
 
 
 def candidate_prior(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -174,25 +218,28 @@ def candidate_prior(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def regression_rows(
-    model: str, u: np.ndarray, candidates: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, list[str], int]:
+    shape: str, u: np.ndarray, candidates: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Regression rows x_t per candidate k; the expected score is x_t' theta.
 
-    trend and hierarchical, theta = (baseline a, pre-slope b, jump d, post-slope p)::
+    ``"linear"``, theta = (baseline a, pre-slope b, jump d, post-slope p)::
 
         x_t = (1, min(u_t, u_k), 1[t >= k], 1[t >= k] (u_t - u_k)); without a change (1, u_t)
 
-    mean shift, theta = (a, d): x_t = (1, 1[t >= k]); without a change (1).
+    ``"broken_stick"``, theta = (a, b, p): the same without the jump column (the line bends at
+    ``u_k`` and stays continuous). ``"mean"``, theta = (a, d): x_t = (1, 1[t >= k]); without a
+    change (1).
     """
     T = len(u)
     after = (np.arange(T)[None, :] >= candidates[:, None]).astype(float)  # (K, T)
     uk = u[candidates][:, None]
     ones = np.ones_like(after)
-    if model == "mean_shift":
-        return np.stack([ones, after], axis=-1), np.ones((T, 1)), ["baseline", "jump"], 1
-    rows = np.stack([ones, np.minimum(u[None, :], uk), after, after * (u[None, :] - uk)], axis=-1)
-    effects = ["baseline", "pre_slope", "jump", "post_slope"]
-    return rows, np.column_stack([np.ones(T), u]), effects, 2
+    if shape == "mean":
+        return np.stack([ones, after], axis=-1), np.ones((T, 1))
+    bend = after * (u[None, :] - uk)
+    capped = np.minimum(u[None, :], uk)
+    columns = [ones, capped, after, bend] if shape == "linear" else [ones, capped, bend]
+    return np.stack(columns, axis=-1), np.column_stack([np.ones(T), u])
 
 
 def sufficient_stats(
@@ -212,17 +259,17 @@ def sufficient_stats(
 
 
 def covariate_matrix(
-    scores: LongScores, clients: pd.Index, covariates: Sequence[str] | str | None, model: str
+    scores: LongScores, clients: pd.Index, covariates: Sequence[str] | str | None, pooling: str
 ) -> tuple[np.ndarray | None, list[str]]:
     """Centred client-level design matrix (text columns dummy-coded against the first level)."""
     if covariates is None or len(covariates) == 0:
         return None, []
     if isinstance(covariates, str):
         covariates = [covariates]
-    if model != "hierarchical":
+    if pooling != "hierarchical":
         raise ValueError(
             "Covariates predict the population's jump and baseline, so they need "
-            f"model='hierarchical'; got model={model!r}. Fix: use model='hierarchical' or "
+            "pooling='hierarchical'; got pooling='none'. Fix: use pooling='hierarchical' or "
             "drop covariates=."
         )
     data = scores.data

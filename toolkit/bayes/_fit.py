@@ -1,416 +1,242 @@
-"""Fitting: sampling, the exact per-draw posterior of every client, result and diagnostics."""
+"""Fitting: exact computation or sampling, the per-client posterior, result and diagnostics."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 import time
 import warnings
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from types import SimpleNamespace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy.special import logsumexp, ndtr
+from scipy.special import logsumexp
 
 from .. import _checks
-from .._results import (
-    BREAKTHROUGH_COLUMNS,
-    Direction,
-    Result,
-    base_settings,
-    check_direction,
-    keep_direction,
-    warn,
-)
+from .._results import base_settings, warn
 from ..data import LongScores, as_scores
-from ..errors import ToolkitWarning
+from ..errors import OptionError, ToolkitWarning
 from ..instruments import Instrument
-from . import _algebra
-from ._design import Design, Stats
+from . import _idata
+from ._design import Design
 from ._design import design as make_design
+from ._exact import exact_posterior, node_hyper, sigma_nodes
 from ._model import (
-    NUMPY,
+    ALONE_SD,
+    BETA_SD,
+    MU_SD,
+    SD_SD,
+    SIGMA_SD,
+    WEIGHT_A,
+    Spec,
     build,
-    check_options,
-    combine,
-    evidences,
+    effects_of,
     hyper_draws,
+    prior_draws,
     pymc,
     quiet,
+    resolve_spec,
     take_draws,
 )
-
-#: Columns of :attr:`BayesResult.table`, one row per analysed client.
-TABLE_COLUMNS = [
-    "client",
-    "n_observed",
-    "p_change",
-    "p_breakthrough",
-    "change_session_mode",
-    "change_session_mean",
-    "change_session_lower",
-    "change_session_upper",
-    "change_session_set",
-    "jump_mean",
-    "jump_lower",
-    "jump_upper",
-    "baseline_mean",
-    "pre_slope_mean",
-    "post_slope_mean",
-]
-#: Columns of :attr:`BayesResult.population`.
-POPULATION_COLUMNS = ["parameter", "mean", "sd", "lower", "upper"]
-#: Columns of :attr:`BayesResult.diagnostics`, one row per reported parameter.
-DIAGNOSTICS_COLUMNS = ["parameter", "size", "r_hat", "ess_bulk", "ess_tail", "worst_client"]
-#: Columns of :attr:`BayesResult.change_posterior`, one row per client and candidate session.
-CHANGE_POSTERIOR_COLUMNS = ["client", "session", "probability", "in_credible_set"]
-#: Columns of :meth:`BayesResult.trajectory`.
-TRAJECTORY_COLUMNS = ["session", "score", "mean", "lower", "upper"]
+from ._posterior import count_summary, posterior_draws, session_summaries, weighted_summary
+from ._result import (
+    CHANGE_POSTERIOR_COLUMNS,
+    DIAGNOSTICS_COLUMNS,
+    POPULATION_COLUMNS,
+    TABLE_COLUMNS,
+    BayesResult,
+)
 
 SAMPLERS = ("auto", "pymc", "nutpie")
 R_HAT_MAX = 1.01
 ESS_MIN = 400
 _CHUNK = 400_000  # draws x clients x candidates per block of post-processing
+# Client-level variables whose draws hold NaN (no change in that draw): not diagnosed.
+_WITH_GAPS = ("change", "change_session", "level_before", "level_after")
 
 
-# --- exact per-draw posterior of change status, session and effects ---------------------
-def _posterior_draws(
-    design: Design,
-    hyper: SimpleNamespace,
-    st: Stats,
-    change: str,
-    cutoff: float,
-    rng: np.random.Generator,
-    *,
-    detail: bool = False,
-) -> dict[str, np.ndarray]:
-    """Everything per (draw, client), exact given each draw's population parameters.
-
-    Returns arrays of shape (D, N): ``w`` = P(change | hyper, y), ``loglik`` (change status
-    and session summed out), ``p_bt`` = P(breakthrough | hyper, y), conditional means given
-    a change (``jump_c``, ``post_slope_c``) and overall (``baseline``, ``pre_slope``), one
-    draw of every effect given a change (``draw_c_<effect>``) and from the joint posterior
-    (``draw_<effect>``, ``change``, ``session``); and the (N, K) sums ``joint`` of w * q.
-    With ``detail`` also ``q`` (D, N, K) and the conditional means ``mean0_<j>`` (D, N) and
-    ``meank_<j>`` (D, N, K).
-    """
-    J0 = design.n_none
-    ev0, evk = evidences(st, hyper, change, J0)
-    logp = combine(ev0, evk, st.log_prior, hyper.pi, change, NUMPY)
-    D, N = logp.shape
-    out: dict[str, np.ndarray] = {"loglik": logp}
-    _, L0, mean0 = _algebra.evidence(
-        st.G0, st.h0, st.yy, st.n, hyper.mean[:J0], hyper.var[:J0], hyper.sigma2, moments=True
-    )
-    eps0 = [rng.standard_normal((D, N, 1)) for _ in range(J0)]
-    draw0 = [m + e for m, e in zip(mean0, _algebra.backward(L0, eps0))]
-    if detail:
-        out.update({f"mean0_{j}": m[..., 0] for j, m in enumerate(mean0)})
-    if change == "none":
-        out["w"] = np.zeros((D, N))
-        for j, name in enumerate(design.effects[:J0]):
-            out[name] = mean0[j][..., 0]
-            out[f"draw_{name}"] = draw0[j][..., 0]
-        return out
-    scored = evk + st.log_prior
-    lse = logsumexp(scored, axis=-1)
-    q = np.exp(scored - lse[..., None])  # P(k | change, hyper, y)
-    w = np.ones((D, N)) if change == "always" else np.exp(np.log(hyper.pi) + lse - logp)
-    out["w"], out["joint"] = w, np.einsum("dn,dnk->nk", w, q)
-    _, L, meank = _algebra.evidence(
-        st.G, st.h, st.yy, st.n, hyper.mean, hyper.var, hyper.sigma2, moments=True
-    )
-    if detail:
-        out["q"] = q
-        out.update({f"meank_{j}": m for j, m in enumerate(meank)})
-    ji, unit = design.jump_index, design.unit("jump")
-    e = [np.zeros_like(q) for _ in meank]
-    e[ji] = np.ones_like(q)
-    # Conditional SD of the jump: (P^-1)_jj = |L^-1 e_j|^2.
-    jump_sd = np.sqrt(sum(x * x for x in _algebra.forward(L, e))) * unit
-    improvement = -design.sign * meank[ji] * unit
-    out["p_bt"] = w * (q * ndtr((improvement - cutoff) / jump_sd)).sum(axis=-1)
-    out["jump_c"] = (q * meank[ji]).sum(axis=-1)
-    if "post_slope" in design.effects:
-        out["post_slope_c"] = (q * meank[design.effects.index("post_slope")]).sum(axis=-1)
-    for j, name in enumerate(design.effects[:J0]):
-        out[name] = (1 - w) * mean0[j][..., 0] + w * (q * meank[j]).sum(axis=-1)
-    # One joint draw per (draw, client): change status, then session, then effects.
-    k = (rng.random((D, N, 1)) > np.cumsum(q, axis=-1)).sum(axis=-1, keepdims=True)
-    k = np.minimum(k, q.shape[-1] - 1)
-    Lk = [[np.take_along_axis(x, k, axis=-1) for x in row] for row in L]
-    eps = [rng.standard_normal((D, N, 1)) for _ in meank]
-    draw_c = [
-        np.take_along_axis(m, k, axis=-1) + s for m, s in zip(meank, _algebra.backward(Lk, eps))
-    ]
-    changed = rng.random((D, N)) < w
-    out["change"] = changed
-    out["k"] = k[..., 0]
-    out["session"] = np.where(changed, design.candidate_sessions[k[..., 0]], np.nan)
-    for j, name in enumerate(design.effects):
-        out[f"draw_c_{name}"] = draw_c[j][..., 0]
-        if j < J0:
-            other = draw0[j][..., 0]
-        else:  # without a change, a change-only effect keeps its population distribution
-            other = hyper.mean[j][..., 0] + np.sqrt(hyper.var[j][..., 0]) * eps[j][..., 0]
-        out[f"draw_{name}"] = np.where(changed, draw_c[j][..., 0], other)
-    return out
-
-
-# --- fitting ------------------------------------------------------------------------------
-@dataclass(frozen=True, repr=False)
-class BayesResult(Result):
-    """A fitted Bayesian change-point model. Build it with :func:`fit`.
+# --- how long will it take? ---------------------------------------------------------------
+@dataclass(frozen=True)
+class DurationEstimate:
+    """How long :func:`fit` is expected to take, before it runs.
 
     Attributes
     ----------
-    table : pandas.DataFrame
-        One row per analysed client; columns in :data:`TABLE_COLUMNS` (see :func:`fit`).
-    population : pandas.DataFrame
-        Population-level posterior summaries: ``parameter``, ``mean``, ``sd``, ``lower``,
-        ``upper`` (HDI at ``settings["level"]``). Includes ``n_changes`` and
-        ``n_breakthroughs``, the posterior of the number of clients with each.
-    diagnostics : pandas.DataFrame
-        Convergence per reported parameter: ``parameter``, ``size`` (elements),
-        ``r_hat`` (largest), ``ess_bulk`` and ``ess_tail`` (smallest), ``worst_client``
-        (client with the largest R-hat, for client-level parameters; else None).
-    change_posterior : pandas.DataFrame
-        P(change at session | change, data) per client and candidate session: ``client``,
-        ``session``, ``probability``, ``in_credible_set``.
-    divergences : int
-        Divergent transitions after tuning.
-    idata : arviz.InferenceData
-        ``posterior`` (population parameters as sampled, plus client-level ``baseline``,
-        ``pre_slope``, ``jump``, ``post_slope``, ``change`` (0/1) and ``change_session``
-        (NaN without a change) drawn from their exact conditional posterior), sample stats
-        and ``log_likelihood`` (one value per client, change summed out).
-    model : pymc.Model
-        The sampled model.
+    seconds : float
+        The estimate (wall time: model building, compilation, sampling, summaries).
+    lower, upper : float
+        A range that held for the benchmarks' cohorts (geometry varies between data sets,
+        so sampling can take up to about twice as long, or half as long).
+    method : str
+        ``"exact"`` (nothing sampled) or ``"NUTS (<sampler>)"``.
     """
 
-    population: pd.DataFrame = field(default_factory=pd.DataFrame)
-    diagnostics: pd.DataFrame = field(default_factory=pd.DataFrame)
-    change_posterior: pd.DataFrame = field(default_factory=pd.DataFrame)
-    divergences: int = 0
-    idata: Any = None
-    model: Any = None
-    _design: Any = field(default=None, repr=False)
+    seconds: float
+    lower: float
+    upper: float
+    method: str
 
-    method_name = "Bayesian change points"
-
-    def __getstate__(self) -> dict[str, Any]:
-        # The compiled PyMC model does not pickle; it is rebuilt from the design on load.
-        state = dict(self.__dict__)
-        state["model"] = None
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        if state.get("model") is None and state.get("_design") is not None:
-            object.__setattr__(self, "model", build(state["_design"], state["settings"]["change"]))
-
-    def summary(self) -> pd.DataFrame:
-        """One row: clients, expected changes and breakthroughs, worst R-hat and ESS.
-
-        Returns
-        -------
-        pandas.DataFrame
-            Columns ``model``, ``change``, ``n_clients``, ``n_skipped``,
-            ``expected_changes``, ``expected_breakthroughs``,
-            ``n_p_breakthrough_above_half``, ``r_hat_max``, ``ess_bulk_min``,
-            ``divergences``.
-        """
-        t, dg = self.table, self.diagnostics
-        return pd.DataFrame(
-            {
-                "model": [self.settings["model"]],
-                "change": [self.settings["change"]],
-                "n_clients": [len(t)],
-                "n_skipped": [len(self.skipped)],
-                "expected_changes": [float(t["p_change"].sum())],
-                "expected_breakthroughs": [float(t["p_breakthrough"].sum())],
-                "n_p_breakthrough_above_half": [int((t["p_breakthrough"] > 0.5).sum())],
-                "r_hat_max": [float(dg["r_hat"].max())],
-                "ess_bulk_min": [float(dg["ess_bulk"].min())],
-                "divergences": [self.divergences],
-            }
-        )
-
-    def trajectory(
-        self, client: Any, *, level: float | None = None, seed: int | np.random.Generator | None = 0
-    ) -> pd.DataFrame:
-        """Posterior of one client's expected score at every session.
-
-        Parameters
-        ----------
-        client : client id
-        level : float, optional
-            Probability of the equal-tailed band (default ``settings["level"]``).
-        seed : int or numpy.random.Generator, default 0
-            For the draws behind the band.
-
-        Returns
-        -------
-        pandas.DataFrame
-            Columns ``session``, ``score`` (observed; NaN if missing), ``mean`` (posterior
-            mean of the expected score; change status and session averaged exactly),
-            ``lower``, ``upper`` (equal-tailed band).
-        """
-        design: Design = self._design
-        if client not in design.clients:
-            hint = " (it is in .skipped)" if client in set(self.skipped["client"]) else ""
-            raise ValueError(
-                f"Client {client!r} was not analysed{hint}. Analysed clients include "
-                f"{design.clients.tolist()[:10]}."
-            )
-        level = self.settings["level"] if level is None else level
-        row = [design.clients.get_loc(client)]
-        change = self.settings["change"]
-        hyper = hyper_draws(self.idata["posterior"], design, change, rows=row)
-        out = _posterior_draws(
-            design,
-            hyper,
-            design.stats.take(row),
-            change,
-            self.settings["breakthrough"],
-            np.random.default_rng(seed),
-            detail=True,
-        )
-        J0, w = design.n_none, out["w"][:, 0]
-        # Expected standardised score per draw: exact mixture over change status and session.
-        mu0 = sum(out[f"mean0_{j}"][:, 0, None] * design.rows0[:, j] for j in range(J0))
-        mean = (1 - w)[:, None] * mu0
-        draw = sum(
-            out[f"draw_{e}"][:, 0, None] * design.rows0[:, j]
-            for j, e in enumerate(design.effects[:J0])
-        )
-        if change != "none":
-            J = len(design.effects)
-            muk = sum(
-                out[f"meank_{j}"][:, 0, :, None] * design.rows[None, :, :, j] for j in range(J)
-            )  # (D, K, T)
-            mean = mean + w[:, None] * np.einsum("dk,dkt->dt", out["q"][:, 0], muk)
-            rows_k = design.rows[out["k"][:, 0]]  # (D, T, J): rows at each draw's session
-            changed = sum(
-                out[f"draw_{e}"][:, 0, None] * rows_k[:, :, j] for j, e in enumerate(design.effects)
-            )
-            draw = np.where(out["change"][:, 0, None], changed, draw)
-        alpha = (1 - level) / 2
-        c, R = design.mid, design.scale
-        return pd.DataFrame(
-            {
-                "session": design.sessions,
-                "score": design.matrix[row[0]],
-                "mean": c + R * mean.mean(axis=0),
-                "lower": c + R * np.quantile(draw, alpha, axis=0),
-                "upper": c + R * np.quantile(draw, 1 - alpha, axis=0),
-            }
-        )[TRAJECTORY_COLUMNS]
-
-    def plot(self, client: Any = None, *, ax: Any = None, **kwargs: Any) -> Any:
-        """A client's scores, posterior mean trajectory with band, and change-session posterior.
-
-        ``client`` defaults to the client with the highest P(breakthrough); see
-        :func:`toolkit.plots.bayes_trajectory`.
-        """
-        from ..plots.bayes import bayes_trajectory
-
-        return bayes_trajectory(self, client, ax=ax, **kwargs)
-
-    def breakthroughs(
-        self, direction: Direction = "improvement", *, threshold: float = 0.5
-    ) -> pd.DataFrame:
-        """Clients whose P(breakthrough) exceeds ``threshold``, one row each.
-
-        ``session`` is the most probable change session, ``size`` the absolute posterior
-        mean jump (given a change). Only improvements have a posterior probability here, so
-        ``direction="deterioration"`` gives no rows.
-        """
-        check_direction(direction, "BayesResult.breakthroughs")
-        t = self.table
-        hit = t[t["p_breakthrough"].to_numpy(dtype=float) > threshold]
-        frame = pd.DataFrame(
-            {
-                "client": hit["client"].to_numpy(),
-                "session": hit["change_session_mode"].to_numpy(dtype=float).astype(np.int64),
-                "size": np.abs(hit["jump_mean"].to_numpy(dtype=float)),
-                "direction": "improvement",
-                "method": self.method_name,
-            }
-        )
-        return keep_direction(frame[BREAKTHROUGH_COLUMNS], direction)
-
-    def client_view(self, *, threshold: float = 0.5, **options: Any) -> pd.DataFrame:
-        """Every validated client's posterior, for the per-client table.
-
-        ``bayes_flag``: P(breakthrough) above ``threshold``; ``bayes_session`` is the most
-        probable change session and ``bayes_session_lower`` / ``bayes_session_upper`` the
-        range of its credible set (at ``settings["level"]``).
-        """
-        _checks.share(threshold, "threshold", "BayesResult.client_view")
-        clients = pd.Index(self._scores.clients, name="client")
-        t = self.table.set_index("client").reindex(clients)
-        p = t["p_breakthrough"].to_numpy(dtype=float)
-        flag = pd.array(p > threshold, dtype="boolean")
-        words = np.array(
-            [
-                f"P(breakthrough) above {threshold:g}",
-                f"P(breakthrough) {threshold:g} or below",
-                "P(breakthrough) not computed: no reliable-change criterion",
-            ],
-            dtype=object,
-        )
-        note = words[np.where(np.isnan(p), 2, np.where(p > threshold, 0, 1))]
-        flag[np.isnan(p)] = pd.NA
-        analysed = clients.isin(self.table["client"])
-        if (~analysed).any():
-            reasons = self.skipped.set_index("client")["reason"]
-            note[~analysed] = reasons.reindex(clients[~analysed]).to_numpy()
-        return pd.DataFrame(
-            {
-                "client": clients,
-                "bayes_flag": flag,
-                "bayes_p_breakthrough": p,
-                "bayes_p_change": t["p_change"].to_numpy(dtype=float),
-                "bayes_session": t["change_session_mode"].to_numpy(dtype=float),
-                "bayes_session_lower": t["change_session_lower"].to_numpy(dtype=float),
-                "bayes_session_upper": t["change_session_upper"].to_numpy(dtype=float),
-                "bayes_note": note,
-            }
-        )
-
-    def methods_text(self) -> str:
-        """The methods paragraph for this analysis."""
-        st = self.settings
-        model = {
-            "hierarchical": "a hierarchical (mixed-effects) change-point model in which "
-            "clients' baselines, slopes and jumps come from population "
-            "distributions",
-            "trend": "a per-client linear trend whose level may jump and whose slope "
-            "may change once",
-            "mean_shift": "a per-client mean that may shift once",
-        }[st["model"]]
-        text = (
-            f"Each client's scores were modelled by {model} (PyMC; the change session "
-            "was marginalised exactly and recovered per draw). P(breakthrough) is the "
-            "posterior probability of a sudden improvement of at least "
-            f"{st['breakthrough']:.3g} points. Sampling: {st['chains']} chains x "
-            f"{st['draws']} draws after {st['tune']} tuning steps ({st.get('sampler_used')}, "
-            f"seed {st['seed']}); credible sets and HDIs at {st['level']:.0%}. "
-        )
-        return text + super().methods_text()
-
-    def __repr__(self) -> str:
+    def __str__(self) -> str:
+        if self.upper < 1:
+            return f"under 1 s, {self.method}"
         return (
-            f"<BayesResult {self.settings['model']} ({self.settings['change']}): "
-            f"{len(self.table)} clients, {len(self.skipped)} skipped, "
-            f"{self.divergences} divergences, {len(self.warnings)} warnings>"
+            f"about {_fmt(self.seconds)} ({_fmt(self.lower)} to {_fmt(self.upper)}), {self.method}"
         )
 
+    def __float__(self) -> float:
+        """The estimate in seconds (``float(estimate_duration(...))``)."""
+        return float(self.seconds)
 
+
+def _fmt(seconds: float) -> str:
+    if seconds < 1:
+        return "under 1 s"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min"
+
+
+# Measured in benchmarks/bench_bayes.py on the 2-core development machine: leapfrog steps
+# per draw of the hierarchical models, the sampler's overhead per step and the compile time.
+_STEPS_PER_DRAW = {"mixture": 15.0, "normal": 11.0}
+_STEP_OVERHEAD = {"nutpie": 2e-5, "pymc": 1.5e-4}
+_COMPILE = {"nutpie": 12.0, "pymc": 6.0}
+_EXACT_PER_ELEMENT = 6e-7  # seconds per (node, client, candidate) of an exact fit
+
+
+def estimate_duration(
+    data: pd.DataFrame | LongScores,
+    *,
+    client: str | None = None,
+    session: str | None = None,
+    score: str | None = None,
+    instrument: str | Instrument | None = None,
+    model: Literal["linear", "mean", "broken_stick"] = "linear",
+    pooling: Literal["hierarchical", "none"] | None = None,
+    change: Literal["mixture", "always", "none"] = "mixture",
+    jumps: Literal["mixture", "normal"] | None = None,
+    change_location: Literal["uniform", "pooled"] = "uniform",
+    covariates: Sequence[str] | None = None,
+    better: Literal["lower", "higher"] | None = None,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    cores: int | None = None,
+    sampler: Literal["auto", "pymc", "nutpie"] = "auto",
+) -> DurationEstimate:
+    """Estimate how long :func:`fit` will take with these arguments, without fitting.
+
+    Arguments as in :func:`fit`. It times one evaluation of the model's likelihood and
+    gradient on these data (milliseconds) and scales it by the steps NUTS typically takes,
+    the chains per core and the compilation time measured in ``benchmarks/bench_bayes.py``;
+    exact fits (``pooling="none"``) are timed by their size.
+
+    Returns
+    -------
+    DurationEstimate
+        ``seconds``, a ``lower``-``upper`` range and the ``method``; ``str()`` gives a
+        sentence for a progress message ("about 45 s (25 s to 1.5 min), NUTS (nutpie)").
+
+    Examples
+    --------
+    >>> import toolkit
+    >>> from toolkit import bayes
+    >>> scores = toolkit.datasets.load_scores("sgdata")
+    >>> bayes.estimate_duration(scores, pooling="none").method
+    'exact'
+    >>> bayes.estimate_duration(scores).seconds > 1
+    True
+    """
+    spec = resolve_spec("bayes.estimate_duration", model, pooling, change, jumps, change_location)
+    scores = as_scores(data, client=client, session=session, score=score, instrument=instrument)
+    design = make_design(
+        scores, shape=spec.shape, pooling=spec.pooling, covariates=covariates, better=better
+    )
+    _check_sampling(draws, tune, chains, cores, 0.9, sampler, 0.9, "bayes.estimate_duration")
+    return _estimate(design, spec, draws, tune, chains, cores, sampler)
+
+
+def _estimate(
+    design: Design,
+    spec: Spec,
+    draws: int,
+    tune: int,
+    chains: int,
+    cores: int | None,
+    sampler: str,
+) -> DurationEstimate:
+    N, K = design.stats.log_prior.shape
+    C = spec.n_components
+    if spec.pooling == "none":
+        S = len(sigma_nodes(design)[0])
+        seconds = 0.05 + _EXACT_PER_ELEMENT * S * N * K * (2 + draws / S)
+        return DurationEstimate(seconds, 0.5 * seconds, 2 * seconds, "exact")
+    used = _sampler_used(sampler)
+    grad = _time_gradient(design, spec)
+    steps = _STEPS_PER_DRAW["mixture" if C > 1 else "normal"]
+    parallel = max(1, min(chains, cores or os.cpu_count() or 1))
+    waves = int(np.ceil(chains / parallel))
+    sampling = waves * (tune + draws) * steps * (grad + _STEP_OVERHEAD[used])
+    post = 2e-7 * chains * draws * N * K * C * len(design.effects) ** 2
+    seconds = _COMPILE[used] + sampling + post
+    return DurationEstimate(seconds, 0.5 * seconds, 2 * seconds, f"NUTS ({used})")
+
+
+def _time_gradient(design: Design, spec: Spec) -> float:
+    """Seconds for one evaluation of the compiled likelihood kernel (value and gradient)."""
+    from ._algebra import marginal_kernel
+    from ._ops import MODES
+
+    st = design.stats
+    N, K, J = st.h.shape
+    C = spec.n_components if design.has_jump and spec.change != "none" else 1
+    cand = design.candidate_sessions.astype(float)
+    args = (
+        np.ascontiguousarray(st.G),
+        np.ascontiguousarray(st.h),
+        np.ascontiguousarray(st.G0),
+        np.ascontiguousarray(st.h0),
+        st.yy,
+        st.n,
+        np.ascontiguousarray(st.log_prior),
+        cand,
+        np.ascontiguousarray(st.valid),
+        np.zeros((N, J)),
+        np.zeros((N, C)),
+        np.full(J, 0.01),
+        np.full(C, 0.01),
+        np.full(N, 0.01),
+        np.full(C, -np.log(C)),
+        np.array([0.5]),
+        np.array([float(cand.mean()), max(float(np.ptp(cand)), 1.0)]),
+        MODES[spec.change],
+        spec.pooled_location,
+        design.jump_index if design.has_jump else -1,
+        design.n_none,
+        np.empty(N),
+        np.empty((N, J)),
+        np.empty((N, C)),
+        np.empty((N, J)),
+        np.empty((N, C)),
+        np.empty(N),
+        np.empty((N, C)),
+        np.empty(N),
+        np.empty((N, 2)),
+    )
+    run = marginal_kernel()
+    run(*args)  # loads the compiled kernel
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        run(*args)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+# --- fitting ------------------------------------------------------------------------------
 def fit(
     data: pd.DataFrame | LongScores,
     *,
@@ -418,8 +244,11 @@ def fit(
     session: str | None = None,
     score: str | None = None,
     instrument: str | Instrument | None = None,
-    model: Literal["hierarchical", "trend", "mean_shift"] = "hierarchical",
+    model: Literal["linear", "mean", "broken_stick"] = "linear",
+    pooling: Literal["hierarchical", "none"] | None = None,
     change: Literal["mixture", "always", "none"] = "mixture",
+    jumps: Literal["mixture", "normal"] | None = None,
+    change_location: Literal["uniform", "pooled"] = "uniform",
     covariates: Sequence[str] | None = None,
     better: Literal["lower", "higher"] | None = None,
     breakthrough: float | None = None,
@@ -430,6 +259,7 @@ def fit(
     cores: int | None = None,
     target_accept: float = 0.9,
     sampler: Literal["auto", "pymc", "nutpie"] = "auto",
+    posterior_predictive: bool = False,
     seed: int | np.random.Generator | None = None,
     progress: bool | None = None,
 ) -> BayesResult:
@@ -437,8 +267,10 @@ def fit(
 
     Parameters
     ----------
-    data, client, session, score, instrument, model, change, covariates, better
-        As in :func:`build_model`.
+    data, client, session, score, instrument, model, pooling, change, jumps,
+    change_location, covariates, better
+        As in :func:`build_model`. The default is the hierarchical model with a level
+        shift and a change of slope, jumps from a two-component mixture.
     breakthrough : float, optional
         Smallest improvement (score points) that counts as a breakthrough. Default: the
         scores' reliable-change criterion (``scores.reliable_change``, the one every method
@@ -447,7 +279,10 @@ def fit(
     level : float, default 0.9
         Probability of the credible set of the change session and of the HDIs.
     draws, tune, chains : int
-        Posterior draws and tuning steps per chain, and the number of chains.
+        Posterior draws and tuning steps per chain, and the number of chains (sampled
+        models). For exact fits (``pooling="none"``) ``draws`` independent draws from the
+        exact posterior fill ``idata``; ``tune``, ``chains``, ``cores``,
+        ``target_accept`` and ``sampler`` are not used (nothing is sampled).
     cores : int, optional
         Chains run in parallel on this many cores (default: all, at most ``chains``).
     target_accept : float, default 0.9
@@ -455,10 +290,14 @@ def fit(
     sampler : {"auto", "pymc", "nutpie"}, default "auto"
         NUTS implementation: ``"auto"`` uses nutpie when it is installed, else PyMC's
         (see Notes).
+    posterior_predictive : bool, default False
+        Add a ``posterior_predictive`` group to ``idata``: simulated scores of every client
+        at every session, one set per draw (memory: draws x clients x sessions).
     seed : int or numpy.random.Generator, optional
         Same seed, same draws (sampling and the client-level draws after it).
     progress : bool, optional
-        Show the sampler's progress bar (default: the global option).
+        Show the sampler's progress bar, and before sampling the expected duration (see
+        :func:`estimate_duration`) on standard error (default: the global option).
 
     Returns
     -------
@@ -468,17 +307,24 @@ def fit(
         - ``client``; ``n_observed``: observed scores;
         - ``p_change``: posterior probability of a change (1 with ``change="always"``,
           0 with ``"none"``);
-        - ``p_breakthrough``: P(a change that improves by at least ``breakthrough`` points);
+        - ``p_breakthrough``: P(a change that improves by at least ``breakthrough`` points;
+          NaN for ``model="broken_stick"``, which has no jump);
         - ``change_session_mode``, ``change_session_mean``: most probable and mean change
-          session (the first session at the new level), given a change;
+          session (the first session at the new level; for the broken stick the session at
+          which the slope changes), given a change;
         - ``change_session_set``: the smallest set of sessions holding at least ``level`` of
           the posterior given a change (a tuple); ``change_session_lower``,
           ``change_session_upper``: its first and last session;
         - ``jump_mean``, ``jump_lower``, ``jump_upper``: posterior mean and HDI of the jump
           in score points (signed like the scores), given a change;
+        - ``level_before_mean``, ``level_after_mean``: expected score just before and just
+          after the change at the change session (the two segments' levels there; their
+          difference is the jump), given a change;
         - ``baseline_mean``: expected score at the first session; ``pre_slope_mean``: slope
           per session before (or without) a change; ``post_slope_mean``: slope per session
-          after a change, given one. NaN where the model has no such quantity.
+          after a change, given one; ``sigma_mean``: the noise SD (the client's own when
+          clients are analysed alone, the shared one otherwise). NaN where the model has
+          no such quantity.
 
         Plus ``population``, ``diagnostics``, ``change_posterior``, ``divergences``,
         ``skipped`` (clients with fewer than 4 observed scores, with the reason),
@@ -486,94 +332,120 @@ def fit(
 
     Raises
     ------
-    EmptyDataError, DataError, ValueError
-        As in :func:`build_model`; also bad sampling options, or no breakthrough cut-off
-        (no instrument, or one without a reliability, and ``breakthrough=None``).
+    EmptyDataError, DataError, OptionError
+        As in :func:`build_model`; also bad sampling options (an ``OptionError``), or a
+        negative ``breakthrough``.
 
     Warns
     -----
     ToolkitWarning
-        When a reported parameter has R-hat > 1.01 or bulk ESS < 400, or when any
-        transition diverged; the message names the parameters and the fix.
+        When a reported parameter has R-hat > 1.01 or bulk ESS < 400, when any transition
+        diverged, or when R-hat cannot be computed (one chain); the message names the
+        parameters and the fix.
 
     Notes
     -----
-    Everything per posterior draw is exact given that draw's population parameters, then
-    averaged over draws (Rao-Blackwellisation): ``w_i = P(change | hyper, y_i)``,
-    ``q_ik = P(change at k | change, hyper, y_i)`` (normalised weights of the candidates),
+    **Clients analysed alone** (``pooling="none"``) are computed exactly: the change
+    session and status are summed out, the effects integrated in closed form and the
+    client's noise SD by quadrature (see :mod:`toolkit.bayes._exact`), so a client takes
+    milliseconds and every number is exact, not a Monte Carlo estimate.
+
+    **Hierarchical models** are sampled with NUTS over the population parameters only;
+    everything per posterior draw is then exact given that draw (Rao-Blackwellisation):
+    ``w_i = P(change | hyper, y_i)``, ``q_ik = P(change at k | change, hyper, y_i)``,
     ``P(change) = mean(w)``, ``P(k | change) = mean(w q_k) / mean(w)``,
     ``P(breakthrough) = mean(w sum_k q_k Phi((I_k - cut-off) / sd_k))`` with ``I_k`` and
     ``sd_k`` the conditional posterior mean of the improvement (``-jump`` when lower scores
     are better) and its SD. Jump summaries given a change use one draw of the jump per
     posterior draw, weighted by ``w``. ``log_likelihood`` holds ``log p(y_i | hyper)`` per
-    client, so :func:`compare` leaves one client out at a time.
+    client on the score scale, so :func:`compare` leaves one client out at a time.
 
-    One gradient costs O(clients x candidates) operations in one compiled loop. In
-    ``benchmarks/bench_bayes.py`` (4 chains x 1,000 draws, 2 cores) nutpie fitted 25, 200 and
-    1,000 clients in 0.75, 0.50 and 0.36 times PyMC's wall time, with as many effective
-    draws per second at 25 and 200 clients and 2.7 times as many at 1,000, so ``"auto"``
-    prefers it. Both met R-hat <= 1.01 with no divergences.
+    One gradient costs O(clients x candidates x components) operations in one compiled
+    loop. In ``benchmarks/bench_bayes.py`` nutpie was faster than PyMC's sampler at every
+    cohort size, so ``"auto"`` prefers it.
 
     References
     ----------
     Jacobson, N. S., & Truax, P. (1991). Clinical significance: A statistical approach to
     defining meaningful change in psychotherapy research. Journal of Consulting and Clinical
     Psychology, 59(1), 12-19.
+    Hoffman, M. D., & Gelman, A. (2014). The No-U-Turn sampler. Journal of Machine Learning
+    Research, 15, 1593-1623.
     Vehtari, A., Gelman, A., Simpson, D., Carpenter, B., & Bürkner, P.-C. (2021).
     Rank-normalization, folding, and localization: An improved R-hat for assessing
     convergence of MCMC. Bayesian Analysis, 16(2), 667-718.
 
     Examples
     --------
-    >>> import warnings, toolkit
+    >>> import toolkit
     >>> from toolkit import bayes, simulate
     >>> df, truth = simulate.trajectories(8, 10, baseline=40, gain_share=1.0,
     ...                                   nonresponder_share=1.0, gain_size=(15, 1), seed=2)
-    >>> with warnings.catch_warnings():
-    ...     warnings.simplefilter("ignore", toolkit.errors.ToolkitWarning)  # short chains
-    ...     res = bayes.fit(df, client="client", session="session", score="score",
-    ...                     instrument="BDI-II", model="mean_shift", chains=2, tune=200,
-    ...                     draws=200, seed=1, progress=False)
+    >>> res = bayes.fit(df, client="client", session="session", score="score",
+    ...                 instrument="BDI-II", model="mean", pooling="none", seed=1)
     >>> bool((res.table["p_change"] > 0.8).all())
     True
     >>> all(s in found for s, found in zip(truth["session"], res.table["change_session_set"]))
     True
     """
-    check_options(model, change)
-    _check_sampling(draws, tune, chains, cores, target_accept, sampler, level)
+    started = time.perf_counter()
+    spec = resolve_spec("bayes.fit", model, pooling, change, jumps, change_location)
+    _check_sampling(draws, tune, chains, cores, target_accept, sampler, level, "bayes.fit")
+    if not isinstance(posterior_predictive, bool):
+        raise OptionError(
+            "The 'posterior_predictive' parameter of bayes.fit must be True or False. Got "
+            f"{posterior_predictive!r} instead."
+        )
     scores = as_scores(data, client=client, session=session, score=score, instrument=instrument)
-    design = make_design(scores, model=model, covariates=covariates, better=better)
-    cut, cut_source = _breakthrough_cutoff(scores, breakthrough, change)
+    design = make_design(
+        scores, shape=spec.shape, pooling=spec.pooling, covariates=covariates, better=better
+    )
+    cut, cut_source = _breakthrough_cutoff(scores, breakthrough, spec)
     seed = _seed_int(seed)
     if seed is None:
         seed = int(np.random.default_rng().integers(2**31 - 1))
     settings = base_settings(
         scores,
         seed=seed,
-        model=model,
-        change=change,
+        model=spec.shape,
+        pooling=spec.pooling,
+        change=spec.change,
+        jumps=spec.jumps if design.has_jump and spec.pooling == "hierarchical" else None,
+        change_location=spec.location,
         covariates=list(design.covariate_names),
         breakthrough=cut,
         breakthrough_source=cut_source,
         level=level,
-        draws=draws,
-        tune=tune,
-        chains=chains,
+        draws=int(draws),
+        tune=int(tune),
+        chains=int(chains),
         cores=cores,
         target_accept=target_accept,
         sampler=sampler,
+        posterior_predictive=posterior_predictive,
         prior_scale=design.scale,
         prior_midpoint=design.mid,
+        resolution=design.resolution,
     )
     settings["better"] = "lower" if design.sign == 1 else "higher"
     if cut_source == "per call":
         settings.update(reliable_change_points=cut, reliable_change_source="per call")
-    pm_model = build(design, change)
+    if spec.pooling == "none":
+        result = _exact_result(design, spec, settings)
+        settings.update(sampler_used="exact", sampling_seconds=time.perf_counter() - started)
+        return result
+    from .._options import progress_enabled
+
+    estimate = _estimate(design, spec, int(draws), int(tune), int(chains), cores, sampler)
+    settings["estimated_seconds"] = estimate.seconds
+    if progress_enabled(progress):
+        print(f"toolkit.bayes.fit: expected to take {estimate}.", file=sys.stderr, flush=True)
+    pm_model = build(design, spec)
     used, idata, seconds = _sample(
         pm_model,
-        draws=draws,
-        tune=tune,
-        chains=chains,
+        draws=int(draws),
+        tune=int(tune),
+        chains=int(chains),
         cores=cores,
         target_accept=target_accept,
         sampler=sampler,
@@ -581,41 +453,37 @@ def fit(
         progress=progress,
     )
     settings.update(sampler_used=used, sampling_seconds=seconds)
-    return _result(design, idata, pm_model, settings)
+    return _sampled_result(design, spec, idata, pm_model, settings)
 
 
 def _check_sampling(
-    draws: int,
-    tune: int,
-    chains: int,
-    cores: int | None,
-    target_accept: float,
-    sampler: str,
-    level: float,
+    draws: Any,
+    tune: Any,
+    chains: Any,
+    cores: Any,
+    target_accept: Any,
+    sampler: Any,
+    level: Any,
+    function: str,
 ) -> None:
-    for name, value, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
-        if int(value) != value or value < low:
-            raise ValueError(f"{name} must be a whole number >= {low}; got {value!r}.")
-    if cores is not None and (int(cores) != cores or cores < 1):
-        raise ValueError(f"cores must be a whole number >= 1 or None; got {cores!r}.")
-    if not 0 < target_accept < 1:
-        raise ValueError(f"target_accept must lie in (0, 1); got {target_accept!r}.")
-    if not 0 < level < 1:
-        raise ValueError(f"level must lie in (0, 1); got {level!r}.")
-    if sampler not in SAMPLERS:
-        raise ValueError(
-            f"The 'sampler' parameter must be one of {set(SAMPLERS)}. Got {sampler!r} instead."
-        )
+    _checks.whole(draws, "draws", function, low=1)
+    _checks.whole(tune, "tune", function, low=0)
+    _checks.whole(chains, "chains", function, low=1)
+    if cores is not None:
+        _checks.whole(cores, "cores", function, low=1)
+    _checks.level(target_accept, "target_accept", function)
+    _checks.level(level, "level", function)
+    _checks.choice(sampler, "sampler", function, SAMPLERS)
 
 
-def _breakthrough_cutoff(scores: LongScores, breakthrough: Any, change: str) -> tuple[float, str]:
+def _breakthrough_cutoff(scores: LongScores, breakthrough: Any, spec: Spec) -> tuple[float, str]:
     """The smallest improvement that counts as a breakthrough, and where it comes from."""
     if breakthrough is not None:
         value = _checks.number(breakthrough, "breakthrough", "bayes.fit", low=0.0)
         return value, "per call"
     crit = scores.reliable_change
     if not crit.available:
-        if change != "none":
+        if spec.change != "none" and spec.shape != "broken_stick":
             warn(
                 f"P(breakthrough) not computed (missing): the reliable-change criterion is {crit}",
                 stacklevel=4,
@@ -630,6 +498,12 @@ def _seed_int(seed: int | np.random.Generator | None) -> int | None:
     if isinstance(seed, np.random.Generator):
         return int(seed.integers(2**31 - 1))
     return int(seed)
+
+
+def _sampler_used(sampler: str) -> str:
+    if sampler == "auto":  # measured faster in benchmarks/bench_bayes.py at every size
+        return "nutpie" if importlib.util.find_spec("nutpie") is not None else "pymc"
+    return sampler
 
 
 def _sample(
@@ -647,9 +521,7 @@ def _sample(
     from .._options import progress_enabled
 
     progress = progress_enabled(progress)
-    used = sampler
-    if sampler == "auto":  # measured faster in benchmarks/bench_bayes.py at every size
-        used = "nutpie" if importlib.util.find_spec("nutpie") is not None else "pymc"
+    used = _sampler_used(sampler)
     cores = min(chains, os.cpu_count() or 1) if cores is None else cores
     start = time.perf_counter()
     with quiet():
@@ -688,118 +560,388 @@ def _sample(
     return used, idata, time.perf_counter() - start
 
 
-# --- from draws to the result -------------------------------------------------------------
-def _result(design: Design, idata: Any, model: Any, settings: dict) -> BayesResult:
-    change, level, cut = settings["change"], settings["level"], settings["breakthrough"]
-    post = idata["posterior"]
-    n_chains, n_draws = post.sizes["chain"], post.sizes["draw"]
-    hyper = hyper_draws(post, design, change)
-    D, N, K = hyper.n_draws, len(design.clients), len(design.candidates)
-    rng = np.random.default_rng([settings["seed"], 1])
-    keys = [
-        "w",
-        "loglik",
-        "p_bt",
-        "jump_c",
-        "post_slope_c",
-        "baseline",
-        "pre_slope",
-        "change",
-        "session",
-    ]
-    keys += [f"draw_{e}" for e in design.effects] + ["draw_c_jump"]  # what is used below
-    acc: dict[str, list] = {}
-    joint = np.zeros((N, K))
-    step = max(1, _CHUNK // max(N * K, 1))
-    for start in range(0, D, step):
-        part = _posterior_draws(
-            design, take_draws(hyper, slice(start, start + step)), design.stats, change, cut, rng
-        )
-        if "joint" in part:
-            joint += part.pop("joint")
-        for key, value in part.items():
-            if key in keys:
-                acc.setdefault(key, []).append(value)
-    out = {k: np.concatenate(v) for k, v in acc.items()}
+# --- shared pieces of both results ----------------------------------------------------------
+def _internal(name: str) -> bool:
+    """Sampler internals: standardised variables and transformed copies (nutpie's ``__``)."""
+    return name.endswith(("_std", "__"))
 
-    w = out["w"]
-    p_change = w.mean(axis=0)
+
+def _source(idata: Any) -> dict[str, np.ndarray]:
+    """Every sampled variable, internals included, as (chain, draw, ...) arrays."""
+    out: dict[str, np.ndarray] = {}
+    for g in ("posterior", "unconstrained_posterior"):
+        ds = _idata.group(idata, g)
+        if ds is not None:
+            out.update({str(k): np.asarray(v.values) for k, v in ds.data_vars.items()})
+    return out
+
+
+def _table(design: Design, spec: Spec, s: dict[str, np.ndarray], level: float) -> tuple:
+    """The per-client table and the change-session posterior from the summaries ``s``."""
+    N, K = design.stats.log_prior.shape
     cand = design.candidate_sessions.astype(float)
-    if change == "none":
-        cond = np.full((N, K), np.nan)
-    else:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            cond = joint / w.sum(axis=0)[:, None]  # P(k | change, y)
-    mode, mean, in_set = _session_summaries(cond, cand, level)
+    cond = s["cond"] if spec.change != "none" else np.full((N, K), np.nan)
+    mode, mean, in_set = session_summaries(cond, cand, level)
     set_lo = np.where(in_set, cand[None, :], np.inf).min(axis=1, initial=np.inf)
     set_hi = np.where(in_set, cand[None, :], -np.inf).max(axis=1, initial=-np.inf)
     empty = ~in_set.any(axis=1)
     set_lo[empty], set_hi[empty] = np.nan, np.nan
-    sessions_set = [tuple(int(s) for s in design.candidate_sessions[r]) for r in in_set]
+    sessions_set = [tuple(int(x) for x in design.candidate_sessions[r]) for r in in_set]
     nan = np.full(N, np.nan)
-
-    if change != "none":
-        ju = design.unit("jump")
-        with np.errstate(invalid="ignore", divide="ignore"):
-            jump_mean = (w * out["jump_c"]).sum(axis=0) / w.sum(axis=0) * ju
-        _, jump_lo, jump_hi = _weighted_summary(out["draw_c_jump"] * ju, w, level)
-        p_bt = out["p_bt"].mean(axis=0)
-        post_mean = nan
-        if "post_slope_c" in out:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                post_mean = design.to_score(
-                    "post_slope", (w * out["post_slope_c"]).sum(axis=0) / w.sum(axis=0)
-                )
-    else:
-        jump_mean = jump_lo = jump_hi = post_mean = nan
-        p_bt = np.zeros(N)
     table = pd.DataFrame(
         {
             "client": design.clients.to_numpy(),
             "n_observed": design.stats.n.astype(np.int64),
-            "p_change": p_change,
-            "p_breakthrough": p_bt,
+            "p_change": s["p_change"],
+            "p_breakthrough": s.get("p_bt", nan) if spec.change != "none" else np.zeros(N),
             "change_session_mode": mode,
             "change_session_mean": mean,
             "change_session_lower": set_lo,
             "change_session_upper": set_hi,
             "change_session_set": sessions_set,
-            "jump_mean": jump_mean,
-            "jump_lower": jump_lo,
-            "jump_upper": jump_hi,
-            "baseline_mean": design.to_score("baseline", out["baseline"].mean(axis=0)),
-            "pre_slope_mean": (
-                design.to_score("pre_slope", out["pre_slope"].mean(axis=0))
-                if "pre_slope" in out
-                else nan
-            ),
-            "post_slope_mean": post_mean,
+            "jump_mean": s.get("jump_mean", nan),
+            "jump_lower": s.get("jump_lower", nan),
+            "jump_upper": s.get("jump_upper", nan),
+            "level_before_mean": s.get("level_before", nan),
+            "level_after_mean": s.get("level_after", nan),
+            "baseline_mean": s["baseline"],
+            "pre_slope_mean": s.get("pre_slope", nan),
+            "post_slope_mean": s.get("post_slope", nan),
+            "sigma_mean": s["sigma"],
         }
     )[TABLE_COLUMNS]
-    change_posterior = pd.DataFrame(
+    if not design.has_jump:
+        table["p_breakthrough"] = np.nan if spec.change != "none" else 0.0
+    posterior = pd.DataFrame(
         {
             "client": np.repeat(design.clients.to_numpy(), K),
             "session": np.tile(design.candidate_sessions, N),
-            "probability": cond.reshape(-1),
+            "probability": np.nan_to_num(cond, nan=0.0).reshape(-1),
             "in_credible_set": in_set.reshape(-1),
         }
     )[CHANGE_POSTERIOR_COLUMNS]
-    if change == "none":
-        change_posterior = change_posterior.iloc[:0].reset_index(drop=True)
+    if spec.change == "none":
+        posterior = posterior.iloc[:0].reset_index(drop=True)
+    return table, posterior
 
-    def shaped(v):
-        return v.reshape(n_chains, n_draws, N)
 
-    client_draws = {
-        e: shaped(design.to_score(e, out[f"draw_{e}"]))
-        for e in design.effects
+def _client_draws(design: Design, spec: Spec, out: dict[str, np.ndarray]) -> dict:
+    """Score-scale client-level draws (draws, clients) from the joint draws ``out``."""
+    result = {
+        e: design.to_score(e, out[f"draw_{e}"])
+        for e in effects_of(design, spec.change)
         if f"draw_{e}" in out
     }
-    if change != "none":
-        client_draws["change"] = shaped(out["change"].astype(np.int8))
-        client_draws["change_session"] = shaped(out["session"])
-    idata = _add_draws(idata, client_draws, shaped(out["loglik"]), design.clients)
-    population = _population_table(idata, design, out, settings)
+    if spec.change != "none":
+        changed = out["change"]
+        result["change"] = changed.astype(np.int8)
+        result["change_session"] = np.where(changed, design.candidate_sessions[out["k"]], np.nan)
+        for side in ("level_before", "level_after"):
+            result[side] = np.where(changed, design.to_score(side, out[f"draw_{side}"]), np.nan)
+    return result
+
+
+def _cohort_rows(
+    design: Design, spec: Spec, out: dict[str, np.ndarray], cut: float
+) -> list[tuple[str, np.ndarray]]:
+    """Per-draw cohort quantities: numbers changing and breaking through, segment levels."""
+    if spec.change == "none":
+        return []
+    changed = out["change"]
+    rows = [("n_changes", changed.sum(axis=1).astype(float))]
+    if design.has_jump:
+        gain = -design.sign * design.unit("jump") * out["draw_jump"]
+        with np.errstate(invalid="ignore"):
+            rows.append(("n_breakthroughs", (changed & (gain >= cut)).sum(axis=1).astype(float)))
+    count = changed.sum(axis=1)
+    for side in ("level_before", "level_after"):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            avg = np.where(changed, out[f"draw_{side}"], 0.0).sum(axis=1) / count
+        rows.append((side, design.to_score(side, avg)))
+    return rows
+
+
+def _summarise_rows(rows: list[tuple[str, np.ndarray]], level: float) -> pd.DataFrame:
+    if not rows:
+        return pd.DataFrame({c: [] for c in POPULATION_COLUMNS})
+    out = []
+    for name, v in rows:
+        v = v[np.isfinite(v)]
+        if len(v) == 0:
+            out.append((name, np.nan, np.nan, np.nan, np.nan))
+            continue
+        _, lo, hi = weighted_summary(v[:, None], np.ones((len(v), 1)), level)
+        sd = float(v.std(ddof=1)) if len(v) > 1 else np.nan
+        out.append((name, float(v.mean()), sd, float(lo[0]), float(hi[0])))
+    return pd.DataFrame(out, columns=POPULATION_COLUMNS)
+
+
+def _observed(design: Design) -> Any:
+    import xarray as xr
+
+    return xr.Dataset(
+        {"score": (("client", "session"), design.matrix)},
+        coords={"client": design.clients.tolist(), "session": design.sessions},
+    )
+
+
+def _dataset(values: dict[str, np.ndarray], design: Design, chains: int, draws: int) -> Any:
+    """A (chain, draw, client) Dataset of client-level draws shaped (chains x draws, N)."""
+    import xarray as xr
+
+    coords = {
+        "chain": np.arange(chains),
+        "draw": np.arange(draws),
+        "client": design.clients.tolist(),
+    }
+    return xr.Dataset(
+        {k: (("chain", "draw", "client"), v.reshape(chains, draws, -1)) for k, v in values.items()},
+        coords=coords,
+    )
+
+
+def _prior_group(design: Design, spec: Spec, n: int, seed: int) -> Any:
+    """The ``prior`` group: score-scale parameters drawn from their priors (NumPy)."""
+    import xarray as xr
+
+    rng = np.random.default_rng([seed, 3])
+    raw = prior_draws(design, spec, n, rng)
+    data: dict[str, Any] = {}
+    for name, v in raw.items():
+        if _internal(name):
+            continue
+        dims = ["chain", "draw"] + [
+            "client"
+            if v.shape[-1] == len(design.clients) and spec.pooling == "none"
+            else ("component" if name.startswith("jump_component") else "covariate")
+            for _ in v.shape[2:]
+        ]
+        data[name] = (dims, v)
+    if spec.pooling == "none":  # the fixed priors of the client's effects
+        for e in effects_of(design, spec.change):
+            z = rng.normal(0.0, ALONE_SD, (1, n, len(design.clients)))
+            data[e] = (["chain", "draw", "client"], design.to_score(e, z))
+    coords: dict[str, Any] = {"chain": [0], "draw": np.arange(n), "client": design.clients.tolist()}
+    if design.X is not None:
+        coords["covariate"] = design.covariate_names
+    if spec.n_components > 1:
+        coords["component"] = list(range(1, spec.n_components + 1))
+    return xr.Dataset(data, coords=coords)
+
+
+def _predictive(
+    design: Design, spec: Spec, out: dict[str, np.ndarray], sigma2: np.ndarray, seed: int
+) -> np.ndarray:
+    """Simulated standardised scores (draws, clients, sessions) from the joint draws."""
+    rng = np.random.default_rng([seed, 4])
+    D, N = out["draw_baseline"].shape
+    T = len(design.sessions)
+    J0 = design.n_none
+    effects = effects_of(design, spec.change)
+    y = sum(out[f"draw_{e}"][..., None] * design.rows0[:, j] for j, e in enumerate(effects[:J0]))
+    if spec.change != "none":
+        rows = design.rows[out["k"]]  # (D, N, T, J)
+        y_change = sum(out[f"draw_{e}"][..., None] * rows[..., j] for j, e in enumerate(effects))
+        y = np.where(out["change"][..., None], y_change, y)
+    return y + np.sqrt(sigma2)[..., None] * rng.standard_normal((D, N, T))
+
+
+# --- exact fits ---------------------------------------------------------------------------
+def _exact_result(design: Design, spec: Spec, settings: dict) -> BayesResult:
+    cut, level = settings["breakthrough"], settings["level"]
+    res = exact_posterior(design, spec, cut, level, settings["draws"], settings["seed"])
+    s: dict[str, Any] = {
+        "p_change": res["p_change"] if spec.change != "none" else np.zeros(len(design.clients)),
+        "cond": res["cond"],
+        "baseline": design.to_score("baseline", res["baseline"]),
+        "sigma": res["sigma"] * design.scale,
+    }
+    if "pre_slope" in design.effects:
+        s["pre_slope"] = design.to_score("pre_slope", res["pre_slope"])
+    if spec.change != "none":
+        s["p_bt"] = res["p_bt"]
+        s["level_before"] = design.to_score("level_before", res["level_before_c"])
+        s["level_after"] = design.to_score("level_after", res["level_after_c"])
+        if design.has_jump:
+            ju = design.unit("jump")
+            s.update(
+                jump_mean=res["jump_c"] * ju,
+                jump_lower=res["jump_lower"] * ju,
+                jump_upper=res["jump_upper"] * ju,
+            )
+        if "post_slope" in design.effects:
+            s["post_slope"] = design.to_score("post_slope", res["post_slope_c"])
+    table, change_posterior = _table(design, spec, s, level)
+    draws = res["draws"]
+    rows: list[tuple[str, np.ndarray]] = []
+    counts = []
+    if spec.change != "none":
+        counts.append(("n_changes", count_summary(s["p_change"], level)))
+        if design.has_jump:
+            counts.append(("n_breakthroughs", count_summary(s["p_bt"], level)))
+        rows = [r for r in _cohort_rows(design, spec, draws, cut) if r[0].startswith("level")]
+    population = pd.concat(
+        [
+            pd.DataFrame([(name, *values) for name, values in counts], columns=POPULATION_COLUMNS),
+            _summarise_rows(rows, level),
+        ],
+        ignore_index=True,
+    )
+    log_r = np.log(design.scale)
+    exact = {
+        "loglik_score": res["loglik"] - design.stats.n * log_r,
+        "draws": draws,
+        "draw_loglik_score": draws["draw_loglik"] - design.stats.n[None] * log_r,
+    }
+    return BayesResult(
+        table=table,
+        settings=settings,
+        skipped=design.skipped,
+        warnings=(),
+        population=population,
+        diagnostics=pd.DataFrame({c: [] for c in DIAGNOSTICS_COLUMNS}),
+        change_posterior=change_posterior,
+        divergences=0,
+        _design=design,
+        _spec=spec,
+        _exact=exact,
+        scores=design.scores,
+    )
+
+
+def exact_idata(result: BayesResult) -> Any:
+    """The InferenceData of an exact fit, from its independent draws (built on first use)."""
+    design, spec, settings = result._design, result._spec, result.settings
+    draws = result._exact["draws"]
+    D = len(draws["sigma2"])
+    values = _client_draws(design, spec, draws)
+    values["sigma"] = np.sqrt(draws["sigma2"]) * design.scale
+    groups = {
+        "posterior": _dataset(values, design, 1, D),
+        "log_likelihood": _dataset({"score": result._exact["draw_loglik_score"]}, design, 1, D),
+        "observed_data": _observed(design),
+        "prior": _prior_group(design, spec, D, settings["seed"]),
+    }
+    if settings.get("posterior_predictive"):
+        y = _predictive(design, spec, draws, draws["sigma2"], settings["seed"])
+        groups["posterior_predictive"] = _predictive_dataset(design, y, 1, D)
+    return _idata.make(groups)
+
+
+def _predictive_dataset(design: Design, y: np.ndarray, chains: int, draws: int) -> Any:
+    import xarray as xr
+
+    D, N, T = y.shape
+    return xr.Dataset(
+        {
+            "score": (
+                ("chain", "draw", "client", "session"),
+                (design.mid + design.scale * y).reshape(chains, draws, N, T),
+            )
+        },
+        coords={
+            "chain": np.arange(chains),
+            "draw": np.arange(draws),
+            "client": design.clients.tolist(),
+            "session": design.sessions,
+        },
+    )
+
+
+# --- sampled fits -------------------------------------------------------------------------
+def _sampled_result(
+    design: Design, spec: Spec, raw: Any, model: Any, settings: dict
+) -> BayesResult:
+    cut, level, seed = settings["breakthrough"], settings["level"], settings["seed"]
+    post = _idata.group(raw, "posterior")
+    n_chains, n_draws = int(post.sizes["chain"]), int(post.sizes["draw"])
+    source = _source(raw)
+    hyper = hyper_draws(source, design, spec)
+    D = hyper.n_draws
+    N, K = design.stats.log_prior.shape
+    C = spec.n_components
+    rng = np.random.default_rng([seed, 1])
+    keep = {
+        "w",
+        "loglik",
+        "p_bt",
+        "jump_c",
+        "post_slope_c",
+        "level_before_c",
+        "baseline",
+        "pre_slope",
+        "change",
+        "k",
+        "draw_c_jump",
+        "draw_level_before",
+        "draw_level_after",
+    } | {f"draw_{e}" for e in design.effects}
+    acc: dict[str, list] = {}
+    joint = np.zeros((N, K))
+    step = max(1, _CHUNK // max(N * K * C, 1))
+    for start in range(0, D, step):
+        part = posterior_draws(
+            design, spec, take_draws(hyper, slice(start, start + step)), design.stats, cut, rng
+        )
+        if "q_session" in part:
+            joint += np.einsum("dn,dnk->nk", part["w"], part.pop("q_session"))
+        for key, value in part.items():
+            if key in keep:
+                acc.setdefault(key, []).append(value)
+    out = {k: np.concatenate(v) for k, v in acc.items()}
+    w = out["w"]
+    s: dict[str, Any] = {
+        "p_change": w.mean(axis=0),
+        "baseline": design.to_score("baseline", out["baseline"].mean(axis=0)),
+        "sigma": np.full(N, float(np.mean(np.sqrt(hyper.sigma2))) * design.scale),
+    }
+    if "pre_slope" in out:
+        s["pre_slope"] = design.to_score("pre_slope", out["pre_slope"].mean(axis=0))
+    if spec.change != "none":
+        total = w.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            s["cond"] = joint / total[:, None]
+
+            def given(key: str) -> np.ndarray:
+                return (w * out[key]).sum(axis=0) / total
+
+            lb = given("level_before_c")
+            s["level_before"] = design.to_score("level_before", lb)
+            if design.has_jump:
+                ju = design.unit("jump")
+                jump = given("jump_c")
+                s["jump_mean"] = jump * ju
+                _, s["jump_lower"], s["jump_upper"] = weighted_summary(
+                    out["draw_c_jump"] * ju, w, level
+                )
+                s["p_bt"] = out["p_bt"].mean(axis=0)
+                s["level_after"] = design.to_score("level_after", lb + jump)
+            else:
+                s["level_after"] = s["level_before"]
+            if "post_slope_c" in out:
+                s["post_slope"] = design.to_score("post_slope", given("post_slope_c"))
+    table, change_posterior = _table(design, spec, s, level)
+
+    def shaped(v: np.ndarray) -> np.ndarray:
+        return v.reshape(n_chains, n_draws, N)
+
+    client = _client_draws(design, spec, out)
+    log_r = np.log(design.scale)
+    loglik = shaped(out["loglik"] - design.stats.n[None] * log_r)
+    idata = _assemble(raw, design, spec, client, loglik, n_chains, n_draws, settings)
+    if settings.get("posterior_predictive"):
+        sigma2 = np.broadcast_to(hyper.sigma2[..., 0], (D, N))
+        y = _predictive(design, spec, out, sigma2, seed)
+        groups = {g: _idata.group(idata, g) for g in _idata.group_list(idata)}
+        groups["posterior_predictive"] = _predictive_dataset(design, y, n_chains, n_draws)
+        idata = _idata.make(groups, like=idata)
+    population = pd.concat(
+        [
+            _population_table(_idata.group(idata, "posterior"), design, spec, level),
+            _summarise_rows(_cohort_rows(design, spec, out, cut), level),
+        ],
+        ignore_index=True,
+    )
     diagnostics, divergences = _diagnostics(idata, design)
     messages = _diagnostic_warnings(diagnostics, divergences, settings)
     return BayesResult(
@@ -811,129 +953,74 @@ def _result(design: Design, idata: Any, model: Any, settings: dict) -> BayesResu
         diagnostics=diagnostics,
         change_posterior=change_posterior,
         divergences=divergences,
-        idata=idata,
-        model=model,
+        _idata=idata,
+        _model=model,
         _design=design,
+        _spec=spec,
         scores=design.scores,
     )
 
 
-def _session_summaries(
-    cond: np.ndarray, cand: np.ndarray, level: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mode, mean and highest-probability credible set of the change session per client."""
-    N, K = cond.shape
-    undefined = np.isnan(cond).any(axis=1)  # no posterior mass on a change at all
-    cond = np.where(undefined[:, None], 0.0, cond)
-    mode = np.where(undefined, np.nan, cand[np.argmax(cond, axis=1)])
-    mean = np.where(undefined, np.nan, cond @ cand)
-    order = np.argsort(-cond, axis=1, kind="stable")
-    sorted_p = np.take_along_axis(cond, order, axis=1)
-    before = np.cumsum(sorted_p, axis=1) - sorted_p
-    in_set = np.zeros((N, K), dtype=bool)
-    np.put_along_axis(in_set, order, before < level - 1e-12, axis=1)  # add until >= level
-    in_set[undefined] = False
-    return mode, mean, in_set
-
-
-def _weighted_summary(
-    values: np.ndarray, weights: np.ndarray, level: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Weighted mean and highest-density interval of each column (draws x columns).
-
-    The HDI is the narrowest interval between two draws holding at least ``level`` of the
-    weight.
-    """
-    D, N = values.shape
-    total = weights.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = (weights * values).sum(axis=0) / total
-        wn = weights / total
-    order = np.argsort(values, axis=0, kind="stable")
-    v = np.take_along_axis(values, order, axis=0)
-    wn = np.take_along_axis(wn, order, axis=0)
-    cw = np.cumsum(wn, axis=0)
-    start = cw - wn
-    # One search over all columns at once: column j's cumulative weights lie in [2j, 2j + 1].
-    offset = 2.0 * np.arange(N)[None, :]
-    flat = (cw + offset).T.ravel()
-    target = (start + level - 1e-9 + offset).T.ravel()
-    end = np.searchsorted(flat, target, side="left").reshape(N, D).T - np.arange(N) * D
-    ok = (end < D) & (wn > 0)
-    end = np.minimum(end, D - 1)
-    width = np.where(ok, np.take_along_axis(v, end, axis=0) - v, np.inf)
-    best = np.argmin(width, axis=0)
-    cols = np.arange(N)
-    lower, upper = v[best, cols], v[end[best, cols], cols]
-    bad = ~np.isfinite(width[best, cols]) | ~(total > 0)
-    lower[bad], upper[bad] = np.nan, np.nan
-    mean[~(total > 0)] = np.nan
-    return mean, lower, upper
-
-
-def _add_draws(idata: Any, client_draws: dict, loglik: np.ndarray, clients: pd.Index) -> Any:
-    """Add the client-level draws to ``posterior`` and a ``log_likelihood`` group."""
-    import xarray as xr
-
-    n_chains, n_draws, _ = loglik.shape
-    coords = {
-        "chain": np.asarray(idata["posterior"]["chain"].values),
-        "draw": np.asarray(idata["posterior"]["draw"].values),
-        "client": clients.tolist(),
+def _assemble(
+    raw: Any,
+    design: Design,
+    spec: Spec,
+    client: dict[str, np.ndarray],
+    loglik: np.ndarray,
+    n_chains: int,
+    n_draws: int,
+    settings: dict,
+) -> Any:
+    """The result's InferenceData: score-scale posterior, internals apart, the other groups."""
+    post = _idata.group(raw, "posterior")
+    chain = np.asarray(post["chain"].values)
+    draw = np.asarray(post["draw"].values)
+    internal = [str(v) for v in post.data_vars if _internal(str(v))]
+    public = [str(v) for v in post.data_vars if not _internal(str(v))]
+    clients = _dataset(client, design, n_chains, n_draws).assign_coords(chain=chain, draw=draw)
+    posterior = post[public].merge(clients)
+    unconstrained = post[internal]
+    old = _idata.group(raw, "unconstrained_posterior")
+    if old is not None:
+        unconstrained = unconstrained.merge(old)
+    ll = _dataset({"score": loglik.reshape(n_chains * n_draws, -1)}, design, n_chains, n_draws)
+    groups: dict[str, Any] = {
+        "posterior": posterior,
+        "unconstrained_posterior": unconstrained,
+        "log_likelihood": ll.assign_coords(chain=chain, draw=draw),
+        "observed_data": _observed(design),
+        "prior": _prior_group(design, spec, min(n_chains * n_draws, 1000), settings["seed"]),
     }
-
-    def da(v):
-        return xr.DataArray(v, dims=("chain", "draw", "client"), coords=coords)
-
-    ll = xr.Dataset({"score": da(loglik)})
-    if hasattr(idata, "add_groups"):  # ArviZ InferenceData
-        idata.posterior = idata.posterior.assign({k: da(v) for k, v in client_draws.items()})
-        if "log_likelihood" in idata.groups():
-            del idata.log_likelihood
-        idata.add_groups({"log_likelihood": ll})
-    else:  # xarray DataTree (ArviZ 1.x)
-        node = idata["posterior"].to_dataset().assign({k: da(v) for k, v in client_draws.items()})
-        idata["posterior"] = xr.DataTree(dataset=node)
-        idata["log_likelihood"] = xr.DataTree(dataset=ll)
-    return idata
+    stats = _idata.group(raw, "sample_stats")
+    if stats is not None:
+        groups["sample_stats"] = stats
+    return _idata.make(groups, like=raw)
 
 
-def _population_table(idata: Any, design: Design, out: dict, settings: dict) -> pd.DataFrame:
-    post = idata["posterior"]
+def _population_table(post: Any, design: Design, spec: Spec, level: float) -> pd.DataFrame:
     rows: list[tuple[str, np.ndarray]] = []
 
-    def flat(name):
+    def flat(name: str) -> np.ndarray:
         return np.asarray(post[name].values, dtype=float).reshape(-1)
 
     for name in design.effects:
         for part in ("mu", "sd"):
             if f"{name}_{part}" in post:
                 rows.append((f"{name}_{part}", flat(f"{name}_{part}")))
+    for key in ("jump_component_mu", "jump_component_sd", "jump_component_weight"):
+        if key in post:
+            v = np.asarray(post[key].values, dtype=float)
+            v = v.reshape(-1, v.shape[-1])
+            rows += [(f"{key}[{c + 1}]", v[:, c]) for c in range(v.shape[1])]
     for key in ("beta_baseline", "beta_jump"):
         if key in post:
             v = np.asarray(post[key].values, dtype=float)
             v = v.reshape(-1, v.shape[-1])
             rows += [(f"{key}[{n}]", v[:, j]) for j, n in enumerate(design.covariate_names)]
-    if design.model == "hierarchical":
-        rows.append(("sigma", flat("sigma")))
-    if "p_change" in post:
-        rows.append(("p_change", flat("p_change")))
-    if "change" in out:  # counts over the cohort, from the joint draws of change status
-        changed = out["change"]
-        rows.append(("n_changes", changed.sum(axis=1).astype(float)))
-        better = -design.sign * design.unit("jump") * out["draw_jump"] >= settings["breakthrough"]
-        rows.append(("n_breakthroughs", (changed & better).sum(axis=1).astype(float)))
-    values = np.column_stack([v for _, v in rows])
-    _, lower, upper = _weighted_summary(values, np.ones_like(values), settings["level"])
-    return pd.DataFrame(
-        {
-            "parameter": [n for n, _ in rows],
-            "mean": values.mean(axis=0),
-            "sd": values.std(axis=0, ddof=1) if len(values) > 1 else np.nan,
-            "lower": lower,
-            "upper": upper,
-        }
-    )[POPULATION_COLUMNS]
+    for key in ("sigma", "p_change", "change_session_mu", "change_session_sd"):
+        if key in post and "client" not in post[key].dims:
+            rows.append((key, flat(key)))
+    return _summarise_rows(rows, level)
 
 
 def _diagnostics(idata: Any, design: Design) -> tuple[pd.DataFrame, int]:
@@ -941,26 +1028,20 @@ def _diagnostics(idata: Any, design: Design) -> tuple[pd.DataFrame, int]:
     import arviz as az
     import xarray as xr
 
-    post = idata["posterior"]
-    names = [
-        str(n)
-        for n in post.data_vars  # transformed copies (nutpie) end in "__"
-        if not str(n).endswith(("_std", "__")) and n not in ("change", "change_session")
-    ]
+    post = _idata.group(idata, "posterior")
+    names = [str(n) for n in post.data_vars if str(n) not in _WITH_GAPS]
     ds = xr.Dataset({n: post[n] for n in names})
     n_chains, n_draws = ds.sizes["chain"], ds.sizes["draw"]
     with warnings.catch_warnings():
         # Too few draws or a constant parameter give undefined values: reported as NaN.
         warnings.simplefilter("ignore", RuntimeWarning)
         warnings.simplefilter("ignore", UserWarning)
-        if n_chains > 1 and n_draws >= 4:
-            rhat = az.rhat(ds)
-        else:
-            rhat = None
+        warnings.simplefilter("ignore", FutureWarning)
+        rhat = az.rhat(ds) if n_chains > 1 and n_draws >= 4 else None
         ess_bulk = az.ess(ds, method="bulk") if n_draws >= 4 else None
         ess_tail = az.ess(ds, method="tail") if n_draws >= 4 else None
 
-    def values(result, n, size):
+    def values(result: Any, n: str, size: int) -> np.ndarray:
         if result is None:
             return np.full(size, np.nan)
         return np.asarray(result[n].values, dtype=float).reshape(-1)
@@ -988,13 +1069,15 @@ def _diagnostics(idata: Any, design: Design) -> tuple[pd.DataFrame, int]:
         )
     table = pd.DataFrame(rows, columns=DIAGNOSTICS_COLUMNS)
     table["worst_client"] = pd.Series([r[-1] for r in rows], dtype=object)  # keep None
-    stats = idata["sample_stats"]
-    divergences = int(np.asarray(stats["diverging"].values).sum()) if "diverging" in stats else 0
+    stats = _idata.group(idata, "sample_stats")
+    divergences = 0
+    if stats is not None and "diverging" in stats:
+        divergences = int(np.asarray(stats["diverging"].values).sum())
     return table, divergences
 
 
 def _diagnostic_warnings(dg: pd.DataFrame, divergences: int, settings: dict) -> list[str]:
-    def named(rows, column, fmt):
+    def named(rows: pd.DataFrame, column: str, fmt: str) -> str:
         parts = []
         for _, r in rows.iterrows():
             worst = r["worst_client"]
@@ -1003,6 +1086,15 @@ def _diagnostic_warnings(dg: pd.DataFrame, divergences: int, settings: dict) -> 
         return ", ".join(parts)
 
     messages = []
+    if settings.get("chains") == 1:
+        messages.append(
+            warn(
+                "R-hat cannot be computed from one chain, so convergence is not checked: the "
+                "r_hat column of diagnostics is NaN. Fix: run chains=2 or more (default 4).",
+                ToolkitWarning,
+                stacklevel=5,
+            )
+        )
     bad_rhat = dg[dg["r_hat"] > R_HAT_MAX]
     if len(bad_rhat):
         messages.append(
@@ -1039,85 +1131,108 @@ def _diagnostic_warnings(dg: pd.DataFrame, divergences: int, settings: dict) -> 
     return messages
 
 
-def compare(results: Mapping[str, BayesResult]) -> pd.DataFrame:
-    """Rank fitted models by PSIS-LOO, leaving one client out at a time.
-
-    Parameters
-    ----------
-    results : dict of {name: BayesResult}
-        At least two fits to the same clients (e.g. ``change="mixture"`` and
-        ``change="none"``).
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per model, best first: ``model`` and ArviZ's ``rank``, ``elpd_loo``,
-        ``p_loo``, ``elpd_diff``, ``weight``, ``se``, ``dse``, ``warning``, ``scale``.
-
-    Raises
-    ------
-    ValueError
-        Fewer than two results, or fits to different clients.
-
-    Warns
-    -----
-    ToolkitWarning
-        When a model has Pareto k > 0.7 for some client (its LOO estimate is unreliable).
-
-    Notes
-    -----
-    The unit left out is a client, so the comparison asks which model better predicts a new
-    client's whole trajectory; each client's log-likelihood has the change summed out.
-
-    References
-    ----------
-    Vehtari, A., Gelman, A., & Gabry, J. (2017). Practical Bayesian model evaluation using
-    leave-one-out cross-validation and WAIC. Statistics and Computing, 27(5), 1413-1432.
-    """
-    if not isinstance(results, Mapping) or len(results) < 2:
-        raise ValueError(
-            "compare() needs a dict of at least two fitted results, e.g. "
-            "{'change': fit(...), 'no change': fit(..., change='none')}."
+# --- one client's expected trajectory -------------------------------------------------------
+def client_curves(result: BayesResult, row: int, rng: np.random.Generator) -> tuple:
+    """Posterior mean of a client's standardised expected scores (T,) and draws (D, T)."""
+    design: Design = result._design
+    spec: Spec = result._spec
+    cut = result.settings["breakthrough"]
+    st = design.stats.take([row])
+    if spec.pooling == "none":
+        sigma2, log_w = sigma_nodes(design)
+        hyper = node_hyper(design, spec, sigma2, 1, st.valid, st.log_prior)
+        first = posterior_draws(design, spec, hyper, st, cut, None, detail=True)
+        joint = log_w + first["loglik"][:, 0]
+        weights = np.exp(joint - logsumexp(joint))
+        mean = weights @ _expected(design, spec, first)
+        n = 2000
+        pick = np.minimum(
+            (rng.random(n)[:, None] > np.cumsum(weights)).sum(axis=1), len(weights) - 1
         )
-    first = None
-    for name, r in results.items():
-        if not isinstance(r, BayesResult):
-            raise TypeError(f"results[{name!r}] is a {type(r).__name__}, not a BayesResult.")
-        clients = r.table["client"].tolist()
-        if first is None:
-            first = clients
-        elif clients != first:
-            raise ValueError(
-                f"results[{name!r}] was fitted to other clients than the first model; LOO "
-                "needs the same clients. Fix: fit every model to the same data."
-            )
-    import arviz as az
+        h2 = node_hyper(design, spec, sigma2[pick][:, None], 1, st.valid, st.log_prior)
+        out = posterior_draws(design, spec, h2, st, cut, rng)
+    else:
+        source = _source(result.idata)
+        hyper = hyper_draws(source, design, spec, rows=[row])
+        out = posterior_draws(design, spec, hyper, st, cut, rng, detail=True)
+        mean = _expected(design, spec, out).mean(axis=0)
+    return mean, _drawn_curves(design, spec, out)
 
-    with warnings.catch_warnings():
-        # Pareto k is summarised below; ArviZ's own deprecation notices are not the user's.
-        warnings.simplefilter("ignore")
-        table = az.compare(
-            {k: _for_loo(r.idata) for k, r in results.items()}, ic="loo", var_name="score"
+
+def _expected(design: Design, spec: Spec, out: dict) -> np.ndarray:
+    """Expected standardised score per draw (D, T): exact mixture over status and session."""
+    J0 = design.n_none
+    w = out["w"][:, 0]
+    mu0 = sum(out[f"mean0_{j}"][:, 0, None] * design.rows0[:, j] for j in range(J0))
+    mean = (1 - w)[:, None] * mu0
+    if spec.change != "none":
+        K = len(design.candidates)
+        C = out["q"].shape[-1] // K
+        rows = np.tile(design.rows, (C, 1, 1))  # (C K, T, J)
+        J = len(design.effects)
+        muk = sum(out[f"meank_{j}"][:, 0, :, None] * rows[None, :, :, j] for j in range(J))
+        mean = mean + w[:, None] * np.einsum("dk,dkt->dt", out["q"][:, 0], muk)
+    return mean
+
+
+def _drawn_curves(design: Design, spec: Spec, out: dict) -> np.ndarray:
+    """One expected trajectory per joint draw (D, T)."""
+    effects = effects_of(design, spec.change)
+    J0 = design.n_none
+    curve = sum(
+        out[f"draw_{e}"][:, 0, None] * design.rows0[:, j] for j, e in enumerate(effects[:J0])
+    )
+    if spec.change != "none":
+        rows_k = design.rows[out["k"][:, 0]]  # (D, T, J)
+        changed = sum(out[f"draw_{e}"][:, 0, None] * rows_k[:, :, j] for j, e in enumerate(effects))
+        curve = np.where(out["change"][:, 0, None], changed, curve)
+    return curve
+
+
+# --- the priors, in words -------------------------------------------------------------------
+def prior_text(result: BayesResult) -> str:
+    """The priors of a fitted model, in score units, for the methods paragraph."""
+    design: Design = result._design
+    spec: Spec = result._spec
+    R, unit_s = design.scale, design.scale / design.span
+    noise = (
+        f"the noise SD (in points, beyond rounding to the recorded resolution of "
+        f"{design.resolution:g}) had a half-normal prior with scale {SIGMA_SD * R:.3g}"
+    )
+    if spec.pooling == "none":
+        return (
+            f"Priors (scaled to the {R:g}-point range of the scores): each effect normal "
+            f"with mean 0 (the midpoint of the range for the baseline) and SD "
+            f"{ALONE_SD * R:.3g} points ({ALONE_SD * unit_s:.3g} points per session for "
+            f"slopes); {noise}; P(change) = 0.5 a priori; the change session uniform over "
+            "the sessions with at least two observed scores before it and two from it on."
         )
-    table = table.reset_index(names="model")
-    flagged = table.loc[table["warning"].astype(bool), "model"].tolist()
-    if flagged:
-        warn(
-            f"PSIS-LOO is unreliable for {flagged}: some clients have Pareto k > 0.7 "
-            "(highly influential). Fix: read small elpd differences with caution, or refit "
-            "leaving those clients out (exact LOO).",
-            ToolkitWarning,
-            stacklevel=3,
+    parts = [
+        f"Priors (scaled to the {R:g}-point range of the scores): population means normal "
+        f"with SD {MU_SD * R:.3g} points ({MU_SD * unit_s:.3g} per session for slopes), "
+        f"population SDs half-normal with scale {SD_SD * R:.3g} ({SD_SD * unit_s:.3g})"
+    ]
+    if design.X is not None:
+        parts.append(f"covariate effects normal with SD {BETA_SD * R:.3g}")
+    parts.append(f"{noise} and was shared by the clients")
+    if spec.change == "mixture":
+        parts.append("the share of clients who change had a uniform Beta(1, 1) prior")
+    if spec.n_components > 1:
+        parts.append(
+            "the jumps of clients who change followed a two-component normal mixture (a "
+            "spike-and-slab prior with no change as the spike; Mitchell & Beauchamp, 1988) "
+            f"with ordered component means, component SDs as above and Dirichlet({WEIGHT_A:g}, "
+            f"{WEIGHT_A:g}) weights"
         )
-    return table
-
-
-def _for_loo(idata):
-    """The groups LOO reads, without the change session (NaN when there is no change)."""
-    import arviz as az
-
-    post = idata["posterior"]
-    keep = [str(v) for v in post.data_vars if v not in ("change", "change_session")]
-    if hasattr(idata, "add_groups"):
-        return az.InferenceData(posterior=post[keep], log_likelihood=idata["log_likelihood"])
-    return idata
+    if spec.pooled_location:
+        parts.append(
+            "the change session followed a discretised normal distribution whose mean "
+            "(uniform over the candidate sessions) and SD (half-normal with scale "
+            f"{design.span / 2:g} sessions) were learned from the cohort"
+        )
+    elif spec.change != "none":
+        parts.append(
+            "the change session was uniform over the sessions with at least two observed "
+            "scores before it and two from it on"
+        )
+    return "; ".join(parts) + "."

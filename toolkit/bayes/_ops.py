@@ -1,8 +1,9 @@
-"""The evidence of every (client, candidate) as one PyTensor operation with an exact gradient.
+"""Each client's marginal log-likelihood as one PyTensor operation with an exact gradient.
 
-Imported on first use only (it imports PyTensor). Writing the 4 x 4 Cholesky algebra as a
-symbolic graph makes its gradient graph take a minute to compile; the closed-form derivatives
-in :mod:`._algebra` need none of that.
+Imported on first use only (it imports PyTensor). Writing the 4 x 4 Cholesky algebra and the
+sums over change sessions and jump components as a symbolic graph makes its gradient graph
+slow to compile (minutes with the numba backend nutpie uses); the compiled kernel in
+:mod:`._algebra` computes the value and the closed-form derivatives in one pass instead.
 """
 
 from __future__ import annotations
@@ -14,67 +15,137 @@ import pytensor.tensor as pt
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 
-from ._algebra import kernel
+from ._algebra import marginal_kernel
+from ._design import Design
 
-__all__ = ["Evidence"]
+__all__ = ["Marginal"]
+
+MODES = {"mixture": 0, "always": 1, "none": 2}
 
 
-class Evidence(Op):
-    """``Evidence(G, h, yy, n)(mean, var, sigma2)`` -> log evidence, shape (clients, candidates).
+class Marginal(Op):
+    """``Marginal(design, change, pooled, C)(mean, jmean, var, jvar, sigma2, logw, pi, loc)``.
 
-    ``mean`` (N, J) prior means of each client's effects, ``var`` (J,) their prior variances,
-    ``sigma2`` (N,) noise variances. The other outputs are the derivatives the gradient uses.
+    Returns ``log p(y_i)`` per client (N,), with the change status, session and jump
+    component summed out. Inputs: ``mean`` (N, J) prior means of each client's effects (the
+    jump's column unused), ``jmean`` (N, C) the jump's prior mean per component, ``var``
+    (J,) and ``jvar`` (C,) prior variances, ``sigma2`` (N,) noise variances, ``logw`` (C,)
+    log component weights, ``pi`` (1,) the share changing, ``loc`` (2,) the pooled change
+    location (mean, SD; unused unless ``pooled``). The other outputs are the per-client
+    derivatives the gradient uses.
     """
 
     default_output = 0
+    __props__ = ("key",)
 
-    def __init__(self, G: np.ndarray, h: np.ndarray, yy: np.ndarray, n: np.ndarray) -> None:
-        self.G = np.ascontiguousarray(G, dtype=np.float64)
-        self.h = np.ascontiguousarray(h, dtype=np.float64)
-        self.yy = np.ascontiguousarray(yy, dtype=np.float64)
-        self.n = np.ascontiguousarray(n, dtype=np.float64)
-        self.shape = self.h.shape  # (N, K, J)
+    def __init__(self, design: Design, change: str, pooled: bool, components: int) -> None:
+        st = design.stats
+        self.G = np.ascontiguousarray(st.G, dtype=np.float64)
+        self.h = np.ascontiguousarray(st.h, dtype=np.float64)
+        self.G0 = np.ascontiguousarray(st.G0, dtype=np.float64)
+        self.h0 = np.ascontiguousarray(st.h0, dtype=np.float64)
+        self.yy = np.ascontiguousarray(st.yy, dtype=np.float64)
+        self.n = np.ascontiguousarray(st.n, dtype=np.float64)
+        self.logprior = np.ascontiguousarray(st.log_prior, dtype=np.float64)
+        self.sessions = np.ascontiguousarray(design.candidate_sessions, dtype=np.float64)
+        self.valid = np.ascontiguousarray(st.valid)
+        self.mode = MODES[change]
+        self.pooled = bool(pooled)
+        self.ji = design.jump_index if design.has_jump else -1
+        self.J0 = design.n_none
+        self.C = int(components)
+        self.N, _, self.J = self.h.shape
+        self.key = id(self)
 
-    # Op.make_node takes *inputs; this Op has exactly three
-    def make_node(self, mean: Any, var: Any, sigma2: Any) -> Apply:  # type: ignore[override]
-        inputs = [pt.as_tensor_variable(x).astype("float64") for x in (mean, var, sigma2)]
-        N, K, J = self.shape
+    def arrays(self) -> tuple[Any, ...]:
+        return (
+            self.G,
+            self.h,
+            self.G0,
+            self.h0,
+            self.yy,
+            self.n,
+            self.logprior,
+            self.sessions,
+            self.valid,
+        )
+
+    def make_node(self, *inputs: Any) -> Apply:
+        xs = [pt.as_tensor_variable(x).astype("float64") for x in inputs]
+        N, J, C = self.N, self.J, self.C
         outputs = [
-            pt.tensor(dtype="float64", shape=(N, K)),
-            pt.tensor(dtype="float64", shape=(N, K, J)),
-            pt.tensor(dtype="float64", shape=(N, K, J)),
-            pt.tensor(dtype="float64", shape=(N, K)),
+            pt.tensor(dtype="float64", shape=(N,)),
+            pt.tensor(dtype="float64", shape=(N, J)),
+            pt.tensor(dtype="float64", shape=(N, C)),
+            pt.tensor(dtype="float64", shape=(N, J)),
+            pt.tensor(dtype="float64", shape=(N, C)),
+            pt.tensor(dtype="float64", shape=(N,)),
+            pt.tensor(dtype="float64", shape=(N, C)),
+            pt.tensor(dtype="float64", shape=(N,)),
+            pt.tensor(dtype="float64", shape=(N, 2)),
         ]
-        return Apply(self, inputs, outputs)
+        return Apply(self, xs, outputs)
+
+    def empty(self) -> list[np.ndarray]:
+        N, J, C = self.N, self.J, self.C
+        return [
+            np.empty(N),
+            np.empty((N, J)),
+            np.empty((N, C)),
+            np.empty((N, J)),
+            np.empty((N, C)),
+            np.empty(N),
+            np.empty((N, C)),
+            np.empty(N),
+            np.empty((N, 2)),
+        ]
 
     def perform(self, node: Any, inputs: Any, outputs: Any) -> None:
-        mean, var, sigma2 = (np.ascontiguousarray(x, dtype=np.float64) for x in inputs)
-        N, K, J = self.shape
-        ev, jm, jv, js = (
-            np.empty((N, K)),
-            np.empty((N, K, J)),
-            np.empty((N, K, J)),
-            np.empty((N, K)),
+        mean, jmean, var, jvar, sigma2, logw, pi, loc = (
+            np.ascontiguousarray(x, dtype=np.float64) for x in inputs
         )
-        kernel()(self.G, self.h, self.yy, self.n, mean, var, sigma2, ev, jm, jv, js)
-        for out, value in zip(outputs, (ev, jm, jv, js)):
+        outs = self.empty()
+        marginal_kernel()(
+            *self.arrays(),
+            mean,
+            jmean,
+            var,
+            jvar,
+            sigma2,
+            logw,
+            pi.reshape(1),
+            loc,
+            self.mode,
+            self.pooled,
+            self.ji,
+            self.J0,
+            *outs,
+        )
+        for out, value in zip(outputs, outs):
             out[0] = value
 
     def infer_shape(self, fgraph: Any, node: Any, input_shapes: Any) -> list[tuple[int, ...]]:
-        N, K, J = self.shape
-        return [(N, K), (N, K, J), (N, K, J), (N, K)]
+        N, J, C = self.N, self.J, self.C
+        return [(N,), (N, J), (N, C), (N, J), (N, C), (N,), (N, C), (N,), (N, 2)]
 
     def connection_pattern(self, node: Any) -> list[list[bool]]:
-        return [[True, False, False, False] for _ in node.inputs]
+        return [[True] + [False] * 8 for _ in node.inputs]
 
     def L_op(self, inputs: Any, outputs: Any, output_grads: Any) -> list[Any]:
         gz = output_grads[0]
-        _, jm, jv, js = outputs
-        return [
-            (gz[:, :, None] * jm).sum(axis=1),
-            (gz[:, :, None] * jv).sum(axis=(0, 1)),
-            (gz * js).sum(axis=1),
+        _, d_mean, d_jmean, d_var, d_jvar, d_sigma2, d_logw, d_pi, d_loc = outputs
+        col = gz[:, None]
+        grads = [
+            col * d_mean,
+            col * d_jmean,
+            (col * d_var).sum(axis=0),
+            (col * d_jvar).sum(axis=0),
+            gz * d_sigma2,
+            (col * d_logw).sum(axis=0),
+            (gz * d_pi).sum().reshape((1,)),
+            (col * d_loc).sum(axis=0),
         ]
+        return [g.astype(x.dtype) for g, x in zip(grads, inputs)]
 
 
 def _register_numba() -> None:
@@ -84,36 +155,61 @@ def _register_numba() -> None:
     except ImportError:  # pragma: no cover - older PyTensor without the numba backend
         return
 
-    @numba_funcify.register(Evidence)
-    def _evidence_numba(op, node=None, **kwargs):
+    @numba_funcify.register(Marginal)
+    def _marginal_numba(op: Marginal, node: Any = None, **kwargs: Any) -> Any:
         import numba
 
-        run = kernel()
-        G, h, yy, n = op.G, op.h, op.yy, op.n
-        N, K, J = op.shape
+        run = marginal_kernel()
+        G, h, G0, h0, yy, n, logprior, sessions, valid = op.arrays()
+        mode, pooled, ji, J0 = op.mode, op.pooled, op.ji, op.J0
+        N, J, C = op.N, op.J, op.C
 
         @numba.njit
-        def evidence(mean, var, sigma2):
-            ev = np.empty((N, K))
-            jm = np.empty((N, K, J))
-            jv = np.empty((N, K, J))
-            js = np.empty((N, K))
+        def marginal(mean, jmean, var, jvar, sigma2, logw, pi, loc):
+            ll = np.empty(N)
+            d_mean = np.empty((N, J))
+            d_jmean = np.empty((N, C))
+            d_var = np.empty((N, J))
+            d_jvar = np.empty((N, C))
+            d_sigma2 = np.empty(N)
+            d_logw = np.empty((N, C))
+            d_pi = np.empty(N)
+            d_loc = np.empty((N, 2))
             run(
                 G,
                 h,
+                G0,
+                h0,
                 yy,
                 n,
+                logprior,
+                sessions,
+                valid,
                 np.ascontiguousarray(mean),
+                np.ascontiguousarray(jmean),
                 np.ascontiguousarray(var),
+                np.ascontiguousarray(jvar),
                 np.ascontiguousarray(sigma2),
-                ev,
-                jm,
-                jv,
-                js,
+                np.ascontiguousarray(logw),
+                np.ascontiguousarray(pi).reshape(1),
+                np.ascontiguousarray(loc),
+                mode,
+                pooled,
+                ji,
+                J0,
+                ll,
+                d_mean,
+                d_jmean,
+                d_var,
+                d_jvar,
+                d_sigma2,
+                d_logw,
+                d_pi,
+                d_loc,
             )
-            return ev, jm, jv, js
+            return ll, d_mean, d_jmean, d_var, d_jvar, d_sigma2, d_logw, d_pi, d_loc
 
-        return evidence
+        return marginal
 
 
 _register_numba()

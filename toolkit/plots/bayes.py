@@ -43,14 +43,11 @@ def bayes_trajectory(
 
     Examples
     --------
-    >>> import warnings, toolkit
+    >>> import toolkit
     >>> from toolkit import bayes, simulate
     >>> df, _ = simulate.trajectories(6, 10, gain_share=1.0, nonresponder_share=1.0, seed=2)
-    >>> with warnings.catch_warnings():
-    ...     warnings.simplefilter("ignore", toolkit.errors.ToolkitWarning)
-    ...     res = bayes.fit(df, client="client", session="session", score="score",
-    ...                     instrument="BDI-II", model="mean_shift", chains=2, tune=100,
-    ...                     draws=100, seed=1, progress=False)
+    >>> res = bayes.fit(df, client="client", session="session", score="score",
+    ...                 instrument="BDI-II", model="mean", pooling="none", seed=1)
     >>> from toolkit.plots.bayes import bayes_trajectory
     >>> ax = bayes_trajectory(res, 1)
     >>> ax.get_ylabel()
