@@ -396,8 +396,10 @@ def test_magnitudes_within_the_bounds_give_the_same_answers(phq, factor):
             sg["magnitude"] / c,
             rc.table["category"],
             cp[["client", "session", "last_pre_session"]],
-            # the session too: exact ties between candidate sessions go to the first
-            amoc[["client", "session", "p_value", "n_in_set"]],
+            # not the session: like the exact search (and R changepoint), amoc takes the
+            # lowest cost as computed, so an exact tie between two candidate sessions of
+            # whole-point scores is broken by rounding, which depends on the scale
+            amoc[["client", "p_value", "n_in_set"]],
             answer[["client", "n_methods"]],
         )
 

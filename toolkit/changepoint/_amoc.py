@@ -77,16 +77,6 @@ def _amoc_statistic(rss0: np.ndarray, rss1: np.ndarray) -> np.ndarray:
         return 1.0 - rss1.min(axis=1) / rss0
 
 
-def first_minimum(values: np.ndarray) -> np.ndarray:
-    """Per row, the first position within rounding (16 units in the last place of the row's
-    largest finite value) of the row's minimum: exact ties between candidate sessions are
-    then broken the same way whatever the scale of the scores, instead of by rounding."""
-    finite = np.where(np.isfinite(values), np.abs(values), 0.0)
-    tol = 16 * np.finfo(float).eps * finite.max(axis=1, keepdims=True)
-    lowest = values.min(axis=1, keepdims=True)
-    return np.argmax(values <= lowest + tol, axis=1)
-
-
 def _meanvar_profile(
     p: Packed, min_size: int, var_floor: np.ndarray | None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -106,7 +96,7 @@ def _meanvar_profile(
         np.broadcast_to(zero, kk.shape), kk, floor, per_client=True
     ) + stats.meanvar_cost(kk, np.broadcast_to(end, kk.shape), floor, per_client=True)
     c1 = np.where(allowed, c1, np.inf)
-    return (c0 - c1.min(axis=1)) / p.n, first_minimum(c1)
+    return (c0 - c1.min(axis=1)) / p.n, np.argmin(c1, axis=1)
 
 
 def amoc_core(
@@ -136,7 +126,7 @@ def amoc_core(
     else:
         rss0, rss1, n_par = _single_change_profile(p, model, min_size)
         stat = _amoc_statistic(rss0, rss1)
-        k_hat = first_minimum(rss1)
+        k_hat = np.argmin(rss1, axis=1)
     exceed = np.zeros(len(p.n))
     ckeys = _random.client_keys(clients.take(p.rows))
     if method == "bootstrap":
