@@ -29,7 +29,6 @@ extensions = [
     "numpydoc",
     "myst_nb",
     "gallery",
-    "docstring_warnings",
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}

@@ -187,16 +187,16 @@ def fit(
     References
     ----------
     Bates, D., Mächler, M., Bolker, B., & Walker, S. (2015). Fitting linear mixed-effects
-    models using lme4. *Journal of Statistical Software, 67*(1), 1-48.
+    models using lme4. Journal of Statistical Software, 67(1), 1-48.
 
     Kenward, M. G., & Roger, J. H. (1997). Small sample inference for fixed effects from
-    restricted maximum likelihood. *Biometrics, 53*(3), 983-997.
+    restricted maximum likelihood. Biometrics, 53(3), 983-997.
 
     Kuznetsova, A., Brockhoff, P. B., & Christensen, R. H. B. (2017). lmerTest package:
-    Tests in linear mixed effects models. *Journal of Statistical Software, 82*(13), 1-26.
+    Tests in linear mixed effects models. Journal of Statistical Software, 82(13), 1-26.
 
     Satterthwaite, F. E. (1946). An approximate distribution of estimates of variance
-    components. *Biometrics Bulletin, 2*(6), 110-114.
+    components. Biometrics Bulletin, 2(6), 110-114.
 
     Singer, J. D., & Willett, J. B. (2003). *Applied longitudinal data analysis: Modeling
     change and event occurrence.* Oxford University Press.
