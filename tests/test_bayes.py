@@ -821,7 +821,7 @@ def test_prior_predictive_contract_and_seed(bayes_data):
     assert stick["jump"].isna().all()
 
 
-@pytest.mark.slow  # compiling for nutpie takes minutes on a loaded 2-core machine
+@pytest.mark.slow  # samples twice as long as the fixtures
 def test_nutpie_sampler_agrees_with_pymc(bayes_data, bayes_hierarchical):
     pytest.importorskip("nutpie")
     with warnings.catch_warnings():

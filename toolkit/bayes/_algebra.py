@@ -185,10 +185,23 @@ def _marginal_source(  # pragma: no cover - compiled by marginal_kernel()
     jv_kc = np.empty((K, C, J))
     lp = np.empty(K)
     zk = np.empty(K)
+    ew = np.empty((K, C))
     log2pi = np.log(2 * np.pi)
+    # log|prior covariance| without a change and with one in each jump component (the same
+    # for every client: computed once, not per candidate)
+    logvar_none = 0.0
+    for j in range(J0):
+        logvar_none += np.log(var[j])
+    logvar_c = np.empty(C)
+    for c in range(C):
+        acc = 0.0
+        for j in range(J):
+            acc += np.log(jvar[c]) if j == ji else np.log(var[j])
+        logvar_c[c] = acc
     for i in range(N):
         s2 = sigma2[i]
         inv = 1.0 / s2
+        const = -0.5 * n[i] * (log2pi + np.log(s2))
         ev0 = 0.0
         js0 = 0.0
         # -- evidence of every (k, c), and of no change (slot K, component 0) ---------------
@@ -204,9 +217,7 @@ def _marginal_source(  # pragma: no cover - compiled by marginal_kernel()
                 if not none and ji >= 0:
                     m[ji] = jmean[i, c]
                     vr[ji] = jvar[c]
-                logvar = 0.0
-                for j in range(Jx):
-                    logvar += np.log(vr[j])
+                logvar = logvar_none if none else logvar_c[c]
                 rr = yy[i]
                 for j in range(Jx):
                     acc = 0.0
@@ -219,14 +230,14 @@ def _marginal_source(  # pragma: no cover - compiled by marginal_kernel()
                 for j in range(Jx):
                     hv = h0[i, 0, j] if none else h[i, slot, j]
                     rr -= m[j] * (2.0 * hv - Gm[j])
-                half_logdet = 0.0
+                diag_prod = 1.0
                 for j in range(Jx):
                     Gjj = G0[i, 0, j, j] if none else G[i, slot, j, j]
                     s = Gjj * inv + 1.0 / vr[j]
                     for r in range(j):
                         s -= L[j, r] * L[j, r]
                     L[j, j] = np.sqrt(s)
-                    half_logdet += np.log(L[j, j])
+                    diag_prod *= L[j, j]
                     for a in range(j + 1, Jx):
                         Gaj = G0[i, 0, a, j] if none else G[i, slot, a, j]
                         s = Gaj * inv
@@ -240,13 +251,7 @@ def _marginal_source(  # pragma: no cover - compiled by marginal_kernel()
                         s -= L[j, r] * v[r]
                     v[j] = s / L[j, j]
                     quad += v[j] * v[j]
-                ev = (
-                    -0.5 * n[i] * (log2pi + np.log(s2))
-                    - 0.5 * logvar
-                    - half_logdet
-                    - 0.5 * rr * inv
-                    + 0.5 * quad
-                )
+                ev = const - 0.5 * logvar - np.log(diag_prod) - 0.5 * rr * inv + 0.5 * quad
                 for j in range(Jx - 1, -1, -1):
                     s = v[j]
                     for r in range(j + 1, Jx):
@@ -333,7 +338,8 @@ def _marginal_source(  # pragma: no cover - compiled by marginal_kernel()
         for k in range(K):
             if valid[i, k]:
                 for c in range(C):
-                    tot += np.exp(logw[c] + lp[k] + e_kc[k, c] - top)
+                    ew[k, c] = np.exp(logw[c] + lp[k] + e_kc[k, c] - top)
+                    tot += ew[k, c]
         lse = top + np.log(tot)
         if mode == 0:
             lc = np.log(pi[0]) + lse
@@ -365,7 +371,7 @@ def _marginal_source(  # pragma: no cover - compiled by marginal_kernel()
                 continue
             rk = 0.0
             for c in range(C):
-                r = rc * np.exp(logw[c] + lp[k] + e_kc[k, c] - lse)
+                r = rc * ew[k, c] / tot
                 rk += r
                 d_logw[i, c] += r
                 d_sigma2[i] += r * js_kc[k, c]
@@ -384,7 +390,10 @@ def _marginal_source(  # pragma: no cover - compiled by marginal_kernel()
 
 @functools.cache
 def marginal_kernel() -> Callable[..., None]:
-    """The compiled marginal-likelihood kernel (compiled on first use, then cached on disk)."""
+    """The compiled marginal-likelihood kernel (compiled on first use, then cached on disk).
+
+    It releases the GIL, so that chains sampled in threads run in parallel.
+    """
     import numba
 
-    return numba.njit(cache=True, error_model="numpy")(_marginal_source)
+    return numba.njit(cache=True, nogil=True, error_model="numpy")(_marginal_source)

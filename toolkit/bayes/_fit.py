@@ -103,7 +103,7 @@ def _fmt(seconds: float) -> str:
 # per draw of the hierarchical models, the sampler's overhead per step and the compile time.
 _STEPS_PER_DRAW = {"mixture": 15.0, "normal": 11.0}
 _STEP_OVERHEAD = {"nutpie": 2e-5, "pymc": 1.5e-4}
-_COMPILE = {"nutpie": 12.0, "pymc": 6.0}
+_COMPILE = {"nutpie": 2.0, "pymc": 6.0}  # nutpie: loading the cached density
 _EXACT_PER_ELEMENT = 6e-7  # seconds per (node, client, candidate) of an exact fit
 
 
@@ -186,52 +186,19 @@ def _estimate(
 
 
 def _time_gradient(design: Design, spec: Spec) -> float:
-    """Seconds for one evaluation of the compiled likelihood kernel (value and gradient)."""
-    from ._algebra import marginal_kernel
-    from ._ops import MODES
+    """Seconds for one evaluation of the compiled density (value and gradient).
 
-    st = design.stats
-    N, K, J = st.h.shape
-    C = spec.n_components if design.has_jump and spec.change != "none" else 1
-    cand = design.candidate_sessions.astype(float)
-    args = (
-        np.ascontiguousarray(st.G),
-        np.ascontiguousarray(st.h),
-        np.ascontiguousarray(st.G0),
-        np.ascontiguousarray(st.h0),
-        st.yy,
-        st.n,
-        np.ascontiguousarray(st.log_prior),
-        cand,
-        np.ascontiguousarray(st.valid),
-        np.zeros((N, J)),
-        np.zeros((N, C)),
-        np.full(J, 0.01),
-        np.full(C, 0.01),
-        np.full(N, 0.01),
-        np.full(C, -np.log(C)),
-        np.array([0.5]),
-        np.array([float(cand.mean()), max(float(np.ptp(cand)), 1.0)]),
-        MODES[spec.change],
-        spec.pooled_location,
-        design.jump_index if design.has_jump else -1,
-        design.n_none,
-        np.empty(N),
-        np.empty((N, J)),
-        np.empty((N, C)),
-        np.empty((N, J)),
-        np.empty((N, C)),
-        np.empty(N),
-        np.empty((N, C)),
-        np.empty(N),
-        np.empty((N, 2)),
-    )
-    run = marginal_kernel()
-    run(*args)  # loads the compiled kernel
+    The first call on a machine compiles the density (about 15 s, then cached on disk).
+    """
+    from ._density import density, initial_point
+
+    lay, f = density(design, spec)
+    x = initial_point(lay, 0)
+    f(x)  # loads the compiled kernel
     times = []
     for _ in range(3):
         start = time.perf_counter()
-        run(*args)
+        f(x)
         times.append(time.perf_counter() - start)
     return float(np.median(times))
 
@@ -361,8 +328,12 @@ def fit(
     client on the score scale, so :func:`compare` leaves one client out at a time.
 
     One gradient costs O(clients x candidates x components) operations in one compiled
-    loop. In ``benchmarks/bench_bayes.py`` nutpie was faster than PyMC's sampler at every
-    cohort size, so ``"auto"`` prefers it.
+    loop. With nutpie, NUTS runs on the model's log density written out by hand (value and
+    gradient in one compiled function, equal to the PyMC model's in
+    ``tests/test_bayes_density.py``), so nothing is compiled per fit: the first fit on a
+    machine compiles it once (about 15 s), later fits load it from disk. In
+    ``benchmarks/bench_bayes.py`` nutpie was faster than PyMC's sampler at every cohort
+    size, so ``"auto"`` prefers it.
 
     References
     ----------
@@ -443,6 +414,8 @@ def fit(
     pm_model = build(design, spec)
     used, idata, seconds = _sample(
         pm_model,
+        design,
+        spec,
         draws=int(draws),
         tune=int(tune),
         chains=int(chains),
@@ -508,6 +481,8 @@ def _sampler_used(sampler: str) -> str:
 
 def _sample(
     model: Any,
+    design: Design,
+    spec: Spec,
     *,
     draws: int,
     tune: int,
@@ -526,24 +501,24 @@ def _sample(
     start = time.perf_counter()
     with quiet():
         if used == "nutpie":
-            try:
-                import nutpie
-            except ImportError:
+            if importlib.util.find_spec("nutpie") is None:
                 raise ImportError(
                     "sampler='nutpie' needs the nutpie package. Fix: pip install nutpie, or "
                     "use sampler='pymc'."
-                ) from None
-            compiled = nutpie.compile_pymc_model(model)
-            idata = nutpie.sample(
-                compiled,
+                )
+            from ._density import sample_nutpie  # the model's density, compiled once
+
+            idata = sample_nutpie(
+                design,
+                spec,
+                model,
                 draws=draws,
                 tune=tune,
                 chains=chains,
                 cores=cores,
                 seed=seed,
-                progress_bar=progress,
+                progress=progress,
                 target_accept=target_accept,
-                save_warmup=False,
             )
         else:
             idata = pymc().sample(

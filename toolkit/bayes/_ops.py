@@ -2,8 +2,10 @@
 
 Imported on first use only (it imports PyTensor). Writing the 4 x 4 Cholesky algebra and the
 sums over change sessions and jump components as a symbolic graph makes its gradient graph
-slow to compile (minutes with the numba backend nutpie uses); the compiled kernel in
-:mod:`._algebra` computes the value and the closed-form derivatives in one pass instead.
+slow to compile; the compiled kernel in :mod:`._algebra` computes the value and the
+closed-form derivatives in one pass instead. This operation serves the PyMC model (prior
+checks, PyMC's sampler, which calls :meth:`Marginal.perform`); nutpie samples the same
+density through :mod:`._density`, without a PyTensor graph.
 """
 
 from __future__ import annotations
@@ -146,70 +148,3 @@ class Marginal(Op):
             (col * d_loc).sum(axis=0),
         ]
         return [g.astype(x.dtype) for g, x in zip(grads, inputs)]
-
-
-def _register_numba() -> None:
-    """Let PyTensor's numba backend (used by nutpie) call the compiled kernel directly."""
-    try:
-        from pytensor.link.numba.dispatch import numba_funcify
-    except ImportError:  # pragma: no cover - older PyTensor without the numba backend
-        return
-
-    @numba_funcify.register(Marginal)
-    def _marginal_numba(op: Marginal, node: Any = None, **kwargs: Any) -> Any:
-        import numba
-
-        run = marginal_kernel()
-        G, h, G0, h0, yy, n, logprior, sessions, valid = op.arrays()
-        mode, pooled, ji, J0 = op.mode, op.pooled, op.ji, op.J0
-        N, J, C = op.N, op.J, op.C
-
-        @numba.njit
-        def marginal(mean, jmean, var, jvar, sigma2, logw, pi, loc):
-            ll = np.empty(N)
-            d_mean = np.empty((N, J))
-            d_jmean = np.empty((N, C))
-            d_var = np.empty((N, J))
-            d_jvar = np.empty((N, C))
-            d_sigma2 = np.empty(N)
-            d_logw = np.empty((N, C))
-            d_pi = np.empty(N)
-            d_loc = np.empty((N, 2))
-            run(
-                G,
-                h,
-                G0,
-                h0,
-                yy,
-                n,
-                logprior,
-                sessions,
-                valid,
-                np.ascontiguousarray(mean),
-                np.ascontiguousarray(jmean),
-                np.ascontiguousarray(var),
-                np.ascontiguousarray(jvar),
-                np.ascontiguousarray(sigma2),
-                np.ascontiguousarray(logw),
-                np.ascontiguousarray(pi).reshape(1),
-                np.ascontiguousarray(loc),
-                mode,
-                pooled,
-                ji,
-                J0,
-                ll,
-                d_mean,
-                d_jmean,
-                d_var,
-                d_jvar,
-                d_sigma2,
-                d_logw,
-                d_pi,
-                d_loc,
-            )
-            return ll, d_mean, d_jmean, d_var, d_jvar, d_sigma2, d_logw, d_pi, d_loc
-
-        return marginal
-
-
-_register_numba()

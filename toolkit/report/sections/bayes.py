@@ -19,9 +19,9 @@ SAMPLING: dict[str, int] = {"chains": 2, "tune": 1000, "draws": 1000}
 def bayes_section(report: Report, ctx: Context) -> None:
     """Add the hierarchical model's per-client P(breakthrough) table and a figure.
 
-    Two chains of 1,000 draws: most of the time goes into compiling the model, and shorter
-    chains leave R-hat and ESS warnings on data as small as the shipped examples. Before
-    sampling, the expected duration is announced (the command line prints it).
+    Two chains of 1,000 draws: shorter chains leave R-hat and ESS warnings on data as small
+    as the shipped examples. Before sampling, the expected duration is announced (the
+    command line prints it).
     """
     import matplotlib.pyplot as plt
 
@@ -104,16 +104,13 @@ def bayes_section(report: Report, ctx: Context) -> None:
 
 def duration_text(scores: Any) -> str:
     """The expected duration of the report's Bayesian fit, in words."""
-    from ... import bayes
+    from ...bayes import estimate_duration
 
-    estimate = getattr(bayes, "estimate_duration", None)
-    if estimate is not None:
-        seconds = float(estimate(scores, **SAMPLING))
-    else:
-        # Measured on 2 cores: about 20 s to compile, then sampling grows with the number of
-        # observed scores (about 2 ms per 1,000 scores and draw over both chains).
-        n_scores = float(scores.n_observed().sum())
-        seconds = 20.0 + 2e-6 * n_scores * SAMPLING["draws"] * SAMPLING["chains"]
+    seconds = float(
+        estimate_duration(
+            scores, chains=SAMPLING["chains"], tune=SAMPLING["tune"], draws=SAMPLING["draws"]
+        )
+    )
     minutes = seconds / 60
     return (
         f"about {seconds:.0f} s" if minutes < 2 else f"about {minutes:.0f} minutes"
