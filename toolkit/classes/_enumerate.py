@@ -57,14 +57,7 @@ from ..data import LongScores, as_scores
 from ..errors import DataError, warn
 from ..instruments import Instrument
 from . import _design, _em
-from ._fit import (
-    assemble,
-    check_model_options,
-    direction_of,
-    fit_design,
-    resolve_seed,
-    skipped_message,
-)
+from ._fit import assemble, fit_design, prepare
 from ._result import STATISTICS_COLUMNS, ClassesResult, Fitted, describe_model
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -255,8 +248,15 @@ level
     boot_starts = _checks.whole(
         bootstrap_starts, "bootstrap_starts", function, low=1, high=_checks.MAX_COUNT
     )
-    options = check_model_options(
+    options, seed, design, sign, notes = prepare(
         function,
+        scores,
+        seed=seed,
+        better=better,
+        time=time,
+        time_zero=time_zero,
+        knots=knots,
+        random=random,
         residual=residual,
         random_covariance=random_covariance,
         n_starts=n_starts,
@@ -268,21 +268,8 @@ level
         min_sessions=min_sessions,
         level=level,
         min_change=min_change,
-        scores=scores,
-    )
-    seed = resolve_seed(seed, function)
-    design = _design.build(
-        scores,
-        time=time,
-        time_zero=time_zero,
-        knots=knots,
-        random=random,
-        min_sessions=options["min_sessions"],
-        function=function,
     )
     n = len(design.clients)
-    sign = direction_of(scores, better)
-    notes = skipped_message(design, options["min_sessions"])
     kept = []
     for m in notes:
         kept.append(warn(m, stacklevel=3))

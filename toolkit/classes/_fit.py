@@ -29,7 +29,15 @@ from ._result import (
     Fitted,
 )
 
-__all__ = ["fit", "Fit", "fit_design", "resolve_seed", "check_model_options", "assemble"]
+__all__ = [
+    "fit",
+    "Fit",
+    "fit_design",
+    "prepare",
+    "resolve_seed",
+    "check_model_options",
+    "assemble",
+]
 
 RESIDUALS = ("class", "common")
 EMPTY = ("discard", "drop")
@@ -97,6 +105,38 @@ def check_model_options(
         level=_checks.level(level, "level", function),
         min_change=min_change,
     )
+
+
+def prepare(
+    function: str,
+    scores: LongScores,
+    *,
+    seed: Any,
+    better: Any,
+    time: Any,
+    time_zero: Any,
+    knots: Any,
+    random: Any,
+    **model_options: Any,
+) -> tuple[dict[str, Any], int, _design.Design, int | None, list[str]]:
+    """What :func:`fit` and :func:`~toolkit.classes.enumeration` share before fitting.
+
+    Returns the checked model options, the seed, the design, the direction of improvement
+    and the messages about skipped clients.
+    """
+    options = check_model_options(function, scores=scores, **model_options)
+    seed = resolve_seed(seed, function)
+    design = _design.build(
+        scores,
+        time=time,
+        time_zero=time_zero,
+        knots=knots,
+        random=random,
+        min_sessions=options["min_sessions"],
+        function=function,
+    )
+    sign = direction_of(scores, better)
+    return options, seed, design, sign, skipped_message(design, options["min_sessions"])
 
 
 def fit(
@@ -291,8 +331,15 @@ def fit(
         data, client=client, session=session, score=score, instrument=instrument, better=better
     )
     k = _checks.whole(n_classes, "n_classes", function, low=1, high=_checks.MAX_COUNT)
-    options = check_model_options(
+    options, seed, design, sign, messages = prepare(
         function,
+        scores,
+        seed=seed,
+        better=better,
+        time=time,
+        time_zero=time_zero,
+        knots=knots,
+        random=random,
         residual=residual,
         random_covariance=random_covariance,
         n_starts=n_starts,
@@ -304,21 +351,8 @@ def fit(
         min_sessions=min_sessions,
         level=level,
         min_change=min_change,
-        scores=scores,
-    )
-    seed = resolve_seed(seed, function)
-    design = _design.build(
-        scores,
-        time=time,
-        time_zero=time_zero,
-        knots=knots,
-        random=random,
-        min_sessions=options["min_sessions"],
-        function=function,
     )
     check_classes(k, design, function)
-    sign = direction_of(scores, better)
-    messages = skipped_message(design, options["min_sessions"])
     found = fit_design(design, k, sign=sign, seed=seed, progress=progress, **options)
     return assemble(
         scores,
