@@ -174,12 +174,42 @@ def test_command_line_writes_the_datasets_and_the_summary(cohort, expected, tmp_
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith("_")) == [
         "breakthroughs", "changepoint", "excluded", "skipped", "sudden_gains",
         "summary.html", "summary.json",
-    ]  # fmt: skip
+    ]  # fmt: skip (monitoring was not asked for)
     summary = json.loads((out / "summary.json").read_text())
     assert [m["method"] for m in summary["methods"]] == ["sudden gains", "change points"]
     flagged = {m["method"]: m["n_flagged"] for m in summary["methods"]}
     memory = expected[1].summary().set_index("method")["n_flagged"]
     assert flagged == {k: int(memory[k]) for k in flagged}
+
+
+def test_monitoring_flags_equal_in_memory_whatever_the_partitioning(cohort, expected, tmp_path):
+    from toolkit.batch._monitoring import reference_clients
+    from toolkit.monitoring import expected_response
+
+    scores = expected[0]
+    # A reference sample smaller than the registry: the clients with the 100 smallest keys
+    sample = scores.subset(clients=reference_clients(scores.clients, 100, RUN["seed"]))
+    assert sample.n_clients == 100
+    flags = expected_response(sample, folds=5, seed=RUN["seed"]).flag(scores)
+    for partitions in (1, 7):
+        run = run_batch(cohort, tmp_path / f"p{partitions}", **ROLES, partitions=partitions,
+                        monitoring_reference=100, **RUN)  # fmt: skip
+        same(run.read("monitoring"), flags.table, ["client", "session"])
+        same(run.read("monitoring_clients"), flags.clients, ["client"])
+        assert run.facts["monitoring_clients"] == flags.clients["flagged"].notna().sum()
+        assert run.facts["monitoring_flagged"] == flags.clients["flagged"].sum() > 0
+    # the reference clients' own curves are cross-fitted, the others' come from the whole sample
+    table = run.read("monitoring")
+    assert table.loc[table["client"].isin(sample.clients), "fold"].notna().all()
+    assert table.loc[~table["client"].isin(sample.clients), "fold"].isna().all()
+
+
+def test_monitoring_needs_a_breakthrough_method_and_a_sample(cohort, tmp_path, capsys):
+    with pytest.raises(OptionError, match="beside monitoring"):
+        run_batch(cohort, tmp_path, **ROLES, methods=["monitoring"], **RUN)
+    assert cli_main(["batch", str(cohort), "--out", str(tmp_path / "o"), "--workers", "0",
+                     "--quiet", "--monitoring-reference", "3"]) == 2  # fmt: skip
+    assert "--monitoring-reference must be" in capsys.readouterr().err
 
 
 def test_partition_of_keys_ids_not_their_storage():

@@ -142,6 +142,7 @@ _FLAGS = [
     (r"reliable_change=<points>", "--reliable-change POINTS"),
     (r"reliable_change=", "--reliable-change "),
     (r"min_change=", "--min-change "),
+    (r"The 'monitoring_reference' parameter of run_batch", "--monitoring-reference"),
     (r"instrument=", "--instrument "),
     (r"better='?(lower|higher)'?", r"--better \1"),
     (r"better=", "--better "),

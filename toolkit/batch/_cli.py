@@ -8,11 +8,10 @@ import warnings
 from collections.abc import Sequence
 
 from ..errors import DataError, ToolkitWarning
-from ..per_client._table import DEFAULT_METHODS
 
 __all__ = ["main"]
 
-_METHODS = ("reliable_change", "sudden_gains", "changepoint")
+_METHODS = ("reliable_change", "sudden_gains", "changepoint", "monitoring")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,8 +34,17 @@ def _parser() -> argparse.ArgumentParser:
         "--methods",
         nargs="+",
         choices=_METHODS,
-        default=list(DEFAULT_METHODS),
-        help="methods to run (default: all three)",
+        default=list(_METHODS),
+        help="methods to run: the breakthrough methods and the not-on-track flags "
+        "(default: all four)",
+    )
+    p.add_argument(
+        "--monitoring-reference",
+        type=int,
+        default=20_000,
+        metavar="N",
+        help="clients the monitoring flags' expected response is learnt from "
+        "(default: 20000; all clients when there are fewer)",
     )
     p.add_argument("--partitions", type=int, help="number of partitions (default: by size)")
     p.add_argument(
@@ -114,6 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 invalid="exclude" if args.exclude_invalid else "raise",
                 reliable_change=_criterion_option(args.reliable_change),
                 methods=args.methods,
+                monitoring_reference=args.monitoring_reference,
                 options=options,
                 test=not args.no_test,
                 n_boot=args.n_boot,

@@ -10,6 +10,8 @@ on a Dask cluster:
    statistics (:mod:`toolkit.pooled`); merged, they fix the reliable-change criterion and the
    pooled noise SD for every partition, exactly as in memory;
 3. **analyse**: every partition runs :func:`toolkit.breakthroughs` with those shared numbers
+   (and the monitoring flags, from an expected response fitted once on a keyed reference
+   sample gathered after the pool pass; :mod:`toolkit.batch._monitoring`)
    and writes one parquet file per output, each under a temporary name and then renamed,
    and then its completion record. A partition with a completion record is never redone; a
    partition without one is redone whole, so a lost worker or an interrupted run leaves no
@@ -33,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import _checks
 from .. import criterion as _criterion
 from .. import files as _files
 from .. import instruments as _instruments
@@ -43,6 +46,7 @@ from .._version import __version__
 from ..data import long_scores
 from ..errors import DataError, FileFormatError, OptionError, warn
 from ..per_client._table import BLOCKS, DEFAULT_METHODS, METHODS
+from . import _monitoring
 from ._stage import FILE, Piece, file_of_error, peak_memory, read_partition, split_piece
 from ._stage import write_parquet as _write_parquet
 from ._summary import BatchResult, write_summary
@@ -57,7 +61,9 @@ OUTPUTS = ("breakthroughs", "skipped", "excluded")
 #: that finds ``arm`` in it removes that file and ends its process mid-partition.
 FAULT_ENV = "TOOLKIT_BATCH_FAULT"
 _RUN_FILE = "_batch.json"
-_BATCH_METHODS = tuple(m for m in METHODS if m != "bayes")
+_BATCH_METHODS = (*(m for m in METHODS if m != "bayes"), "monitoring")
+#: What a batch run computes by default: the breakthrough methods and the monitoring flags.
+BATCH_METHODS_DEFAULT = (*DEFAULT_METHODS, "monitoring")
 
 
 # --- input --------------------------------------------------------------------------------
@@ -244,7 +250,23 @@ def pool_partition(partition: int, spec: dict[str, Any]) -> dict[str, Any]:
         warnings.simplefilter("ignore")  # the analysis pass reports the warnings
         _, scores = _validated(partition, spec, 1.0, None)  # the criterion is not used here
     parts = None if scores is None else _pooled.parts(scores.to_matrix())
-    return {"parts": parts, "peak_memory": peak_memory()}
+    keys: list[float] = []
+    if scores is not None and "monitoring" in spec["methods"]:
+        keys = _monitoring.smallest_keys(scores.clients, spec["monitoring_reference"], spec["seed"])
+    return {"parts": parts, "reference_keys": keys, "peak_memory": peak_memory()}
+
+
+def reference_partition(partition: int, spec: dict[str, Any]) -> dict[str, Any]:
+    """The monitoring reference pass: the validated rows of the partition's sample clients."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the analysis pass reports the warnings
+        _, scores = _validated(partition, spec, spec["criterion"], spec["pooled"])
+    rows = None
+    if scores is not None:
+        keep = _monitoring.reference_keys(scores.clients, spec["seed"]) <= spec["threshold"]
+        if keep.any():
+            rows = scores.subset(clients=scores.clients[keep]).data
+    return {"rows": rows, "peak_memory": peak_memory()}
 
 
 def _fault(stage: str) -> None:
@@ -273,7 +295,7 @@ def analyse_partition(partition: int, spec: dict[str, Any]) -> dict[str, Any]:
 
             answer = breakthroughs(
                 scores,
-                methods=spec["methods"],
+                methods=[m for m in spec["methods"] if m != "monitoring"],
                 options=spec["options"],
                 test=spec["test"],
                 n_boot=spec["n_boot"],
@@ -296,6 +318,15 @@ def analyse_partition(partition: int, spec: dict[str, Any]) -> dict[str, Any]:
                 else pd.DataFrame({"client": frame.iloc[:0, 0], "reason": [], "method": []})
             )
             tables["excluded"] = _excluded(scores.excluded, frame, spec)
+            if "monitoring" in spec["methods"]:
+                flags = _monitoring.load_expected(spec["monitoring_model"]).flag(scores)
+                tables["monitoring"] = flags.table
+                tables["monitoring_clients"] = flags.clients
+                flagged = flags.clients["flagged"]
+                counts["monitoring"] = [
+                    int(flagged.notna().sum()),
+                    int(flagged.fillna(False).astype(bool).sum()),
+                ]
             for i, (output, table) in enumerate(tables.items()):
                 _write_parquet(table, out / output / name)
                 if i == 0:
@@ -363,6 +394,55 @@ def _plain(value: Any) -> Any:
 
 
 # --- the run ------------------------------------------------------------------------------
+def _reference_pass(
+    runner: _Runner,
+    spec: dict[str, Any],
+    state: dict[str, Any],
+    out: Path,
+    fingerprint: str,
+    progress: bool,
+    peaks: dict[str, int],
+) -> Path:
+    """Gather the monitoring reference sample and fit its expected response (once)."""
+    path = out / _monitoring.FILE
+    if path.exists():
+        return path
+    spec = {**spec, "threshold": state["reference_threshold"]}
+    rows: list[pd.DataFrame] = []
+
+    def gathered(partition: int, info: dict[str, Any]) -> None:
+        peaks[f"reference {partition}"] = info["peak_memory"]
+        if info["rows"] is not None:
+            rows.append(info["rows"])
+
+    runner.map(reference_partition, list(range(spec["n_partitions"])), spec,
+               key=f"reference-{fingerprint}", desc="reference", progress=progress,
+               on_done=gathered)  # fmt: skip
+    if not rows:
+        raise DataError(
+            "No client to learn the monitoring flags' expected response from. Fix: leave "
+            "monitoring out of --methods."
+        )
+    roles = spec["roles"]
+    reference = long_scores(
+        pd.concat(rows, ignore_index=True),
+        client="client",
+        session="session",
+        score="score",
+        instrument=roles["instrument"],
+        better=roles["better"],
+        reliable_change=spec["criterion"],
+        pooled=spec["pooled"],
+    )
+    try:
+        return _monitoring.fit_expected(reference, out, int(spec["seed"]))
+    except ValueError as error:
+        raise type(error)(
+            f"Monitoring flags: {error} (Batch fix: leave monitoring out of --methods, or "
+            "raise --monitoring-reference.)"
+        ) from None
+
+
 def run_batch(
     path: str | Path,
     out: str | Path,
@@ -376,8 +456,9 @@ def run_batch(
     invalid: str = "raise",
     reliable_change: float | str | None = None,
     sequence: str = "sessions",
-    methods: Sequence[str] = DEFAULT_METHODS,
+    methods: Sequence[str] = BATCH_METHODS_DEFAULT,
     options: dict[str, dict[str, Any]] | None = None,
+    monitoring_reference: int = _monitoring.REFERENCE,
     test: bool = True,
     n_boot: int = 499,
     seed: int = 0,
@@ -406,12 +487,18 @@ def run_batch(
         A CSV/TSV/parquet/SPSS/Stata file, or a folder of them (read in name order).
     out : str or Path
         The output folder: ``breakthroughs/``, one folder per method (``reliable_change/``,
-        ``sudden_gains/``, ``changepoint/``), ``skipped/`` and ``excluded/``, each a parquet
+        ``sudden_gains/``, ``changepoint/``, ``monitoring/`` with ``monitoring_clients/``),
+        ``skipped/`` and ``excluded/``, each a parquet
         dataset of ``part-NNNNN.parquet`` files, plus ``summary.json`` and ``summary.html``.
     client, session, score, instrument, better, covariates, invalid, reliable_change, sequence
         As for :func:`toolkit.long_scores`.
     methods, options, test, n_boot, seed
-        As for :func:`toolkit.breakthroughs` (the Bayesian model is not run in batch).
+        As for :func:`toolkit.breakthroughs` (the Bayesian model is not run in batch), and
+        ``"monitoring"``: not-on-track flags per client and session (``monitoring/``,
+        ``monitoring_clients/``) from one cross-fitted expected response learnt from a
+        reference sample of the registry (see :mod:`toolkit.batch._monitoring`).
+    monitoring_reference : int, default 20000
+        Clients in that reference sample (the whole registry when it has fewer).
     sep, wide, wide_dates, session_dates, date_format, dayfirst
         How to read the files, as for the report command (:func:`toolkit.files.read_scores`).
     workers : int, optional
@@ -464,6 +551,14 @@ def run_batch(
                 f"The 'methods' parameter of the batch command must name methods in "
                 f"{list(_BATCH_METHODS)}. Got {m!r} instead."
             )
+    if not [m for m in methods if m != "monitoring"]:
+        raise OptionError(
+            "The batch command needs at least one breakthrough method beside monitoring. "
+            f"Fix: add one of {list(_BATCH_METHODS[:-1])} to --methods."
+        )
+    monitoring_reference = _checks.whole(
+        monitoring_reference, "monitoring_reference", "run_batch", low=10
+    )
     if invalid not in ("raise", "exclude"):
         raise OptionError(f"invalid must be 'raise' or 'exclude'. Got {invalid!r} instead.")
     roles = dict(client=client, session=session, score=score, instrument=instrument,
@@ -482,12 +577,14 @@ def run_batch(
                    date_format=date_format, dayfirst=dayfirst)  # fmt: skip
     analysis = dict(roles=roles, covariates=list(covariates) if covariates is not None else None,
                     invalid=invalid, reliable_change=reliable_change, methods=methods,
-                    options=options or {}, test=test, n_boot=n_boot, seed=seed)  # fmt: skip
+                    options=options or {}, test=test, n_boot=n_boot, seed=seed,
+                    monitoring_reference=monitoring_reference)  # fmt: skip
     fingerprint = _fingerprint(paths, {**reading, **analysis, "partitions": n_partitions})
     run_file = out / _RUN_FILE
     if restart and out.exists():
-        for child in [*(out / o for o in (*OUTPUTS, *_BATCH_METHODS)), out / "_done",
-                      out / "_staging", run_file]:  # fmt: skip
+        for child in [*(out / o for o in (*OUTPUTS, *_BATCH_METHODS, "monitoring_clients")),
+                      out / "_done", out / "_staging", out / _monitoring.FILE,
+                      run_file]:  # fmt: skip
             if child.is_dir():
                 shutil.rmtree(child)
             elif child.exists():
@@ -569,17 +666,20 @@ def run_batch(
         # 2. pooled statistics over every partition
         if "pooled" not in state:
             parts: list[Any] = []
+            keys: list[float] = []
 
             def pooled_one(partition: int, info: dict[str, Any]) -> None:
                 peaks[f"pool {partition}"] = info["peak_memory"]
                 if info["parts"] is not None:
                     parts.append(info["parts"])
+                keys.extend(info["reference_keys"])
 
             runner.map(pool_partition, list(range(n_partitions)), spec,
                        key=f"pool-{fingerprint}", desc="pool", progress=progress,
                        on_done=pooled_one)  # fmt: skip
             shared = _pooled.combine(parts)
             state["pooled"] = {k: getattr(shared, k) for k in shared.__dataclass_fields__}
+            state["reference_threshold"] = _monitoring.threshold(keys, monitoring_reference)
             _write_json(state, state_file)
         shared = _pooled.PooledStatistics(**state["pooled"])
         inst = _instruments.get(instrument) if instrument is not None else None
@@ -590,6 +690,10 @@ def run_batch(
             )
         criterion_notes = [str(w.message) for w in caught]
         spec.update(criterion=found, pooled=shared)
+        if "monitoring" in methods and [p for p in range(n_partitions) if p not in done]:
+            spec["monitoring_model"] = str(
+                _reference_pass(runner, spec, state, out, fingerprint, progress, peaks)
+            )
         # 3. analyse every partition not yet complete
         todo = [p for p in range(n_partitions) if p not in done]
         if done:

@@ -120,6 +120,12 @@ def write_summary(
         "peak_memory_per_worker_max": max(by_worker.values()) if by_worker else None,
         "complete": len(records) == facts.get("partitions"),
     }
+    if "monitoring" in methods:
+        # not-on-track flags: clients monitored, and flagged at least once
+        n = int(sum(r["counts"].get("monitoring", [0, 0])[0] for r in records))
+        k = int(sum(r["counts"].get("monitoring", [0, 0])[1] for r in records))
+        facts.update(monitoring_clients=n, monitoring_flagged=k,
+                     monitoring_share_flagged=k / n if n else None)  # fmt: skip
     seconds = facts.get("seconds") or 0.0
     facts["clients_per_second"] = facts["clients"] / seconds if seconds else None
     notes = list(dict.fromkeys([*notes, *warnings_seen]))

@@ -392,6 +392,23 @@ def fit_curve(
     )
 
 
+def _linear(c: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``c @ b`` row by row, in the same order for every row."""
+    out = np.zeros(len(c))
+    for j in range(c.shape[1]):
+        out += c[:, j] * b[j]
+    return out
+
+
+def _quadratic(a: np.ndarray, m: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a_i' m b_i`` for every row ``i``, in the same order for every row."""
+    out = np.zeros(len(a))
+    for j in range(a.shape[1]):
+        for k in range(b.shape[1]):
+            out += a[:, j] * m[j, k] * b[:, k]
+    return out
+
+
 def curve_moments(
     fit: CurveFit, predictors: np.ndarray, t: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -405,11 +422,14 @@ def curve_moments(
     c = fit.design(predictors)
     r = fit.r
     b0, b1 = fit.beta[:r], fit.beta[r:]
-    mean = (c @ b0)[:, None] + (c @ b1)[:, None] * t[None, :]
+    # Elementwise over clients (no matrix products): a client's numbers must not depend on
+    # how many other clients are predicted with it, as matrix kernels' rounding does, so that
+    # a registry analysed in partitions gets exactly the in-memory answer.
+    mean = _linear(c, b0)[:, None] + _linear(c, b1)[:, None] * t[None, :]
     v = fit.cov_beta
-    q00 = np.einsum("ij,jk,ik->i", c, v[:r, :r], c)
-    q01 = np.einsum("ij,jk,ik->i", c, v[:r, r:], c)
-    q11 = np.einsum("ij,jk,ik->i", c, v[r:, r:], c)
+    q00 = _quadratic(c, v[:r, :r], c)
+    q01 = _quadratic(c, v[:r, r:], c)
+    q11 = _quadratic(c, v[r:, r:], c)
     fixed = q00[:, None] + 2 * q01[:, None] * t[None, :] + q11[:, None] * (t * t)[None, :]
     s = fit.cov_re
     if fit.q == 2:
