@@ -125,6 +125,112 @@ def evidence(
     return ev, L, [mean[j] + delta[j] for j in range(J)]
 
 
+def _evidence_source(  # pragma: no cover - compiled by marginal_kernel()
+    G, h, yy, n, m, vr, inv, const, logvar, Jx, ev, js, jm, jv
+):
+    """Log evidence and its derivatives for every client at one (candidate, component).
+
+    ``G`` (J, J, N) and ``h`` (J, N) are the clients' sums with clients last, ``m`` (J, N)
+    the prior means, ``vr`` (J,) the prior variances, ``inv`` the noise precisions,
+    ``const`` (N,) ``-n/2 log(2 pi s2)`` and ``logvar`` the log prior determinant; only the
+    first ``Jx`` effects are used. Fills ``ev``, ``js`` (N,) and ``jm``, ``jv`` (J, N): the
+    derivatives with respect to noise variance, prior means and prior variances. Every loop
+    over clients is innermost and without branches, so that it vectorises.
+    """
+    N = inv.shape[0]
+    L = np.empty((Jx, Jx, N))
+    Li = np.empty((Jx, Jx, N))
+    g = np.empty((Jx, N))
+    v = np.empty((Jx, N))
+    d = np.empty((Jx, N))
+    Gm = np.empty((Jx, N))
+    t = np.empty(N)
+    prod = np.ones(N)
+    quad = np.zeros(N)
+    rr = yy.copy()
+    rss = yy.copy()
+    trace = np.zeros(N)
+    for j in range(Jx):
+        for i in range(N):
+            Gm[j, i] = 0.0
+        for col in range(Jx):
+            for i in range(N):
+                Gm[j, i] += G[j, col, i] * m[col, i]
+        for i in range(N):
+            g[j, i] = (h[j, i] - Gm[j, i]) * inv[i]
+            rr[i] -= m[j, i] * (2.0 * h[j, i] - Gm[j, i])
+    for j in range(Jx):  # Cholesky factor of P = diag(1 / vr) + G / s2
+        w = 1.0 / vr[j]
+        for i in range(N):
+            t[i] = G[j, j, i] * inv[i] + w
+        for r in range(j):
+            for i in range(N):
+                t[i] -= L[j, r, i] * L[j, r, i]
+        for i in range(N):
+            L[j, j, i] = np.sqrt(t[i])
+            prod[i] *= L[j, j, i]
+        for a in range(j + 1, Jx):
+            for i in range(N):
+                t[i] = G[a, j, i] * inv[i]
+            for r in range(j):
+                for i in range(N):
+                    t[i] -= L[a, r, i] * L[j, r, i]
+            for i in range(N):
+                L[a, j, i] = t[i] / L[j, j, i]
+    for j in range(Jx):  # v = L^-1 g
+        for i in range(N):
+            t[i] = g[j, i]
+        for r in range(j):
+            for i in range(N):
+                t[i] -= L[j, r, i] * v[r, i]
+        for i in range(N):
+            v[j, i] = t[i] / L[j, j, i]
+            quad[i] += v[j, i] * v[j, i]
+    for i in range(N):
+        ev[i] = const[i] - 0.5 * logvar - np.log(prod[i]) - 0.5 * rr[i] * inv[i] + 0.5 * quad[i]
+    for j in range(Jx - 1, -1, -1):  # d = L^-T v = P^-1 g
+        for i in range(N):
+            t[i] = v[j, i]
+        for r in range(j + 1, Jx):
+            for i in range(N):
+                t[i] -= L[r, j, i] * d[r, i]
+        for i in range(N):
+            d[j, i] = t[i] / L[j, j, i]
+    for j in range(Jx):  # L^-1, for the diagonal of P^-1
+        for i in range(N):
+            Li[j, j, i] = 1.0 / L[j, j, i]
+        for a in range(j + 1, Jx):
+            for i in range(N):
+                t[i] = 0.0
+            for r in range(j, a):
+                for i in range(N):
+                    t[i] -= L[a, r, i] * Li[r, j, i]
+            for i in range(N):
+                Li[a, j, i] = t[i] / L[a, a, i]
+    for j in range(Jx):
+        vj = vr[j]
+        for i in range(N):
+            t[i] = 0.0
+        for r in range(j, Jx):
+            for i in range(N):
+                t[i] += Li[r, j, i] * Li[r, j, i]
+        for i in range(N):
+            jm[j, i] = d[j, i] / vj
+            jv[j, i] = 0.5 * (d[j, i] * d[j, i] / (vj * vj) - 1.0 / vj + t[i] / (vj * vj))
+            trace[i] += t[i] / vj
+            d[j, i] += m[j, i]  # now the posterior mean theta
+    for j in range(Jx):
+        for i in range(N):
+            t[i] = 0.0
+        for col in range(Jx):
+            for i in range(N):
+                t[i] += G[j, col, i] * d[col, i]
+        for i in range(N):
+            rss[i] += d[j, i] * (t[i] - 2.0 * h[j, i])
+    for i in range(N):
+        js[i] = 0.5 * (rss[i] * inv[i] * inv[i] - n[i] * inv[i] + (Jx - trace[i]) * inv[i])
+
+
 def _marginal_source(  # pragma: no cover - compiled by marginal_kernel()
     G,
     h,
@@ -168,132 +274,56 @@ def _marginal_source(  # pragma: no cover - compiled by marginal_kernel()
     """
     N, K, J = h.shape
     C = logw.shape[0]
-    L = np.empty((J, J))
-    Linv = np.empty((J, J))
-    g = np.empty(J)
-    v = np.empty(J)
-    d = np.empty(J)
-    Gm = np.empty(J)
-    th = np.empty(J)
-    m = np.empty(J)
-    vr = np.empty(J)
-    jm = np.empty(J)
-    jv = np.empty(J)
-    e_kc = np.empty((K, C))
-    js_kc = np.empty((K, C))
-    jm_kc = np.empty((K, C, J))
-    jv_kc = np.empty((K, C, J))
     lp = np.empty(K)
     zk = np.empty(K)
     ew = np.empty((K, C))
     log2pi = np.log(2 * np.pi)
-    # log|prior covariance| without a change and with one in each jump component (the same
-    # for every client: computed once, not per candidate)
+    inv = 1.0 / sigma2
+    const = -0.5 * n * (log2pi + np.log(sigma2))
+    # -- evidence of every (k, c) and of no change, for all clients at once -----------------
+    # (clients innermost, so that the compiler runs several clients per instruction)
     logvar_none = 0.0
     for j in range(J0):
         logvar_none += np.log(var[j])
-    logvar_c = np.empty(C)
-    for c in range(C):
-        acc = 0.0
-        for j in range(J):
-            acc += np.log(jvar[c]) if j == ji else np.log(var[j])
-        logvar_c[c] = acc
-    for i in range(N):
-        s2 = sigma2[i]
-        inv = 1.0 / s2
-        const = -0.5 * n[i] * (log2pi + np.log(s2))
-        ev0 = 0.0
-        js0 = 0.0
-        # -- evidence of every (k, c), and of no change (slot K, component 0) ---------------
-        for slot in range(K + 1):
-            none = slot == K
-            if not none and (mode == 2 or not valid[i, slot]):
-                continue
-            Jx = J0 if none else J
-            for c in range(1 if none else C):
-                for j in range(Jx):
-                    m[j] = mean[i, j]
-                    vr[j] = var[j]
-                if not none and ji >= 0:
-                    m[ji] = jmean[i, c]
-                    vr[ji] = jvar[c]
-                logvar = logvar_none if none else logvar_c[c]
-                rr = yy[i]
-                for j in range(Jx):
-                    acc = 0.0
-                    for col in range(Jx):
-                        Gv = G0[i, 0, j, col] if none else G[i, slot, j, col]
-                        acc += Gv * m[col]
-                    Gm[j] = acc
-                    hv = h0[i, 0, j] if none else h[i, slot, j]
-                    g[j] = (hv - acc) * inv
-                for j in range(Jx):
-                    hv = h0[i, 0, j] if none else h[i, slot, j]
-                    rr -= m[j] * (2.0 * hv - Gm[j])
-                diag_prod = 1.0
-                for j in range(Jx):
-                    Gjj = G0[i, 0, j, j] if none else G[i, slot, j, j]
-                    s = Gjj * inv + 1.0 / vr[j]
-                    for r in range(j):
-                        s -= L[j, r] * L[j, r]
-                    L[j, j] = np.sqrt(s)
-                    diag_prod *= L[j, j]
-                    for a in range(j + 1, Jx):
-                        Gaj = G0[i, 0, a, j] if none else G[i, slot, a, j]
-                        s = Gaj * inv
-                        for r in range(j):
-                            s -= L[a, r] * L[j, r]
-                        L[a, j] = s / L[j, j]
-                quad = 0.0
-                for j in range(Jx):
-                    s = g[j]
-                    for r in range(j):
-                        s -= L[j, r] * v[r]
-                    v[j] = s / L[j, j]
-                    quad += v[j] * v[j]
-                ev = const - 0.5 * logvar - np.log(diag_prod) - 0.5 * rr * inv + 0.5 * quad
-                for j in range(Jx - 1, -1, -1):
-                    s = v[j]
-                    for r in range(j + 1, Jx):
-                        s -= L[r, j] * d[r]
-                    d[j] = s / L[j, j]
-                for j in range(Jx):
-                    Linv[j, j] = 1.0 / L[j, j]
-                    for a in range(j + 1, Jx):
-                        s = 0.0
-                        for r in range(j, a):
-                            s -= L[a, r] * Linv[r, j]
-                        Linv[a, j] = s / L[a, a]
-                trace = 0.0
-                for j in range(Jx):
-                    pjj = 0.0
-                    for r in range(j, Jx):
-                        pjj += Linv[r, j] * Linv[r, j]
-                    vj = vr[j]
-                    jm[j] = d[j] / vj
-                    jv[j] = 0.5 * (d[j] * d[j] / (vj * vj) - 1.0 / vj + pjj / (vj * vj))
-                    trace += pjj / vj
-                    th[j] = m[j] + d[j]
-                rss = yy[i]
-                for j in range(Jx):
-                    hv = h0[i, 0, j] if none else h[i, slot, j]
-                    rss -= 2.0 * th[j] * hv
-                    for col in range(Jx):
-                        Gv = G0[i, 0, j, col] if none else G[i, slot, j, col]
-                        rss += th[j] * Gv * th[col]
-                js = 0.5 * (rss * inv * inv - n[i] * inv + (Jx - trace) * inv)
-                if none:
-                    ev0 = ev
-                    js0 = js
-                    for j in range(J):
-                        d_mean[i, j] = jm[j] if j < J0 else 0.0
-                        d_var[i, j] = jv[j] if j < J0 else 0.0
+    m = np.empty((J, N))
+    vr = np.empty(J)
+    for j in range(J0):
+        vr[j] = var[j]
+        for i in range(N):
+            m[j, i] = mean[i, j]
+    G0t = np.ascontiguousarray(G0[:, 0].transpose(1, 2, 0))
+    h0t = np.ascontiguousarray(h0[:, 0].transpose(1, 0))
+    ev0 = np.empty(N)
+    js0 = np.empty(N)
+    jm0 = np.empty((J, N))
+    jv0 = np.empty((J, N))
+    _evidence(G0t, h0t, yy, n, m, vr, inv, const, logvar_none, J0, ev0, js0, jm0, jv0)
+    e_kc = np.full((K, C, N), -np.inf)
+    js_kc = np.zeros((K, C, N))
+    jm_kc = np.zeros((K, C, J, N))
+    jv_kc = np.zeros((K, C, J, N))
+    if mode != 2:
+        Gt = np.ascontiguousarray(G.transpose(1, 2, 3, 0))
+        ht = np.ascontiguousarray(h.transpose(1, 2, 0))
+        for c in range(C):
+            logvar = 0.0
+            for j in range(J):
+                if j == ji:
+                    vr[j] = jvar[c]
+                    for i in range(N):
+                        m[j, i] = jmean[i, c]
                 else:
-                    e_kc[slot, c] = ev
-                    js_kc[slot, c] = js
-                    for j in range(J):
-                        jm_kc[slot, c, j] = jm[j]
-                        jv_kc[slot, c, j] = jv[j]
+                    vr[j] = var[j]
+                    for i in range(N):
+                        m[j, i] = mean[i, j]
+                logvar += np.log(vr[j])
+            for k in range(K):
+                _evidence(Gt[k], ht[k], yy, n, m, vr, inv, const, logvar, J,
+                          e_kc[k, c], js_kc[k, c], jm_kc[k, c], jv_kc[k, c])  # fmt: skip
+    for i in range(N):
+        for j in range(J):
+            d_mean[i, j] = jm0[j, i] if j < J0 else 0.0
+            d_var[i, j] = jv0[j, i] if j < J0 else 0.0
         for c in range(C):
             d_jmean[i, c] = 0.0
             d_jvar[i, c] = 0.0
@@ -302,8 +332,8 @@ def _marginal_source(  # pragma: no cover - compiled by marginal_kernel()
         d_loc[i, 1] = 0.0
         d_pi[i] = 0.0
         if mode == 2:
-            ll[i] = ev0
-            d_sigma2[i] = js0
+            ll[i] = ev0[i]
+            d_sigma2[i] = js0[i]
             continue
         # -- log prior of the change session --------------------------------------------------
         if pooled:
@@ -331,19 +361,19 @@ def _marginal_source(  # pragma: no cover - compiled by marginal_kernel()
         for k in range(K):
             if valid[i, k]:
                 for c in range(C):
-                    a = logw[c] + lp[k] + e_kc[k, c]
+                    a = logw[c] + lp[k] + e_kc[k, c, i]
                     if a > top:
                         top = a
         tot = 0.0
         for k in range(K):
             if valid[i, k]:
                 for c in range(C):
-                    ew[k, c] = np.exp(logw[c] + lp[k] + e_kc[k, c] - top)
+                    ew[k, c] = np.exp(logw[c] + lp[k] + e_kc[k, c, i] - top)
                     tot += ew[k, c]
         lse = top + np.log(tot)
         if mode == 0:
             lc = np.log(pi[0]) + lse
-            l0 = np.log1p(-pi[0]) + ev0
+            l0 = np.log1p(-pi[0]) + ev0[i]
             hi = lc if lc > l0 else l0
             total = hi + np.log(np.exp(lc - hi) + np.exp(l0 - hi))
             r0 = np.exp(l0 - total)
@@ -357,7 +387,7 @@ def _marginal_source(  # pragma: no cover - compiled by marginal_kernel()
         for j in range(J):
             d_mean[i, j] *= r0
             d_var[i, j] *= r0
-        d_sigma2[i] = r0 * js0
+        d_sigma2[i] = r0 * js0[i]
         e_z = 0.0
         e_z2 = 0.0
         if pooled:
@@ -374,14 +404,14 @@ def _marginal_source(  # pragma: no cover - compiled by marginal_kernel()
                 r = rc * ew[k, c] / tot
                 rk += r
                 d_logw[i, c] += r
-                d_sigma2[i] += r * js_kc[k, c]
+                d_sigma2[i] += r * js_kc[k, c, i]
                 for j in range(J):
                     if j == ji:
-                        d_jmean[i, c] += r * jm_kc[k, c, j]
-                        d_jvar[i, c] += r * jv_kc[k, c, j]
+                        d_jmean[i, c] += r * jm_kc[k, c, j, i]
+                        d_jvar[i, c] += r * jv_kc[k, c, j, i]
                     else:
-                        d_mean[i, j] += r * jm_kc[k, c, j]
-                        d_var[i, j] += r * jv_kc[k, c, j]
+                        d_mean[i, j] += r * jm_kc[k, c, j, i]
+                        d_var[i, j] += r * jv_kc[k, c, j, i]
             if pooled:
                 sd_k = loc[1]
                 d_loc[i, 0] += rk * (zk[k] - e_z) / sd_k
@@ -396,4 +426,10 @@ def marginal_kernel() -> Callable[..., None]:
     """
     import numba
 
-    return numba.njit(cache=True, nogil=True, error_model="numpy")(_marginal_source)
+    options = {"cache": True, "nogil": True, "error_model": "numpy"}
+    global _evidence
+    _evidence = numba.njit(**options)(_evidence_source)
+    return numba.njit(**options)(_marginal_source)
+
+
+_evidence: Any = _evidence_source  # replaced by its compiled version in marginal_kernel()
