@@ -282,7 +282,7 @@ def test_kernel_gradient_matches_finite_differences():
         outs = [np.empty(N), np.empty((N, J)), np.empty((N, C)), np.empty((N, J))]
         outs += [np.empty((N, C)), np.empty(N), np.empty((N, C)), np.empty(N), np.empty((N, 2))]
         run(
-            st.G, st.h, st.G0, st.h0, st.yy, st.n, st.log_prior,
+            *_algebra.kernel_layout(st), st.yy, st.n, st.log_prior,
             design.candidate_sessions.astype(float), st.valid,
             p["mean"], p["jmean"], p["var"], p["jvar"], p["sigma2"], p["logw"], p["pi"],
             p["loc"], 0, True, design.jump_index, design.n_none, *outs,

@@ -28,7 +28,7 @@ from typing import Any, Literal, overload
 
 import numpy as np
 
-__all__ = ["evidence", "cholesky", "forward", "backward", "marginal_kernel"]
+__all__ = ["evidence", "cholesky", "forward", "backward", "marginal_kernel", "kernel_layout"]
 
 
 def cholesky(P: Sequence[Sequence[Any]], J: int) -> list:
@@ -269,10 +269,11 @@ def _marginal_source(  # pragma: no cover - compiled by marginal_kernel()
     mean ``loc[0]`` and SD ``loc[1]`` over the ``valid`` candidates at ``sessions``) and the
     jump component ``c`` (log weight ``logw[c]``, prior mean ``jmean[i, c]`` and variance
     ``jvar[c]`` of effect ``ji``) are summed out, and so is change status (``mode`` 0: a
-    change with probability ``pi[0]``; 1: always; 2: never). Fills ``ll`` (N,) and the
+    change with probability ``pi[0]``; 1: always; 2: never). ``G``, ``h``, ``G0`` and
+    ``h0`` are in the layout of :func:`kernel_layout`. Fills ``ll`` (N,) and the
     derivatives of each ``ll[i]`` with respect to every input, per client.
     """
-    N, K, J = h.shape
+    K, J, N = h.shape
     C = logw.shape[0]
     lp = np.empty(K)
     zk = np.empty(K)
@@ -291,20 +292,16 @@ def _marginal_source(  # pragma: no cover - compiled by marginal_kernel()
         vr[j] = var[j]
         for i in range(N):
             m[j, i] = mean[i, j]
-    G0t = np.ascontiguousarray(G0[:, 0].transpose(1, 2, 0))
-    h0t = np.ascontiguousarray(h0[:, 0].transpose(1, 0))
     ev0 = np.empty(N)
     js0 = np.empty(N)
     jm0 = np.empty((J, N))
     jv0 = np.empty((J, N))
-    _evidence(G0t, h0t, yy, n, m, vr, inv, const, logvar_none, J0, ev0, js0, jm0, jv0)
+    _evidence(G0, h0, yy, n, m, vr, inv, const, logvar_none, J0, ev0, js0, jm0, jv0)
     e_kc = np.full((K, C, N), -np.inf)
     js_kc = np.zeros((K, C, N))
     jm_kc = np.zeros((K, C, J, N))
     jv_kc = np.zeros((K, C, J, N))
     if mode != 2:
-        Gt = np.ascontiguousarray(G.transpose(1, 2, 3, 0))
-        ht = np.ascontiguousarray(h.transpose(1, 2, 0))
         for c in range(C):
             logvar = 0.0
             for j in range(J):
@@ -318,7 +315,7 @@ def _marginal_source(  # pragma: no cover - compiled by marginal_kernel()
                         m[j, i] = mean[i, j]
                 logvar += np.log(vr[j])
             for k in range(K):
-                _evidence(Gt[k], ht[k], yy, n, m, vr, inv, const, logvar, J,
+                _evidence(G[k], h[k], yy, n, m, vr, inv, const, logvar, J,
                           e_kc[k, c], js_kc[k, c], jm_kc[k, c], jv_kc[k, c])  # fmt: skip
     for i in range(N):
         for j in range(J):
@@ -416,6 +413,20 @@ def _marginal_source(  # pragma: no cover - compiled by marginal_kernel()
                 sd_k = loc[1]
                 d_loc[i, 0] += rk * (zk[k] - e_z) / sd_k
                 d_loc[i, 1] += rk * (zk[k] * zk[k] - e_z2) / sd_k
+
+
+def kernel_layout(stats: Any) -> tuple[np.ndarray, ...]:
+    """The sums of :class:`._design.Stats` with clients last, as the kernel reads them.
+
+    ``G`` (K, J, J, N), ``h`` (K, J, N), ``G0`` (J0, J0, N), ``h0`` (J0, N): a loop over
+    clients then reads consecutive numbers (see :func:`_evidence_source`).
+    """
+    return (
+        np.ascontiguousarray(np.moveaxis(stats.G, 0, -1), dtype=np.float64),
+        np.ascontiguousarray(np.moveaxis(stats.h, 0, -1), dtype=np.float64),
+        np.ascontiguousarray(np.moveaxis(stats.G0[:, 0], 0, -1), dtype=np.float64),
+        np.ascontiguousarray(np.moveaxis(stats.h0[:, 0], 0, -1), dtype=np.float64),
+    )
 
 
 @functools.cache

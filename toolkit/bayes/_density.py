@@ -27,7 +27,7 @@ import numba
 import numpy as np
 import pandas as pd
 
-from ._algebra import marginal_kernel
+from ._algebra import kernel_layout, marginal_kernel
 from ._design import Design
 from ._model import (
     BETA_SD,
@@ -168,38 +168,11 @@ def constrained(lay: Layout, x: np.ndarray) -> dict[str, np.ndarray]:
 
 
 @numba.njit(**_JIT)
-def log_density(  # pragma: no cover - compiled
-    x,
-    grad,
-    G,
-    h,
-    G0,
-    h0,
-    yy,
-    n,
-    logprior0,
-    sessions,
-    valid,
-    X,
-    mu_at,
-    sd_at,
-    beta_at,
-    ints,
-    loc_low,
-    loc_high,
-    loc_sd_scale,
-    floor2,
-    mode,
-    ji,
-    J0,
+def _forward(  # pragma: no cover - compiled
+    x, grad, N, J, X, mu_at, sd_at, beta_at, ints, loc_low, loc_high, loc_sd_scale, floor2, ji
 ):
-    """Log posterior density (up to a constant) at ``x``; fills ``grad`` with its gradient.
-
-    ``x`` is the unconstrained vector of :func:`layout`; the data arrays are those of
-    :class:`._ops.Marginal`, ``X`` the (N, P) covariates (P = 0 without), ``ints`` is
-    :meth:`Layout.ints`, ``floor2`` the rounding variance and ``mode`` the change option.
-    """
-    N, K, J = h.shape
+    """Priors with the transforms' Jacobians at ``x`` (their gradient into ``grad``), and
+    the marginal likelihood's inputs from the parameters."""
     P = X.shape[1]
     mix_at, sigma_at, p_at, loc_at, C = ints[0], ints[1], ints[2], ints[3], ints[4]
     log2pi = np.log(2.0 * np.pi)
@@ -315,23 +288,19 @@ def log_density(  # pragma: no cover - compiled
         loc[1] = np.exp(x[loc_at + 1])
         lp += half_normal_log(x[loc_at + 1], loc_sd_scale)
         grad[loc_at + 1] += 1.0 - (loc[1] / loc_sd_scale) ** 2
-    # -- the marginal likelihood and its derivatives per client ---------------------------
-    ll = np.empty(N)
-    d_mean = np.empty((N, J))
-    d_jmean = np.empty((N, C))
-    d_var = np.empty((N, J))
-    d_jvar = np.empty((N, C))
-    d_sigma2 = np.empty(N)
-    d_logw = np.empty((N, C))
-    d_pi = np.empty(N)
-    d_loc = np.empty((N, 2))
-    _marginal(
-        G, h, G0, h0, yy, n, logprior0, sessions, valid, mean, jmean, var, jvar, sigma2,
-        logw, pi, loc, mode, loc_at >= 0, ji, J0,
-        ll, d_mean, d_jmean, d_var, d_jvar, d_sigma2, d_logw, d_pi, d_loc,
-    )  # fmt: skip
-    for i in range(N):
-        lp += ll[i]
+    return lp, mean, jmean, var, jvar, sigma2, logw, pi, loc, w, mix_mu, sig
+
+
+@numba.njit(**_JIT)
+def _backward(  # pragma: no cover - compiled
+    x, grad, X, mu_at, sd_at, beta_at, ints, loc_low, loc_high, ji,
+    var, jvar, w, mix_mu, pi, loc, sig,
+    d_mean, d_jmean, d_var, d_jvar, d_sigma2, d_logw, d_pi, d_loc,
+):  # fmt: skip
+    """Add the likelihood's gradient, from its per-client derivatives, to ``grad``."""
+    N, J = d_mean.shape
+    P = X.shape[1]
+    mix_at, sigma_at, p_at, loc_at, C = ints[0], ints[1], ints[2], ints[3], ints[4]
     # -- chain rule back to the unconstrained parameters ----------------------------------
     for j in range(J):
         if mu_at[j] < 0:
@@ -400,7 +369,32 @@ def log_density(  # pragma: no cover - compiled
         sg = (loc[0] - loc_low) / (loc_high - loc_low)
         grad[loc_at] += d0 * (loc_high - loc_low) * sg * (1.0 - sg)
         grad[loc_at + 1] += d1 * loc[1]
-    return lp
+
+
+def log_density(x: np.ndarray, grad: np.ndarray, *args: Any) -> float:
+    """Log posterior density (up to a constant) at ``x``; fills ``grad`` with its gradient.
+
+    ``x`` is the unconstrained vector of :func:`layout`, ``args`` those of
+    :func:`_arguments`. Three compiled steps, each cached on disk on its own (a compiled
+    function that called another would keep a stale copy of it in its cache when only the
+    other one's module changed): the priors and the likelihood's inputs, the likelihood
+    (:mod:`._algebra`), and the chain rule.
+    """
+    (G, h, G0, h0, yy, n, logprior0, sessions, valid, X, mu_at, sd_at, beta_at, ints,
+     loc_low, loc_high, loc_sd_scale, floor2, mode, ji, J0) = args  # fmt: skip
+    _, J, N = h.shape
+    lp, mean, jmean, var, jvar, sigma2, logw, pi, loc, w, mix_mu, sig = _forward(
+        x, grad, N, J, X, mu_at, sd_at, beta_at, ints, loc_low, loc_high, loc_sd_scale,
+        floor2, ji,
+    )  # fmt: skip
+    C = jmean.shape[1]
+    shapes = (N, (N, J), (N, C), (N, J), (N, C), N, (N, C), N, (N, 2))
+    out = tuple(np.empty(shape) for shape in shapes)
+    _marginal(G, h, G0, h0, yy, n, logprior0, sessions, valid, mean, jmean, var, jvar,
+              sigma2, logw, pi, loc, mode, ints[3] >= 0, ji, J0, *out)  # fmt: skip
+    _backward(x, grad, X, mu_at, sd_at, beta_at, ints, loc_low, loc_high, ji,
+              var, jvar, w, mix_mu, pi, loc, sig, *out[1:])  # fmt: skip
+    return float(lp + out[0].sum())
 
 
 def _arguments(design: Design, spec: Spec, lay: Layout) -> tuple:
@@ -409,10 +403,7 @@ def _arguments(design: Design, spec: Spec, lay: Layout) -> tuple:
     N = len(design.clients)
     X = np.zeros((N, 0)) if design.X is None else np.ascontiguousarray(design.X, dtype=float)
     return (
-        np.ascontiguousarray(st.G, dtype=float),
-        np.ascontiguousarray(st.h, dtype=float),
-        np.ascontiguousarray(st.G0, dtype=float),
-        np.ascontiguousarray(st.h0, dtype=float),
+        *kernel_layout(st),
         np.ascontiguousarray(st.yy, dtype=float),
         np.ascontiguousarray(st.n, dtype=float),
         np.ascontiguousarray(st.log_prior, dtype=float),

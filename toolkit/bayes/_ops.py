@@ -17,7 +17,7 @@ import pytensor.tensor as pt
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 
-from ._algebra import marginal_kernel
+from ._algebra import kernel_layout, marginal_kernel
 from ._design import Design
 
 __all__ = ["Marginal"]
@@ -42,10 +42,7 @@ class Marginal(Op):
 
     def __init__(self, design: Design, change: str, pooled: bool, components: int) -> None:
         st = design.stats
-        self.G = np.ascontiguousarray(st.G, dtype=np.float64)
-        self.h = np.ascontiguousarray(st.h, dtype=np.float64)
-        self.G0 = np.ascontiguousarray(st.G0, dtype=np.float64)
-        self.h0 = np.ascontiguousarray(st.h0, dtype=np.float64)
+        self.G, self.h, self.G0, self.h0 = kernel_layout(st)
         self.yy = np.ascontiguousarray(st.yy, dtype=np.float64)
         self.n = np.ascontiguousarray(st.n, dtype=np.float64)
         self.logprior = np.ascontiguousarray(st.log_prior, dtype=np.float64)
@@ -56,7 +53,7 @@ class Marginal(Op):
         self.ji = design.jump_index if design.has_jump else -1
         self.J0 = design.n_none
         self.C = int(components)
-        self.N, _, self.J = self.h.shape
+        _, self.J, self.N = self.h.shape
         self.key = id(self)
 
     def arrays(self) -> tuple[Any, ...]:
