@@ -275,6 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 invalid="exclude" if args.exclude_invalid else "raise",
                 reliable_change=_criterion_option(args.reliable_change),
             )
+            del df  # the validated scores hold what the report needs; free the file's frame
             from .report import analyse
 
             facts = {"command": "python -m toolkit " + shlex.join(argv), **facts}

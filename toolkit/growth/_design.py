@@ -183,7 +183,7 @@ def build(
             frame[name] = data[name].array  # dtype kept: categorical levels in their order
     if scores.roles["session"] not in frame:
         frame[scores.roles["session"]] = data["session"].to_numpy()
-    frame = pd.DataFrame(frame)
+    frame = pd.DataFrame(frame, copy=False)  # the columns as made: no consolidated copy
 
     # Rows with complete covariates (formulaic would code a missing category as the reference
     # level). The design is learnt from the rows that enter the likelihood, as with
@@ -215,12 +215,17 @@ def build(
             "Fix: impute or drop that covariate to keep them."
         )
     spec = matrix.model_spec
-    full = np.asarray(spec.get_model_matrix(frame.loc[complete], na_action="ignore"), dtype=float)
+    every = bool(complete.all())  # the common case: no row to drop, so no copy to make
+    full = np.asarray(
+        spec.get_model_matrix(frame if every else frame.loc[complete], na_action="ignore"),
+        dtype=float,
+    )
     keep_missing = ~np.isnan(full).any(axis=1)  # only missing-score rows can fail here
-    rows = np.flatnonzero(complete)[keep_missing]
-    frame = frame.iloc[rows].reset_index(drop=True)
+    if not (every and keep_missing.all()):
+        rows = np.flatnonzero(complete)[keep_missing]
+        frame = frame.iloc[rows].reset_index(drop=True)
     terms = list(matrix.columns)
-    x = full[keep_missing]
+    x = full if keep_missing.all() else full[keep_missing]
     y = frame["score"].to_numpy(dtype=float)
     usable = ~np.isnan(y)
     if custom_random:
@@ -248,8 +253,9 @@ def build(
         }
     )
     keep = has[codes_all]
-    frame = frame.loc[keep].reset_index(drop=True)
-    x, y, usable = x[keep], y[keep], usable[keep]
+    if not keep.all():
+        frame = frame.loc[keep].reset_index(drop=True)
+        x, y, usable = x[keep], y[keep], usable[keep]
     clients = scores.clients[has]
     if len(clients) == 0:
         raise DataError(

@@ -76,10 +76,16 @@ def nested_model(design: Design) -> Nested:
     """The per-client moments of the design's observed rows (see :mod:`._nested`)."""
     rows = design.usable
     three = design.therapist is not None
+    # design.basis[rows], without the basis of every row first
+    basis = (
+        np.column_stack([np.ones(int(rows.sum())), design.time[rows]])
+        if design.standard_random
+        else design.z[rows]
+    )
     return build_nested(
         design.x[rows],
         design.y[rows],
-        design.basis[rows],
+        basis,
         design.client_code[rows],
         len(design.clients),
         design.client_columns,

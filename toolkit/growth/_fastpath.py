@@ -90,8 +90,8 @@ def blocks(y: np.ndarray, x: np.ndarray, t: np.ndarray, observed: np.ndarray, q:
         Random intercept, or random intercept and slope.
     """
     w = observed.astype(np.float64)
-    yw = np.where(observed, y, 0.0)
-    xw = np.where(observed[:, :, None], x, 0.0)
+    yw = _zero_outside(y, observed)
+    xw = _zero_outside(x, observed)
     t = np.broadcast_to(t, w.shape)
     tw = np.where(observed, t, 0.0)
     n_obs = int(w.sum())
@@ -118,6 +118,16 @@ def blocks(y: np.ndarray, x: np.ndarray, t: np.ndarray, observed: np.ndarray, q:
         yty=float(np.sum(yw * yw)),
         start=_moment_start(yw, xw, tw, w, ztz, xtx, xty, q),
     )
+
+
+def _zero_outside(values: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """``values`` with +0.0 at the unobserved cells: the array itself when it already is
+    (as the design's layout is), else a copy."""
+    outside = values[~observed]
+    if values.dtype == np.float64 and not outside.any() and not np.signbit(outside).any():
+        return values
+    mask = observed if values.ndim == observed.ndim else observed[:, :, None]
+    return np.where(mask, values, 0.0)
 
 
 def _moment_start(

@@ -410,7 +410,8 @@ def _fit(
             "fitted": conditional,
             "fitted_fixed": fixed_part,
             "residual": design.y - conditional,
-        }
+        },
+        copy=False,  # the columns as made: no consolidated copy
     )[FITTED_COLUMNS]
     settings = base_settings(
         scores,

@@ -82,6 +82,10 @@ def factor(cov: np.ndarray) -> np.ndarray:
     return t
 
 
+#: Clients whose products :func:`build_nested` forms at a time (bounds its temporaries).
+_CLIENTS = 12_500
+
+
 def _group_sum(values: np.ndarray, codes: np.ndarray, n: int) -> np.ndarray:
     """Sums of ``values`` (rows x ...) within groups ``codes`` (0..n-1): shape (n, ...)."""
     shape = values.shape[1:]
@@ -492,18 +496,39 @@ def build_nested(
     therapist: np.ndarray | None = None,
     n_therapists: int = 0,
 ) -> Nested:
-    """Moments of the observed rows (``x``, ``y``, ``basis`` rows; ``client_code`` 0..N-1)."""
-    zz = basis[:, :, None] * basis[:, None, :]
-    zx = basis[:, :, None] * x[:, None, :]
-    zy = basis * y[:, None]
+    """Moments of the observed rows (``x``, ``y``, ``basis`` rows; ``client_code`` 0..N-1).
+
+    With the rows sorted by client (as a design's are), the per-client sums are formed over
+    blocks of whole clients, the products of one block at a time: every client's terms are
+    still added one by one in row order, so the sums are the very same as in one pass.
+    """
+    b, p = basis.shape[1], x.shape[1]
+    m = len(client_code)
+    # (first row, last row + 1, first client code, last client code + 1) of each block
+    blocks = [(0, m, 0, n_clients)]
+    if m > 0 and n_clients > _CLIENTS and bool(np.all(client_code[1:] >= client_code[:-1])):
+        cuts = np.searchsorted(client_code, np.arange(0, n_clients, _CLIENTS)).tolist()
+        starts = list(range(0, n_clients, _CLIENTS))
+        blocks = [
+            (lo, hi, c0, min(c0 + _CLIENTS, n_clients))
+            for lo, hi, c0 in zip(cuts, [*cuts[1:], m], starts)
+        ]
+    g = np.zeros((n_clients, b, b))
+    r = np.zeros((n_clients, b, p))
+    s = np.zeros((n_clients, b))
+    for lo, hi, c0, c1 in blocks:
+        z, xs, ys, code = basis[lo:hi], x[lo:hi], y[lo:hi], client_code[lo:hi] - c0
+        g[c0:c1] = _group_sum(z[:, :, None] * z[:, None, :], code, c1 - c0)
+        r[c0:c1] = _group_sum(z[:, :, None] * xs[:, None, :], code, c1 - c0)
+        s[c0:c1] = _group_sum(z * ys[:, None], code, c1 - c0)
     return Nested(
         xtx=x.T @ x,
         xty=x.T @ y,
         yty=float(y @ y),
         n_obs=len(y),
-        g=_group_sum(zz, client_code, n_clients),
-        r=_group_sum(zx, client_code, n_clients),
-        s=_group_sum(zy, client_code, n_clients),
+        g=g,
+        r=r,
+        s=s,
         ic=tuple(ic),
         it=tuple(it),
         therapist=None if therapist is None else np.asarray(therapist, dtype=np.int64),

@@ -225,6 +225,10 @@ class Arrays:
     def take(self, rows: np.ndarray) -> Arrays:
         return Arrays(**{k: v[rows].copy() for k, v in self.__dict__.items()})
 
+    def block(self, begin: int, end: int) -> Arrays:
+        """Rows ``begin:end`` as views: stepping the block updates these arrays in place."""
+        return Arrays(**{k: v[begin:end] for k, v in self.__dict__.items()})
+
 
 def step(
     arr: Arrays,
@@ -236,17 +240,24 @@ def step(
     criterion: float | None,
     sign: int,
     prune: float,
+    k: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Advance the clients ``rows`` by one session with scores ``x`` (NaN = missed).
 
     Rows with ``t == 0`` start here (their first score, which must be observed). The
     caller guarantees ``arr.width > t`` for every stepped row. Returns the outputs of
     :data:`OUTPUTS` for the stepped rows.
+
+    ``k`` is the number of run-length columns worked on (default: one more than the
+    longest run of the stepped rows). Columns beyond a row's own run carry no mass, but
+    the number of columns decides how the sums over run lengths are grouped, so a caller
+    that steps a cohort in blocks of clients passes the whole cohort's ``k`` to get the
+    very same numbers as one step over every client.
     """
     t = arr.t[rows]
     # Only run lengths up to the sessions seen can carry mass: work on those columns, on
     # views when every client steps.
-    k = min(arr.width, int(t.max(initial=0)) + 1)
+    k = min(arr.width, int(t.max(initial=0)) + 1) if k is None else min(arr.width, int(k))
     full = len(rows) == len(arr.t) and bool(np.array_equal(rows, np.arange(len(rows))))
     pick = slice(None) if full else rows
     w, mu, ka, al, be = (getattr(arr, n)[pick, :k] for n in ("w", "mu", "kappa", "alpha", "beta"))

@@ -503,18 +503,22 @@ def predict_scores(
     }
     skipped = skipped_frame(scores.clients, reason)
     if not flag:
-        return pd.DataFrame(table), skipped, notes, None
+        # copy=False: the columns stay as made (no second, consolidated copy).
+        return pd.DataFrame(table, copy=False), skipped, notes, None
     edge = upper if fitted.sign > 0 else lower
     with np.errstate(invalid="ignore", divide="ignore"):
         residual = lay.post - mean
         beyond = fitted.sign * (lay.post - edge) > 0
     missing = np.isnan(lay.post) | np.isnan(edge)
     beyond &= ~missing & cell
+    del mean, sd, lower, upper, edge  # (clients x sessions) arrays no longer needed
     with np.errstate(invalid="ignore", divide="ignore"):
         table["residual"] = residual[cell]
         table["z"] = table["residual"] / table["sd"]
+    del residual
     table["not_on_track"] = nullable_bool(beyond[cell], missing[cell])
-    frame = pd.DataFrame(table)
+    frame = pd.DataFrame(table, copy=False)
+    del table
     clients = _flag_clients(scores, lay, ok, beyond, ~missing & cell, fitted)
     return frame, skipped, notes, clients
 

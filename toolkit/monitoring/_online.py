@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from ._bocpd import Arrays, Prior, step
 from ._result import ONLINE_COLUMNS, OnlineResult
 from ._shared import show_ids
 
-__all__ = ["online", "OnlineMonitor", "OnlineState"]
+__all__ = ["online", "online_by_block", "OnlineMonitor", "OnlineState"]
 
 _FUNCTION = "monitoring.online"
 
@@ -234,6 +236,54 @@ def online(
     prune = _checks.number(prune, "prune", _FUNCTION, low=0.0, high=1e-3)
     _checks.flag(keep_posterior, "keep_posterior", _FUNCTION)
     data = as_scores(scores, client=client, session=session, score=score, instrument=instrument)
+    monitor = _run(data, hazard, window, threshold, level, prior_mean, prior_sd, noise_sd,
+                   noise_df, prune, keep_posterior)  # fmt: skip
+    assert monitor is not None
+    return monitor
+
+
+def online_by_block(
+    scores: LongScores, each: Callable[[OnlineResult], None], **options: Any
+) -> None:
+    """:func:`online` on validated scores, handing ``each`` the result of one block of
+    clients at a time (clients in order; the very same numbers as :func:`online`'s table),
+    and keeping neither the whole table nor the monitor's state: for a report on a cohort
+    too large to hold every session's posterior summary at once."""
+    params = inspect.signature(online).parameters
+    names = ("hazard", "window", "threshold", "level", "prior_mean", "prior_sd", "noise_sd",
+             "noise_df", "prune")  # fmt: skip
+    unknown = sorted(set(options) - set(names))
+    if unknown:
+        raise OptionError(
+            f"online_by_block() got unknown option(s) {unknown}; the options are {list(names)}."
+        )
+    s = {name: options.get(name, params[name].default) for name in names}
+    hazard = _checks.number(s["hazard"], "hazard", _FUNCTION, low=1.0)
+    window = _checks.whole(s["window"], "window", _FUNCTION, low=1)
+    threshold = _checks.level(s["threshold"], "threshold", _FUNCTION)
+    level = _checks.level(s["level"], "level", _FUNCTION)
+    noise_df = _checks.number(s["noise_df"], "noise_df", _FUNCTION, low=2.0, low_open=True)
+    prune = _checks.number(s["prune"], "prune", _FUNCTION, low=0.0, high=1e-3)
+    _run(scores, hazard, window, threshold, level, s["prior_mean"], s["prior_sd"],
+         s["noise_sd"], noise_df, prune, False, each=each)  # fmt: skip
+
+
+def _run(
+    data: LongScores,
+    hazard: float,
+    window: int,
+    threshold: float,
+    level: float,
+    prior_mean: float | None,
+    prior_sd: float | None,
+    noise_sd: float | None,
+    noise_df: float,
+    prune: float,
+    keep_posterior: bool,
+    each: Callable[[OnlineResult], None] | None = None,
+) -> OnlineMonitor | None:
+    """The recursion over every client (see :func:`online`); with ``each``, block by block
+    (see :func:`online_by_block`)."""
     sign = data.sign
     prior, prior_notes = _prior(data, prior_mean, prior_sd, noise_sd, noise_df)
     crit = data.reliable_change.points
@@ -243,7 +293,7 @@ def online(
             warn(
                 "P(breakthrough) and P(deterioration) not computed (missing): the "
                 f"reliable-change criterion is {data.reliable_change}",
-                stacklevel=3,
+                stacklevel=4,  # warn <- _run <- online (or online_by_block) <- the caller
             )
         )
     x = data.to_matrix()
@@ -280,26 +330,62 @@ def online(
         ),
         **prior_notes,
     }
-    arr = Arrays.empty(n, int((end - start).max()) + 2, window, prior)
-    outputs: list[dict[str, np.ndarray]] = []
-    row_of: list[np.ndarray] = []
-    sess_of: list[np.ndarray] = []
-    x_of: list[np.ndarray] = []
+    width = int((end - start).max()) + 2
+    arr = Arrays.empty(0 if each is not None else n, width, window, prior)
+    sessions = range(int(start.min()), int(end.max()) + 1)
+    # The run-length columns each session works on, as for one step over every client (see
+    # step): the cohort is then stepped in blocks of clients, which bounds the temporaries
+    # (a few (clients x run lengths) arrays per step) and gives the very same numbers.
+    ks = {j: int((j - start[(start <= j) & (end >= j)]).max(initial=-1)) + 1 for j in sessions}
+    per_row = end - start + 1  # output rows of each client: every session from its first
+    offsets = np.concatenate([[0], np.cumsum(per_row)])
+    total = 0 if each is not None else offsets[-1]
+    columns = {
+        "row": np.empty(total, dtype=np.int64),
+        "session": np.empty(total, dtype=np.int64),
+        "score": np.empty(total),
+        **{name: np.empty(total) for name in _OUTPUTS},
+        "run_length": np.empty(total, dtype=np.int64),
+    }
     posts: list[np.ndarray] = []
-    for j in range(int(start.min()), int(end.max()) + 1):
-        rows = np.flatnonzero((start <= j) & (end >= j))
-        if len(rows) == 0:
+    h = 1.0 / hazard
+    for b0 in range(0, n, _BLOCK):
+        b1 = min(n, b0 + _BLOCK)
+        sub = arr.block(b0, b1) if each is None else Arrays.empty(b1 - b0, width, window, prior)
+        s_start, s_end, s_x = start[b0:b1], end[b0:b1], x[b0:b1]
+        outputs: list[dict[str, np.ndarray]] = []
+        row_of: list[np.ndarray] = []
+        sess_of: list[np.ndarray] = []
+        x_of: list[np.ndarray] = []
+        block_posts: list[np.ndarray] = []
+        for j in sessions:
+            rows = np.flatnonzero((s_start <= j) & (s_end >= j))
+            if len(rows) == 0:
+                continue
+            xj = s_x[rows, j]
+            out = step(sub, rows, xj, prior, h, window, crit, sign, prune, k=ks[j])
+            outputs.append(out)
+            row_of.append(rows + b0)
+            sess_of.append(np.full(len(rows), data.sessions[j], dtype=np.int64))
+            x_of.append(xj)
+            if keep_posterior:
+                block_posts.append(sub.w[rows].copy())
+        for out, rows in zip(outputs, row_of):
+            sub.last_pb[rows - b0] = out["p_breakthrough"]
+            sub.last_pd[rows - b0] = out["p_deterioration"]
+        order, block = _ordered((outputs, row_of, sess_of, x_of))
+        del outputs, sess_of, x_of
+        if each is not None:
+            each(_result(data, clients, block, settings_core, skipped, notes, None, None))
             continue
-        out = step(arr, rows, x[rows, j], prior, 1.0 / hazard, window, crit, sign, prune)
-        outputs.append(out)
-        row_of.append(rows)
-        sess_of.append(np.full(len(rows), data.sessions[j], dtype=np.int64))
-        x_of.append(x[rows, j])
+        where = slice(offsets[b0], offsets[b1])
+        for name, values in block.items():
+            columns[name][where] = values
         if keep_posterior:
-            posts.append(arr.w[rows].copy())
-    for out, rows in zip(outputs, row_of):
-        arr.last_pb[rows] = out["p_breakthrough"]
-        arr.last_pd[rows] = out["p_deterioration"]
+            posts.append(np.concatenate(block_posts)[order])
+        del block, block_posts
+    if each is not None:
+        return None
     arr.compact()
     state = OnlineState(
         clients=clients,
@@ -308,17 +394,51 @@ def online(
         prior=prior,
         settings=settings_core,
     )
-    result = _assemble(
-        data,
-        clients,
-        (outputs, row_of, sess_of, x_of),
-        settings_core,
-        skipped,
-        notes,
-        posts if keep_posterior else None,
-        None,
+    posterior = None
+    if keep_posterior:
+        posterior = np.concatenate(posts) if posts else np.zeros((0, arr.width))
+    result = _result(
+        data, clients, columns, settings_core, skipped, notes, posterior, previous=None
     )
     return OnlineMonitor(state, result)
+
+
+#: The outputs of one step (:func:`toolkit.monitoring._bocpd.step`), in table order.
+_OUTPUTS = (
+    "p_change",
+    "p_breakthrough",
+    "p_deterioration",
+    "change_size",
+    "run_length",
+    "level",
+    "level_sd",
+    "next_mean",
+    "next_sd",
+)
+
+#: Clients stepped together by :func:`online` (bounds the temporaries of a step).
+_BLOCK = 20_000
+
+
+def _ordered(
+    steps: tuple[list[dict[str, np.ndarray]], list[np.ndarray], list[np.ndarray], list[np.ndarray]],
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The steps' outputs as columns sorted by client row and session (and that order)."""
+    outputs, row_of, sess_of, x_of = steps
+    if outputs:
+        rows = np.concatenate(row_of)
+        sess = np.concatenate(sess_of).astype(np.int64)
+        score = np.concatenate(x_of)
+    else:
+        rows, sess, score = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    order = np.lexsort((sess, rows))
+    cols = {"row": rows[order], "session": sess[order], "score": score[order]}
+    del rows, sess, score
+    for k in _OUTPUTS:  # one column at a time: the step outputs go as their column is made
+        part = [o.pop(k) for o in outputs]
+        cols[k] = (np.concatenate(part) if part else np.zeros(0))[order]
+        del part
+    return order, cols
 
 
 def _assemble(
@@ -332,52 +452,37 @@ def _assemble(
     previous: pd.DataFrame | None,
 ) -> OnlineResult:
     """The tidy table (sorted by client and session) from the steps' outputs."""
-    outputs, row_of, sess_of, x_of = steps
-    names = (
-        "p_change",
-        "p_breakthrough",
-        "p_deterioration",
-        "change_size",
-        "run_length",
-        "level",
-        "level_sd",
-        "next_mean",
-        "next_sd",
-    )
-    if outputs:
-        rows = np.concatenate(row_of)
-        sess = np.concatenate(sess_of).astype(np.int64)
-        score = np.concatenate(x_of)
-        cat = {k: np.concatenate([o[k] for o in outputs]) for k in names}
-    else:
-        rows, sess, score = np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
-        cat = {k: np.zeros(0) for k in names}
-    order = np.lexsort((sess, rows))
-    c = {k: v[order] for k, v in cat.items()}
-    z = stats.norm.ppf(0.5 + settings["level"] / 2)
-    lo, hi = settings["score_range"] or (-np.inf, np.inf)
-    table = pd.DataFrame(
-        {
-            "client": clients.take(rows[order]).to_numpy(),
-            "session": sess[order],
-            "score": score[order],
-            "p_change": c["p_change"],
-            "p_breakthrough": c["p_breakthrough"],
-            "p_deterioration": c["p_deterioration"],
-            "change_size": c["change_size"],
-            "run_length": c["run_length"].astype(np.int64),
-            "level": c["level"],
-            "level_sd": c["level_sd"],
-            "next_mean": c["next_mean"],
-            "next_lower": np.clip(c["next_mean"] - z * c["next_sd"], lo, hi),
-            "next_upper": np.clip(c["next_mean"] + z * c["next_sd"], lo, hi),
-        }
-    )[ONLINE_COLUMNS]
+    order, cols = _ordered(steps)
     posterior = None
     if posts is not None:
         width = max((p.shape[1] for p in posts), default=1)
         padded = [np.pad(p, ((0, 0), (0, width - p.shape[1]))) for p in posts]
         posterior = np.concatenate(padded)[order] if padded else np.zeros((0, 1))
+    return _result(data, clients, cols, settings, skipped, notes, posterior, previous)
+
+
+def _result(
+    data: LongScores,
+    clients: pd.Index,
+    cols: dict[str, np.ndarray],
+    settings: dict[str, Any],
+    skipped: pd.DataFrame,
+    notes: list[str],
+    posterior: np.ndarray | None,
+    previous: pd.DataFrame | None,
+) -> OnlineResult:
+    """The result from the sorted columns (which it takes over: no copy is made)."""
+    z = stats.norm.ppf(0.5 + settings["level"] / 2)
+    lo, hi = settings["score_range"] or (-np.inf, np.inf)
+    next_sd = cols.pop("next_sd")
+    next_mean = cols["next_mean"]
+    cols["next_lower"] = np.clip(next_mean - z * next_sd, lo, hi)
+    cols["next_upper"] = np.clip(next_mean + z * next_sd, lo, hi)
+    del next_sd
+    cols["client"] = clients.take(cols.pop("row")).to_numpy()
+    cols["run_length"] = cols["run_length"].astype(np.int64, copy=False)
+    # copy=False: the columns stay separate arrays (no second, consolidated copy).
+    table = pd.DataFrame({name: cols.pop(name) for name in ONLINE_COLUMNS}, copy=False)
     return OnlineResult(
         table=table,
         settings=base_settings(data, seed=None, **settings),

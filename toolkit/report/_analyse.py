@@ -93,5 +93,6 @@ def analyse(
     steps = [("summary", summary_section), *chosen, ("methods", methods_section)]
     for _, section in progress_bar(steps, progress=progress, desc="report"):
         section(report, ctx)
+        ctx.release()
     provenance_section(report, ctx, facts)
     return report

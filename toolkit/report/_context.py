@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
+import functools
+import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -10,7 +13,7 @@ from typing import Any
 from ..data import LongScores
 from ..errors import ToolkitWarning
 
-__all__ = ["Context", "TEST_MAX_CLIENTS"]
+__all__ = ["Context", "TEST_MAX_CLIENTS", "release"]
 
 #: Largest cohort whose change-point p-values (a Monte Carlo test) the report computes.
 TEST_MAX_CLIENTS = 5_000
@@ -68,8 +71,60 @@ class Context:
             self.note(str(w.message) for w in caught)
         return self._answer
 
+    def release(self) -> None:
+        """Drop the intermediates cached on the scores and the per-client results (e.g. the
+        canonical frame, the (clients x sessions) matrices of the sudden gains) between
+        sections: they are recomputed, to the same numbers, by whoever asks again, and the
+        report's memory stays that of one section at a time."""
+        release(self.scores)
+        if self._answer is not None:
+            for result in self._answer.results.values():
+                release(result)
+        _trim_heap()
+
     def note(self, messages: Any) -> list[str]:
         """Record warnings (once each); return the new ones."""
         new = [m for m in dict.fromkeys(messages) if m not in self.notes]
         self.notes.extend(new)
         return new
+
+
+#: Cached values kept by :func:`release`: small, and costly to recompute.
+_KEEP = frozenset({"pooled"})
+
+
+def release(obj: Any) -> None:
+    """Forget the values ``obj``'s cached properties hold (they are computed again on use).
+
+    Examples
+    --------
+    >>> import toolkit
+    >>> scores = toolkit.datasets.load_scores("sgdata")
+    >>> n = len(scores.data)
+    >>> release(scores)
+    >>> "data" in vars(scores), len(scores.data) == n
+    (False, True)
+    """
+    cached = vars(obj) if hasattr(obj, "__dict__") else {}
+    for klass in type(obj).__mro__:
+        for name, attr in vars(klass).items():
+            if isinstance(attr, functools.cached_property) and name not in _KEEP:
+                cached.pop(name, None)
+
+
+def _trim_heap() -> None:
+    """Hand the memory freed by the last section back to the system (glibc only: freed
+    small and middle-sized blocks otherwise stay with the process and count as its own)."""
+    global _TRIM
+    if _TRIM is None:
+        _TRIM = False
+        if sys.platform.startswith("linux"):
+            try:
+                _TRIM = ctypes.CDLL("libc.so.6").malloc_trim
+            except (OSError, AttributeError):
+                pass
+    if _TRIM:
+        _TRIM(0)
+
+
+_TRIM: Any = None

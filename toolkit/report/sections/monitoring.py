@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import warnings
 
+import pandas as pd
+
 from ...data import LongScores
 from ...errors import ToolkitWarning
-from ...monitoring import evaluate_alarms, expected_response, online
+from ...monitoring import OnlineResult, evaluate_alarms, expected_response
+from ...monitoring._online import online_by_block
 from .._context import Context
 from .._page import Report
 
@@ -87,15 +90,28 @@ def monitoring_section(report: Report, scores: LongScores | Context) -> None:
                 "sensitivity, specificity, PPV, lead time and alarms per client, next to "
                 "flagging every client and flagging on the intake score alone",
             )
+    chosen = clients.loc[clients["flagged"], "client"]
+    client = chosen.iloc[0] if len(chosen) else clients["client"].iloc[0]
+    # Block by block of clients (the same numbers as one run): only the crossings, and the
+    # block holding the charted client, are kept, not every session's posterior summary.
+    found_parts: list[pd.DataFrame] = []
+    held: list[OnlineResult] = []
+
+    def keep(block: OnlineResult) -> None:
+        found_parts.append(block.breakthroughs())
+        if not held or (held[0].table["client"] != client).all():
+            held[:] = [block]
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ToolkitWarning)  # said above, once
         try:
-            live = online(scores).result
+            online_by_block(scores, keep)
         except ValueError as error:
             report.text(f"Online monitoring not computed: {error}")
-            live = None
+            held.clear()
+    live = held[0] if held else None
     if live is not None:
-        found = live.breakthroughs()
+        found = pd.concat(found_parts, ignore_index=True)
         report.text(
             "Online breakthrough monitoring (Bayesian online change points, Adams & MacKay, "
             f"2007; expected segment length {live.settings['hazard']:g} sessions): "
@@ -107,8 +123,6 @@ def monitoring_section(report: Report, scores: LongScores | Context) -> None:
             found,
             "Sessions at which P(breakthrough) rose to the threshold",
         )
-    chosen = clients.loc[clients["flagged"], "client"]
-    client = chosen.iloc[0] if len(chosen) else clients["client"].iloc[0]
     fig, ax = plt.subplots(figsize=(8, 5))
     flags.plot(client, ax=ax, online=live)
     report.figure(
