@@ -171,10 +171,11 @@ def test_command_line_writes_the_datasets_and_the_summary(cohort, expected, tmp_
                        "--n-boot", "49", "--methods", "sudden_gains", "changepoint",
                        "--quiet"])  # fmt: skip
     assert status == 0
+    # monitoring was not asked for, so it has no folder
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith("_")) == [
         "breakthroughs", "changepoint", "excluded", "skipped", "sudden_gains",
         "summary.html", "summary.json",
-    ]  # fmt: skip (monitoring was not asked for)
+    ]  # fmt: skip
     summary = json.loads((out / "summary.json").read_text())
     assert [m["method"] for m in summary["methods"]] == ["sudden gains", "change points"]
     flagged = {m["method"]: m["n_flagged"] for m in summary["methods"]}
