@@ -4,8 +4,10 @@ A registry of 2,000,000 clients x 20 sessions (10% of sessions missed) is simula
 and written to parquet. Measured, each in its own process so that peak memory is its own:
 
 - throughput (clients per second) of the in-memory path (read the file, validate,
-  ``toolkit.breakthroughs``), the peer, and of ``python -m toolkit batch`` with 1 and 2 local
-  workers (cluster start-up, staging, the pooled pass and the parquet outputs included);
+  ``toolkit.breakthroughs`` and the monitoring flags from one keyed reference sample), the
+  peer, and of ``python -m toolkit batch`` with 1 and 2 local workers computing the same
+  (cluster start-up, staging, the pooled and reference passes and the parquet outputs
+  included);
 - the scaling ratio from 1 to 2 workers (target >= 1.7x);
 - the peak memory of any batch worker (target <= 2 GiB);
 - the peak memory of the in-memory report command on a 5,000,000-row CSV (250,000 clients x
@@ -89,6 +91,11 @@ frame = read_scores(sys.argv[1], client="client", session="session", score="scor
 scores = toolkit.long_scores(frame, client="client", session="session", score="score",
                              instrument="BDI-II")
 answer = toolkit.breakthroughs(scores, n_boot=int(sys.argv[2]))
+# the monitoring flags as the batch command computes them (one keyed reference sample)
+from toolkit.batch._monitoring import FOLDS, REFERENCE, reference_clients
+from toolkit.monitoring import expected_response
+sample = scores.subset(clients=reference_clients(scores.clients, REFERENCE, 0))
+flags = expected_response(sample, folds=FOLDS, seed=0).flag(scores)
 seconds = time.perf_counter() - t
 print(json.dumps({"seconds": seconds, "clients": int(scores.n_clients),
                   "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
