@@ -7,11 +7,11 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .. import _checks
 from .._results import base_settings
 from ..errors import DataError, MissingColumnError, OptionError
+from ..per_client._statistics import wilson_interval
 from ._cusum import client_grid
 from ._result import (
     ALARM_COLUMNS,
@@ -33,16 +33,8 @@ _FUNCTION = "monitoring.evaluate_alarms"
 
 def wilson(k: float, n: float, level: float = 0.95) -> tuple[float, float]:
     """Wilson score interval of a proportion k / n (NaN, NaN when n = 0)."""
-    if n <= 0:
-        return np.nan, np.nan
-    z = stats.norm.ppf(0.5 + level / 2)
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    # Exactly 0 at k = 0 and 1 at k = n (the formula gets there only within rounding).
-    lower = 0.0 if k <= 0 else float(centre - half)
-    upper = 1.0 if k >= n else float(centre + half)
-    return lower, upper
+    lower, upper = wilson_interval(k, n, level)
+    return float(lower), float(upper)
 
 
 def _outcome(

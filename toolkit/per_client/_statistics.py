@@ -9,14 +9,15 @@ __all__ = ["wilson_interval", "cohen_kappa"]
 
 
 def wilson_interval(
-    k: np.ndarray | int, n: np.ndarray | int, level: float = 0.95
+    k: np.ndarray | float, n: np.ndarray | float, level: float = 0.95
 ) -> tuple[np.ndarray, np.ndarray]:
     """Wilson's score interval for a proportion ``k / n``, element-wise.
 
     .. math:: \\frac{k + z^2/2}{n + z^2} \\pm \\frac{z}{n + z^2}
               \\sqrt{\\frac{k (n - k)}{n} + \\frac{z^2}{4}}
 
-    NaN where ``n`` is 0.
+    NaN where ``n`` is 0; exactly 0 at ``k = 0`` and 1 at ``k = n`` (where the formula
+    lands only within rounding).
 
     References
     ----------
@@ -38,9 +39,9 @@ def wilson_interval(
     with np.errstate(invalid="ignore", divide="ignore"):
         centre = (k + z * z / 2) / (n + z * z)
         half = z / (n + z * z) * np.sqrt(np.where(n > 0, k * (n - k) / n, 0.0) + z * z / 4)
-    lo = np.where(n > 0, np.clip(centre - half, 0.0, 1.0), np.nan)
-    hi = np.where(n > 0, np.clip(centre + half, 0.0, 1.0), np.nan)
-    return lo, hi
+    lo = np.where(k <= 0, 0.0, np.clip(centre - half, 0.0, 1.0))
+    hi = np.where(k >= n, 1.0, np.clip(centre + half, 0.0, 1.0))
+    return np.where(n > 0, lo, np.nan), np.where(n > 0, hi, np.nan)
 
 
 def cohen_kappa(both: int, only_a: int, only_b: int, neither: int) -> float:
