@@ -34,6 +34,7 @@ using lme4. *Journal of Statistical Software, 67*(1), 1-48. https://doi.org/10.1
 
 from __future__ import annotations
 
+import functools
 import time as _time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -480,24 +481,7 @@ def optimise(b: Blocks, reml: bool) -> tuple[np.ndarray, list[dict]]:
     log: list[dict] = []
 
     def record(name: str, start: str, x0: np.ndarray, runner: Callable[[np.ndarray], Any]) -> None:
-        t0 = _time.perf_counter()
-        try:
-            res = runner(np.array(x0, dtype=float))
-            x = canonical(np.asarray(res.x, dtype=float), b.q)
-            dev, message, ok = value(x), str(res.message), bool(res.success)
-        except (np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:
-            x, dev, message, ok = np.asarray(x0, float), np.inf, f"failed: {exc}", False
-        log.append(
-            {
-                "optimizer": name,
-                "start": start,
-                "theta": x,
-                "deviance": dev,
-                "success": ok,
-                "message": message,
-                "seconds": _time.perf_counter() - t0,
-            }
-        )
+        logged_run(log, name, start, x0, runner, lambda x: canonical(x, b.q), value)
 
     identity = np.array([1.0] if b.q == 1 else [1.0, 0.0, 1.0])
     with np.errstate(all="ignore"):
@@ -517,30 +501,63 @@ def optimise(b: Blocks, reml: bool) -> tuple[np.ndarray, list[dict]]:
                 both, x0, jac=True, method="BFGS", options={"gtol": 1e-6, "maxiter": 1000}
             ),
         )
-        if not agree(log[0]["deviance"], log[1]["deviance"]):
-            best = min(log, key=lambda r: r["deviance"])
-            record(
-                "Nelder-Mead",
-                "best so far",
-                best["theta"],
-                lambda x0: optimize.minimize(
-                    value,
-                    x0,
-                    method="Nelder-Mead",
-                    options={"xatol": 1e-8, "fatol": 1e-9, "maxiter": 4000, "maxfev": 8000},
-                ),
-            )
-            best = min(log, key=lambda r: r["deviance"])
-            record(
-                "Powell",
-                "best so far",
-                best["theta"],
-                lambda x0: optimize.minimize(
-                    value, x0, method="Powell", options={"xtol": 1e-10, "ftol": 1e-13}
-                ),
-            )
+        derivative_free(log, record, value, max_iter=4000)
     best = min(log, key=lambda r: r["deviance"])
     return best["theta"], log
+
+
+def logged_run(
+    log: list[dict],
+    name: str,
+    start: str,
+    x0: np.ndarray,
+    runner: Callable[[np.ndarray], Any],
+    finish: Callable[[np.ndarray], np.ndarray],
+    value: Callable[[np.ndarray], float],
+) -> None:
+    """Run one optimiser from ``x0``, put its answer through ``finish`` (canonical form,
+    polishing) and append the attempt to ``log``; a failed run is logged with an infinite
+    deviance at its start."""
+    t0 = _time.perf_counter()
+    try:
+        res = runner(np.array(x0, dtype=float))
+        x = finish(np.asarray(res.x, dtype=float))
+        dev, message, ok = value(x), str(res.message), bool(res.success)
+    except (np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:
+        x, dev, message, ok = np.asarray(x0, float), np.inf, f"failed: {exc}", False
+    log.append(
+        {
+            "optimizer": name,
+            "start": start,
+            "theta": x,
+            "deviance": dev,
+            "success": ok,
+            "message": message,
+            "seconds": _time.perf_counter() - t0,
+        }
+    )
+
+
+def derivative_free(
+    log: list[dict],
+    record: Callable[[str, str, np.ndarray, Callable[[np.ndarray], Any]], None],
+    value: Callable[[np.ndarray], float],
+    *,
+    max_iter: int,
+) -> None:
+    """When the first two (gradient-based) attempts in ``log`` disagree: Nelder-Mead (at most
+    ``max_iter`` iterations, twice as many evaluations) and then Powell, each from the best
+    point so far."""
+    if agree(log[0]["deviance"], log[1]["deviance"]):
+        return
+    nelder_mead = {"xatol": 1e-8, "fatol": 1e-9, "maxiter": max_iter, "maxfev": 2 * max_iter}
+    for method, options in (
+        ("Nelder-Mead", nelder_mead),
+        ("Powell", {"xtol": 1e-10, "ftol": 1e-13}),
+    ):
+        best = min(log, key=lambda r: r["deviance"])
+        runner = functools.partial(optimize.minimize, value, method=method, options=options)
+        record(method, "best so far", best["theta"], runner)
 
 
 def agree(d1: float, d2: float) -> bool:

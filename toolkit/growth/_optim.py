@@ -8,14 +8,13 @@ still make).
 
 from __future__ import annotations
 
-import time as _time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from scipy import optimize
 
-from ._fastpath import agree
+from ._fastpath import derivative_free, logged_run
 from ._nested import Nested
 
 __all__ = ["optimise", "check", "hessian", "OPTIMIZERS"]
@@ -131,26 +130,11 @@ def optimise(
     log: list[dict[str, Any]] = []
 
     def record(name: str, start: str, x0: np.ndarray, runner: Callable[[np.ndarray], Any]) -> None:
-        t0 = _time.perf_counter()
-        try:
-            res = runner(np.array(x0, dtype=float))
-            x = canonical(np.asarray(res.x, dtype=float), nm)
-            if name in ("BFGS", "L-BFGS-B"):
-                x = _newton(nm, reml, x)
-            dev, message, ok = value(x), str(res.message), bool(res.success)
-        except (np.linalg.LinAlgError, ValueError, FloatingPointError) as exc:
-            x, dev, message, ok = np.asarray(x0, float), np.inf, f"failed: {exc}", False
-        log.append(
-            {
-                "optimizer": name,
-                "start": start,
-                "theta": x,
-                "deviance": dev,
-                "success": ok,
-                "message": message,
-                "seconds": _time.perf_counter() - t0,
-            }
-        )
+        def finish(x: np.ndarray) -> np.ndarray:
+            x = canonical(x, nm)
+            return _newton(nm, reml, x) if name in ("BFGS", "L-BFGS-B") else x
+
+        logged_run(log, name, start, x0, runner, finish, value)
 
     (label1, x1), (label2, x2) = starts[0], starts[-1]
     with np.errstate(all="ignore"):
@@ -174,27 +158,6 @@ def optimise(
                 options={"ftol": 1e-15, "gtol": 1e-7, "maxiter": 5000},
             ),
         )
-        if not agree(log[0]["deviance"], log[1]["deviance"]):
-            best = min(log, key=lambda r: r["deviance"])
-            record(
-                "Nelder-Mead",
-                "best so far",
-                best["theta"],
-                lambda x0: optimize.minimize(
-                    value,
-                    x0,
-                    method="Nelder-Mead",
-                    options={"xatol": 1e-8, "fatol": 1e-9, "maxiter": 8000, "maxfev": 16000},
-                ),
-            )
-            best = min(log, key=lambda r: r["deviance"])
-            record(
-                "Powell",
-                "best so far",
-                best["theta"],
-                lambda x0: optimize.minimize(
-                    value, x0, method="Powell", options={"xtol": 1e-10, "ftol": 1e-13}
-                ),
-            )
+        derivative_free(log, record, value, max_iter=8000)
     best = min(log, key=lambda r: r["deviance"])
     return best["theta"], log
