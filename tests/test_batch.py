@@ -116,6 +116,21 @@ def test_interrupted_run_resumes_and_recomputes_only_what_is_missing(cohort, exp
         run_batch(cohort, out, **ROLES, partitions=6, **{**RUN, "seed": 4})
 
 
+def test_restart_forgets_the_earlier_runs_pooled_statistics(cohort, tmp_path):
+    # --restart with other input in the same folder: nothing of the earlier run is reused
+    other = tmp_path / "other.parquet"
+    data = simulated(120, seed=11)
+    data["score"] = (data["score"] * 0.6).round()  # other spread: other pooled statistics
+    data.to_parquet(other)
+    out = tmp_path / "run"
+    run_batch(cohort, out, **ROLES, partitions=3, **RUN)
+    again = run_batch(other, out, **ROLES, partitions=3, restart=True, **RUN)
+    fresh = run_batch(other, tmp_path / "fresh", **ROLES, partitions=3, **RUN)
+    assert again.facts["pooled_noise_sd"] == fresh.facts["pooled_noise_sd"]
+    assert again.facts["rows_read"] == fresh.facts["rows_read"] == len(data)
+    same(again.read("breakthroughs"), fresh.read("breakthroughs"), ["client"])
+
+
 def test_folder_of_csv_files_with_text_ids_and_excluded_rows(tmp_path):
     data = simulated(160, seed=8)
     data["client"] = "c" + data["client"].astype(str).str.zfill(4)

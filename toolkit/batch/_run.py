@@ -61,6 +61,8 @@ OUTPUTS = ("breakthroughs", "skipped", "excluded")
 #: that finds ``arm`` in it removes that file and ends its process mid-partition.
 FAULT_ENV = "TOOLKIT_BATCH_FAULT"
 _RUN_FILE = "_batch.json"
+#: The first passes' facts (rows read, pooled statistics): a resumed run reuses them.
+_POOLED_FILE = "_pooled.json"
 _BATCH_METHODS = (*(m for m in METHODS if m != "bayes"), "monitoring")
 #: What a batch run computes by default: the breakthrough methods and the monitoring flags.
 BATCH_METHODS_DEFAULT = (*DEFAULT_METHODS, "monitoring")
@@ -584,7 +586,7 @@ def run_batch(
     if restart and out.exists():
         for child in [*(out / o for o in (*OUTPUTS, *_BATCH_METHODS, "monitoring_clients")),
                       out / "_done", out / "_staging", out / _monitoring.FILE,
-                      run_file]:  # fmt: skip
+                      out / _POOLED_FILE, run_file]:  # fmt: skip
             if child.is_dir():
                 shutil.rmtree(child)
             elif child.exists():
@@ -640,7 +642,7 @@ def run_batch(
 
             runner.map(split_piece, missing, spec, key=f"stage-{fingerprint}", desc="stage",
                        progress=progress, on_done=staged_one)  # fmt: skip
-        state_file = out / "_pooled.json"
+        state_file = out / _POOLED_FILE
         state = json.loads(state_file.read_text()) if state_file.exists() else None
         if state is None:
             infos = [staged[p.number] for p in pieces]
