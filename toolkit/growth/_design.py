@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -19,7 +19,7 @@ import pandas as pd
 from ..data import LongScores
 from ..errors import DataError, MissingColumnError
 
-__all__ = ["Design", "build", "TIME_CODINGS", "RESERVED"]
+__all__ = ["Design", "build", "with_random", "random_names", "TIME_CODINGS", "RESERVED"]
 
 TIME_CODINGS = ("linear", "log", "quadratic")
 #: Names the model frame defines itself; a data column with one of them cannot be used.
@@ -51,7 +51,6 @@ class Design:
     session_time: np.ndarray  # (S,) coded time of each session
     clients: pd.Index
     sessions: np.ndarray
-    z: np.ndarray  # (rows, q) random-effects design
     random_names: list[str]
     standard_random: bool  # intercept or intercept + slope on time (fast path applies)
     skipped: pd.DataFrame
@@ -67,6 +66,18 @@ class Design:
     therapists: pd.Index | None = None  # sorted therapist ids
     client_therapist: np.ndarray | None = None  # (N,) therapist code of each client
     n_single_client_therapists: int = 0
+    # (rows, q) design of a custom random-effects formula; the standard models' [1, time]
+    # columns are made when asked for (see ``z``)
+    custom_z: np.ndarray | None = None
+
+    @property
+    def z(self) -> np.ndarray:
+        """Rows x random effects per client: [1] or [1, time] for the standard models."""
+        if self.custom_z is not None:
+            return self.custom_z
+        if len(self.random_names) == 1:
+            return np.ones((len(self.time), 1))
+        return np.column_stack([np.ones(len(self.time)), self.time])
 
     @property
     def basis(self) -> np.ndarray:
@@ -197,13 +208,22 @@ def build(
             "No observed score has complete covariates "
             f"({', '.join(map(repr, used))}), so there is nothing to fit."
         )
-    for _ in range(2):
+    direct = _direct_design(rhs_full, frame, complete & observed, formulaic)
+    for _ in range(2 if direct is None else 0):
         fit_rows = complete & observed
         matrix = formulaic.model_matrix(rhs_full, frame.loc[fit_rows], na_action="ignore")
         nan_rows = np.isnan(np.asarray(matrix, dtype=float)).any(axis=1)
         if not nan_rows.any():
             break
         complete[np.flatnonzero(fit_rows)[nan_rows]] = False  # NaN from a transform
+    if direct is not None:
+        spec, terms, columns = direct
+        full = _columns(columns, frame, complete)
+        nan_rows = np.isnan(full).any(axis=1)
+        fit_nan = nan_rows & observed[complete]
+        if fit_nan.any():  # as with formulaic: NaN fitting rows are left out, with a note
+            complete[np.flatnonzero(complete)[fit_nan]] = False
+            full = full[~fit_nan]
     if (observed & ~complete).any():
         lost = observed & ~complete
         cols = [c for c in used if frame.loc[lost, c].isna().any()] or ["a transformed term"]
@@ -214,17 +234,18 @@ def build(
             f"{[_plain(c) for c in clients[:_SHOW]]}{' ...' if len(clients) > _SHOW else ''}). "
             "Fix: impute or drop that covariate to keep them."
         )
-    spec = matrix.model_spec
     every = bool(complete.all())  # the common case: no row to drop, so no copy to make
-    full = np.asarray(
-        spec.get_model_matrix(frame if every else frame.loc[complete], na_action="ignore"),
-        dtype=float,
-    )
+    if direct is None:
+        spec = matrix.model_spec
+        terms = list(matrix.columns)
+        full = np.asarray(
+            spec.get_model_matrix(frame if every else frame.loc[complete], na_action="ignore"),
+            dtype=float,
+        )
     keep_missing = ~np.isnan(full).any(axis=1)  # only missing-score rows can fail here
     if not (every and keep_missing.all()):
         rows = np.flatnonzero(complete)[keep_missing]
         frame = frame.iloc[rows].reset_index(drop=True)
-    terms = list(matrix.columns)
     x = full if keep_missing.all() else full[keep_missing]
     y = frame["score"].to_numpy(dtype=float)
     usable = ~np.isnan(y)
@@ -267,10 +288,10 @@ def build(
     session_time = _code_sessions(sessions, time, time_zero)
 
     if custom_random:
-        z, names, standard = z_all[keep], z_names, False
+        custom_z, names, standard = z_all[keep], z_names, False
     else:
-        (z, names), standard = _random_design(random, frame), True
-    _check_identifiable(x[usable], terms, y[usable], z.shape[1], len(clients))
+        custom_z, names, standard = None, random_names(random), True
+    _check_identifiable(x[usable], terms, y[usable], len(names), len(clients))
     level3: dict[str, Any] = {}
     if therapist is not None:
         level3 = therapist_codes(scores, therapist, clients, therapist_random)
@@ -288,7 +309,7 @@ def build(
         session_time=session_time,
         clients=clients,
         sessions=sessions,
-        z=z,
+        custom_z=custom_z,
         random_names=names,
         standard_random=standard,
         skipped=skipped,
@@ -302,17 +323,32 @@ def build(
     )
 
 
+def with_random(design: Design, random: str) -> Design:
+    """The same design with the other standard client-level random effects (``"intercept"``
+    or ``"slope"``): everything else is the same, and shared."""
+    if not design.standard_random or random not in ("intercept", "slope"):
+        raise ValueError(  # pragma: no cover - internal use
+            "with_random() switches between random='intercept' and random='slope' only."
+        )
+    names = random_names(random)
+    _check_counts(int(design.usable.sum()), len(design.terms), len(names))
+    return replace(design, random_names=names)
+
+
 def layout(design: Design) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """y (N, S), X (N, S, p) and the observed mask on the (clients x sessions) grid."""
     n, s, p = len(design.clients), len(design.sessions), len(design.terms)
-    cell = design.client_code * s + design.session_code
-    rows = np.flatnonzero(design.usable)
+    rows = design.usable
+    # the grid cell of each observed row, formed once; the design a column at a time
+    cell = design.client_code[rows].astype(np.int64) * s
+    cell += design.session_code[rows]
     y = np.zeros(n * s)
-    y[cell[rows]] = design.y[rows]
+    y[cell] = design.y[rows]
     x = np.zeros((n * s, p))
-    x[cell[rows]] = design.x[rows]
+    for j in range(p):
+        x[cell, j] = design.x[rows, j]
     observed = np.zeros(n * s, dtype=bool)
-    observed[cell[rows]] = True
+    observed[cell] = True
     return y.reshape(n, s), x.reshape(n, s, p), observed.reshape(n, s)
 
 
@@ -482,11 +518,77 @@ def _breakthrough_rows(result: Any) -> tuple[pd.DataFrame, list[str]]:
     return table, notes
 
 
-def _random_design(random: str, frame: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
-    n = len(frame)
-    if random == "intercept":
-        return np.ones((n, 1)), ["intercept"]
-    return np.column_stack([np.ones(n), frame["time"].to_numpy()]), ["intercept", "time"]
+#: Rows on which formulaic learns (and the direct design is checked against) a formula of
+#: plain float columns.
+_SAMPLE = 64
+
+
+def _direct_design(
+    rhs: str, frame: pd.DataFrame, fit_rows: np.ndarray, formulaic: Any
+) -> tuple[Any, list[str], list[list[str]]] | None:
+    """A formula whose terms are float columns of the frame, alone or a product of two
+    (``1 + time``, ``time * x`` with ``x`` a float covariate): formulaic's ModelSpec learnt
+    on a few fitting rows (such columns carry no state learnt from the data), the column
+    names, and the frame columns each design column multiplies. The design itself is then
+    made column by column (:func:`_columns`), without formulaic's copies of the model
+    frame; on the sample rows it must equal formulaic's matrix exactly. None for any other
+    formula (categories, transforms, ``I(...)``): formulaic evaluates those."""
+    try:
+        parsed = formulaic.Formula(rhs)
+    except Exception:  # pragma: no cover - the formula was parsed before
+        return None
+    for term in parsed:
+        factors = list(term.factors)
+        if [str(f) for f in factors] == ["1"]:
+            continue
+        if len(factors) > 2:
+            return None
+        for f in factors:
+            name = str(f)
+            if (
+                f.eval_method.value != "lookup"
+                or not name.isidentifier()
+                or name not in frame.columns
+                or frame[name].dtype != np.float64
+            ):
+                return None
+    rows = np.flatnonzero(fit_rows)[:_SAMPLE]
+    sample = frame.iloc[rows]
+    matrix = formulaic.model_matrix(rhs, sample, na_action="ignore")
+    terms = [str(c) for c in matrix.columns]
+    columns = [[] if t == "Intercept" else t.split(":") for t in terms]
+    if any(c not in frame.columns for parts in columns for c in parts):
+        return None  # pragma: no cover - plain float terms are named by their columns
+    ours = _columns(columns, sample, np.ones(len(sample), dtype=bool))
+    if ours.shape != matrix.shape or not np.array_equal(
+        ours, np.asarray(matrix, dtype=float), equal_nan=True
+    ):
+        return None  # pragma: no cover - a safeguard: formulaic decides
+    return matrix.model_spec, terms, columns
+
+
+def _columns(columns: list[list[str]], frame: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    """The design of :func:`_direct_design` on ``frame``'s ``rows`` (a mask): 1 for the
+    intercept, a column, or the product of two (in the order of the term's name)."""
+    every = bool(rows.all())
+    # column-major, as formulaic's matrices are (so that products with it are the same)
+    out = np.empty((int(rows.sum()), len(columns)), order="F")
+    for j, parts in enumerate(columns):
+        values = [frame[c].to_numpy(dtype=float) for c in parts]
+        if not every:
+            values = [v[rows] for v in values]
+        if not parts:
+            out[:, j] = 1.0
+        elif len(parts) == 1:
+            out[:, j] = values[0]
+        else:
+            np.multiply(values[0], values[1], out=out[:, j])
+    return out
+
+
+def random_names(random: str) -> list[str]:
+    """The client-level random effects of ``random="intercept"`` or ``"slope"``."""
+    return ["intercept"] if random == "intercept" else ["intercept", "time"]
 
 
 def _parse(rhs: str, text: str, formulaic: Any) -> Any:
@@ -496,15 +598,19 @@ def _parse(rhs: str, text: str, formulaic: Any) -> Any:
         raise ValueError(f"The formula {text!r} could not be parsed: {exc}".strip()) from None
 
 
-def _check_identifiable(
-    x: np.ndarray, terms: list[str], y: np.ndarray, q: int, n_clients: int
-) -> None:
-    n, p = x.shape
+def _check_counts(n: int, p: int, q: int) -> None:
     if n <= p + q * (q + 1) // 2 + 1:
         raise DataError(
             f"Only {n} observed score(s) for {p} fixed effect(s) and {q * (q + 1) // 2 + 1} "
             "variance parameter(s). Fix: a simpler model or more data."
         )
+
+
+def _check_identifiable(
+    x: np.ndarray, terms: list[str], y: np.ndarray, q: int, n_clients: int
+) -> None:
+    n, p = x.shape
+    _check_counts(n, p, q)
     zero = [t for t, col in zip(terms, x.T) if not np.any(col)]
     if zero:
         raise DataError(

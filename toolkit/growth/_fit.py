@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -28,7 +29,7 @@ from ._result import (
 )
 from ._therapist import THERAPIST_RANDOM, check_frame
 
-__all__ = ["fit", "refit"]
+__all__ = ["fit", "fit_each", "refit"]
 
 _UNSET: Any = object()
 
@@ -224,6 +225,35 @@ def fit(
     >>> float(f"{m.table.loc[1, 'p_value']:.2g}")  # Wald z would give 1.3e-11
     3.3e-06
     """
+    scores, spec = _prepare(**locals())
+    return _fit(scores, method=method, progress=progress, **spec)
+
+
+def _prepare(
+    *,
+    data: Any,
+    formula: str,
+    client: str | None,
+    session: str | None,
+    score: str | None,
+    instrument: str | None,
+    time: str,
+    time_zero: float,
+    random: str,
+    therapist: str | None,
+    therapist_random: str,
+    method: str,
+    ddf: str,
+    breakthroughs: Any,
+    breakthrough_client: str,
+    breakthrough_session: str | None,
+    knots: Any,
+    engine: str,
+    level: float,
+    progress: bool | None,
+    ci_level: Any,
+) -> tuple[LongScores, dict[str, Any]]:
+    """:func:`fit`'s checks of its arguments: the validated scores and the model's spec."""
     if ci_level is not _UNSET:
         level = deprecated_option("ci_level", "level", "growth.fit", ci_level)
     _check_options(
@@ -255,7 +285,90 @@ def fit(
         engine=engine,
         level=level,
     )
-    return _fit(scores, method=method, progress=progress, **spec)
+    return scores, spec
+
+
+def fit_each(
+    data: pd.DataFrame | LongScores,
+    formula: str = "score ~ time",
+    *,
+    random: Sequence[str] = ("intercept", "slope"),
+    lean: Sequence[str] = (),
+    **options: Any,
+) -> tuple[GrowthResult, ...]:
+    """:func:`fit` once for each client-level random-effects structure, on one design.
+
+    The model frame, the fixed-effects design and (two levels) the per-client moments are
+    built once and shared by the fits, so that fitting nested models of a large cohort
+    needs the memory of about one. Each result equals ``fit(data, formula, random=r,
+    **options)`` for its ``r``, except that the structures in ``lean`` leave ``fitted``
+    empty (a model kept for its likelihood only, such as the smaller model of
+    :func:`compare`).
+
+    Parameters
+    ----------
+    data, formula
+        As for :func:`fit`.
+    random : sequence of {"intercept", "slope"}
+        The structures to fit, in order.
+    lean : sequence of str
+        Those of ``random`` whose result has no ``fitted`` rows.
+    **options
+        Any other keyword argument of :func:`fit`.
+
+    Returns
+    -------
+    tuple of GrowthResult
+        One per entry of ``random``.
+
+    Examples
+    --------
+    >>> import toolkit
+    >>> from toolkit import growth
+    >>> sleep = toolkit.datasets.load("sleepstudy")
+    >>> m0, m1 = fit_each(sleep, "reaction ~ time", client="subject", session="days",
+    ...                   score="reaction")
+    >>> m1.loglik == growth.fit(sleep, "reaction ~ time", client="subject", session="days",
+    ...                         score="reaction").loglik
+    True
+    """
+    randoms = list(random)
+    if not randoms or any(not isinstance(r, str) or r not in RANDOM for r in randoms):
+        raise OptionError(
+            "The 'random' parameter of fit_each must list 'intercept' and/or 'slope'. "
+            f"Got {random!r} instead."
+        )
+    if "random" in options or "data" in options:
+        raise TypeError("fit_each() takes data and random once, as its own arguments.")
+    import inspect
+
+    try:
+        bound = inspect.signature(fit).bind(data, formula, random=randoms[0], **options)
+    except TypeError as exc:
+        raise TypeError(f"fit_each(): {exc}") from None
+    bound.apply_defaults()
+    args = dict(bound.arguments)
+    scores, spec = _prepare(**args)
+    shared: dict[str, Any] = {}
+    out = []
+    for r in randoms:
+        _check_options(**{**_option_args(args, spec), "random": r})
+        out.append(
+            _fit(
+                scores,
+                method=args["method"],
+                progress=args["progress"],
+                **{**spec, "random": r},
+                shared=shared,
+                with_fitted=r not in lean,
+            )
+        )
+    return tuple(out)
+
+
+def _option_args(args: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    names = ("time", "method", "engine", "ddf", "therapist", "therapist_random")
+    return {**{n: args[n] for n in names}, "level": spec["level"]}
 
 
 def refit(m: GrowthResult, *, method: str, progress: bool | None = None) -> GrowthResult:
@@ -286,21 +399,32 @@ def _fit(
     knots: Any,
     engine: str,
     level: float,
+    shared: dict[str, Any] | None = None,
+    with_fitted: bool = True,
 ) -> GrowthResult:
-    design = _design.build(
-        scores,
-        formula,
-        time=time,
-        time_zero=time_zero,
-        random=random,
-        breakthroughs=breakthroughs,
-        breakthrough_client=breakthrough_client,
-        breakthrough_session=breakthrough_session,
-        knots=knots,
-        therapist=therapist,
-        therapist_random=therapist_random,
-    )
-    _check_residual_variation(design, str(scores.roles["score"]))
+    """One fit. ``shared`` (see :func:`fit_each`): a design (and per-client moments) made
+    by an earlier fit of the same data and fixed effects, reused for another standard
+    random-effects structure, and left there for the next; ``with_fitted=False`` leaves
+    ``fitted`` empty."""
+    if shared and "design" in shared:
+        design = _design.with_random(shared["design"], random)
+    else:
+        design = _design.build(
+            scores,
+            formula,
+            time=time,
+            time_zero=time_zero,
+            random=random,
+            breakthroughs=breakthroughs,
+            breakthrough_client=breakthrough_client,
+            breakthrough_session=breakthrough_session,
+            knots=knots,
+            therapist=therapist,
+            therapist_random=therapist_random,
+        )
+        _check_residual_variation(design, str(scores.roles["score"]))
+        if shared is not None and design.standard_random:
+            shared["design"] = design
     three = design.therapist is not None
     if engine == "fast" and not design.standard_random:
         raise ValueError(
@@ -327,7 +451,14 @@ def _fit(
             "Kenward-Roger's adjustment is defined for REML fits (as in pbkrtest). Fix: "
             "method='reml', or ddf='satterthwaite' for an ML fit."
         )
-    nm = res.nested if res.nested is not None else _engines.nested_model(design)
+    if res.nested is not None:
+        nm = res.nested
+    elif shared and "nested" in shared:  # the same moments; only the random effects differ
+        nm = dataclasses.replace(shared["nested"], ic=design.client_columns, _cache={})
+    else:
+        nm = _engines.nested_model(design)
+        if shared is not None and design.standard_random and not three:
+            shared["nested"] = nm
     assert res.theta is not None
     if used_ddf == "satterthwaite":
         inference = _inference.satterthwaite(nm, res.theta, float(np.sqrt(res.sigma2)), reml)
@@ -393,26 +524,7 @@ def _fit(
         }
     )[RANDOM_COLUMNS]
     therapist_effects = _therapist_table(design, res)
-    fixed_part = design.x @ res.beta
-    random_part = np.sum(design.z * res.blups[design.client_code], axis=1)
-    if three and res.blups_t is not None:
-        assert design.client_therapist is not None
-        k_of_row = design.client_therapist[design.client_code]
-        cols = list(design.therapist_columns)
-        random_part = random_part + np.sum(design.basis[:, cols] * res.blups_t[k_of_row], axis=1)
-    conditional = fixed_part + random_part
-    fitted = pd.DataFrame(
-        {
-            "client": design.frame["client"].to_numpy(),
-            "session": design.frame["session"].to_numpy(),
-            "time": design.time,
-            "score": design.y,
-            "fitted": conditional,
-            "fitted_fixed": fixed_part,
-            "residual": design.y - conditional,
-        },
-        copy=False,  # the columns as made: no consolidated copy
-    )[FITTED_COLUMNS]
+    fitted = _fitted(design, res) if with_fitted else pd.DataFrame(columns=FITTED_COLUMNS)
     settings = base_settings(
         scores,
         **{f"{role}_column": col for role, col in scores.roles.items()},
@@ -484,6 +596,39 @@ def _fit(
         _spec=spec,
         _model=model,
     )
+
+
+def _fitted(design: _design.Design, res: _engines.EngineFit) -> pd.DataFrame:
+    """The rows of ``GrowthResult.fitted``."""
+    three = design.therapist is not None
+    fixed_part = design.x @ res.beta
+    code = design.client_code
+    if design.standard_random:
+        # z' b of the rows without the (rows, q) products: b_0 (+ t b_1), the same numbers
+        random_part = res.blups[:, 0][code]
+        if res.blups.shape[1] == 2:
+            slope = res.blups[:, 1][code]
+            random_part += np.multiply(design.time, slope, out=slope)
+    else:
+        random_part = np.sum(design.z * res.blups[code], axis=1)
+    if three and res.blups_t is not None:
+        assert design.client_therapist is not None
+        k_of_row = design.client_therapist[code]
+        cols = list(design.therapist_columns)
+        random_part = random_part + np.sum(design.basis[:, cols] * res.blups_t[k_of_row], axis=1)
+    conditional = np.add(fixed_part, random_part, out=random_part)  # no further copy
+    return pd.DataFrame(
+        {
+            "client": design.frame["client"].to_numpy(),
+            "session": design.frame["session"].to_numpy(),
+            "time": design.time,
+            "score": design.y,
+            "fitted": conditional,
+            "fitted_fixed": fixed_part,
+            "residual": design.y - conditional,
+        },
+        copy=False,  # the columns as made: no consolidated copy
+    )[FITTED_COLUMNS]
 
 
 def _model_state(

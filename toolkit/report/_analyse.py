@@ -16,6 +16,12 @@ from .sections import SECTIONS, methods_section, provenance_section, summary_sec
 
 __all__ = ["analyse", "section_names", "file_sha256"]
 
+#: The sections that read the per-client answer's tables (the closing ones read only its
+#: methods text and settings).
+READS_ANSWER = frozenset(
+    {"summary", "breakthroughs", "reliable-change", "sudden-gains", "change-points"}
+)
+
 
 def section_names() -> list[str]:
     """The names ``skip=`` (``--skip``) accepts."""
@@ -91,8 +97,11 @@ def analyse(
     facts.update(provenance or {})
     chosen = [(n, f) for n, f in SECTIONS if n not in wanted]
     steps = [("summary", summary_section), *chosen, ("methods", methods_section)]
-    for _, section in progress_bar(steps, progress=progress, desc="report"):
+    last = max(i for i, (name, _) in enumerate(steps) if name in READS_ANSWER)
+    for i, (_, section) in enumerate(progress_bar(steps, progress=progress, desc="report")):
         section(report, ctx)
+        if i == last:
+            ctx.settle_answer()  # the sections after it need none of its tables
         ctx.release()
     provenance_section(report, ctx, facts)
     return report

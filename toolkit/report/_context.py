@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import ctypes
 import functools
-import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._memory import trim_heap
 from ..data import LongScores
 from ..errors import ToolkitWarning
 
@@ -49,10 +48,18 @@ class Context:
     notes: list[str] = field(default_factory=list)
     announce: Callable[[str], None] = field(default=lambda message: None)
     _answer: Any = None
+    _facts: Any = None
 
     @property
     def answer(self) -> Any:
-        """The per-client answer across reliable change, sudden gains and change points."""
+        """The per-client answer across reliable change, sudden gains and change points
+        (after :meth:`settle_answer`, its methods text and settings; anything else computes
+        it again)."""
+        if self._answer is None and self._facts is not None:
+            return self._facts
+        return self._full_answer()
+
+    def _full_answer(self) -> Any:
         if self._answer is None:
             from ..per_client import breakthroughs
 
@@ -69,7 +76,17 @@ class Context:
                     seed=self.seed,
                 )
             self.note(str(w.message) for w in caught)
+            self._facts = None
         return self._answer
+
+    def settle_answer(self) -> None:
+        """Keep only the per-client answer's methods text and settings (what the closing
+        sections read) once the sections that read its per-client tables are done: the
+        sections after it then run without the answer's tables in memory. Anything else
+        asked of ``answer`` afterwards computes it again, to the same numbers."""
+        if self._answer is not None:
+            self._facts = _AnswerFacts(self, self._answer.methods_text(), self._answer.settings)
+            self._answer = None
 
     def release(self) -> None:
         """Drop the intermediates cached on the scores and the per-client results (e.g. the
@@ -80,13 +97,32 @@ class Context:
         if self._answer is not None:
             for result in self._answer.results.values():
                 release(result)
-        _trim_heap()
+        trim_heap()
 
     def note(self, messages: Any) -> list[str]:
         """Record warnings (once each); return the new ones."""
         new = [m for m in dict.fromkeys(messages) if m not in self.notes]
         self.notes.extend(new)
         return new
+
+
+@dataclass(frozen=True)
+class _AnswerFacts:
+    """What the closing sections read of a settled per-client answer."""
+
+    context: Context = field(repr=False)
+    text: str
+    settings: dict[str, Any]
+
+    def methods_text(self) -> str:
+        """The answer's methods paragraph."""
+        return self.text
+
+    def __getattr__(self, name: str) -> Any:
+        # Anything else: the whole answer again (the same seed, so the same numbers).
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.context._full_answer(), name)
 
 
 #: Cached values kept by :func:`release`: small, and costly to recompute.
@@ -110,21 +146,3 @@ def release(obj: Any) -> None:
         for name, attr in vars(klass).items():
             if isinstance(attr, functools.cached_property) and name not in _KEEP:
                 cached.pop(name, None)
-
-
-def _trim_heap() -> None:
-    """Hand the memory freed by the last section back to the system (glibc only: freed
-    small and middle-sized blocks otherwise stay with the process and count as its own)."""
-    global _TRIM
-    if _TRIM is None:
-        _TRIM = False
-        if sys.platform.startswith("linux"):
-            try:
-                _TRIM = ctypes.CDLL("libc.so.6").malloc_trim
-            except (OSError, AttributeError):
-                pass
-    if _TRIM:
-        _TRIM(0)
-
-
-_TRIM: Any = None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import warnings
 
-from ...growth import compare, fit
+from ...growth import compare
+from ...growth._fit import fit_each
 from .._context import Context
 from .._page import Report
 
@@ -35,12 +36,18 @@ def growth_section(report: Report, ctx: Context) -> None:
             # Scores alone (and the group): a covariate may not shadow the model's own
             # variables (e.g. "time").
             plain = scores.keep_covariates([] if group is None else [group])
-            m0 = fit(plain, formula, time_zero=first, random="intercept", progress=False)
-            m1 = (
-                fit(plain, formula, time_zero=first, random="slope", progress=False)
-                if slopes
-                else m0
+            # Both models on one design; m0 serves only the likelihood-ratio test, so its
+            # fitted rows are not kept (the memory of a registry-sized cohort).
+            models = fit_each(
+                plain,
+                formula,
+                random=("intercept", "slope") if slopes else ("intercept",),
+                lean=("intercept",) if slopes else (),
+                time_zero=first,
+                progress=False,
             )
+            m0, m1 = models if slopes else models * 2
+            del models
         except ValueError as exc:
             report.text(f"No growth model could be fitted: {exc}")
             return
