@@ -713,6 +713,65 @@ def test_diagnostics_and_warnings_agree(bayes_hierarchical):
     assert all(w.filename.endswith("conftest.py") for w in caught)
 
 
+def test_diagnostics_equal_arviz(bayes_hierarchical):
+    # The fit's R-hat and ESS (many parameters at once) against ArviZ, one by one.
+    import arviz as az
+
+    r, _ = bayes_hierarchical
+    post = r.idata.posterior
+    for row in r.diagnostics.itertuples():
+        v = post[row.parameter]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = (az.rhat(v), az.ess(v, method="bulk"), az.ess(v, method="tail"))
+        for got, name, pick in zip(
+            (row.r_hat, row.ess_bulk, row.ess_tail), ("rhat", "bulk", "tail"), ("max", "min", "min")
+        ):
+            values = np.asarray(ref[("rhat", "bulk", "tail").index(name)][v.name].values).ravel()
+            expected = getattr(np, f"nan{pick}")(values) if np.isfinite(values).any() else np.nan
+            np.testing.assert_allclose(got, expected, rtol=1e-10, err_msg=f"{row.parameter} {name}")
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["autocorrelated", "stuck", "ties", "rare", "constant", "odd_draws", "one_chain", "missing"],
+)
+def test_convergence_statistics_equal_arviz_on_hard_cases(case):
+    import arviz as az
+
+    from toolkit.bayes._convergence import diagnose
+
+    rng = np.random.default_rng(7)
+    if case == "autocorrelated":
+        e = rng.normal(size=(4, 400, 6))
+        d = np.zeros_like(e)
+        for t in range(1, 400):
+            d[:, t] = 0.9 * d[:, t - 1] + e[:, t]
+    elif case == "stuck":
+        d = rng.normal(size=(4, 300, 5)) + np.array([0, 0, 0, 2.0])[:, None, None]
+    elif case == "ties":
+        d = rng.integers(3, 8, size=(4, 300, 5)).astype(float)
+    elif case == "rare":
+        d = (rng.random((4, 300, 5)) < 0.02).astype(float)
+    elif case == "constant":
+        d = np.full((4, 100, 2), 3.0)
+    elif case == "odd_draws":
+        d = rng.normal(size=(3, 101, 4))
+    elif case == "one_chain":
+        d = rng.normal(size=(1, 200, 3))
+    else:
+        d = rng.normal(size=(4, 100, 3))
+        d[2, 7, 1] = np.nan
+    got = diagnose(d)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for k in range(d.shape[2]):
+            ref = (az.rhat(d[:, :, k]), az.ess(d[:, :, k], method="bulk"),
+                   az.ess(d[:, :, k], method="tail"))  # fmt: skip
+            np.testing.assert_allclose([g[k] for g in got], np.asarray(ref, dtype=float),
+                                       rtol=1e-10, err_msg=f"{case} parameter {k}")  # fmt: skip
+
+
 def test_warning_messages_name_parameters_and_fix():
     dg = pd.DataFrame(
         {

@@ -6,7 +6,6 @@ import importlib.util
 import os
 import sys
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -1000,42 +999,23 @@ def _population_table(post: Any, design: Design, spec: Spec, level: float) -> pd
 
 def _diagnostics(idata: Any, design: Design) -> tuple[pd.DataFrame, int]:
     """R-hat and ESS of the score-unit parameters (client-level ones as drawn)."""
-    import arviz as az
-    import xarray as xr
+    from ._convergence import diagnose
 
     post = _idata.group(idata, "posterior")
     names = [str(n) for n in post.data_vars if str(n) not in _WITH_GAPS]
-    ds = xr.Dataset({n: post[n] for n in names})
-    n_chains, n_draws = ds.sizes["chain"], ds.sizes["draw"]
-    with warnings.catch_warnings():
-        # Too few draws or a constant parameter give undefined values: reported as NaN.
-        warnings.simplefilter("ignore", RuntimeWarning)
-        warnings.simplefilter("ignore", UserWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        rhat = az.rhat(ds) if n_chains > 1 and n_draws >= 4 else None
-        ess_bulk = az.ess(ds, method="bulk") if n_draws >= 4 else None
-        ess_tail = az.ess(ds, method="tail") if n_draws >= 4 else None
-
-    def values(result: Any, n: str, size: int) -> np.ndarray:
-        if result is None:
-            return np.full(size, np.nan)
-        return np.asarray(result[n].values, dtype=float).reshape(-1)
-
     rows = []
     for n in names:
-        size = int(
-            np.prod(
-                [post[n].sizes[d] for d in post[n].dims if d not in ("chain", "draw")], dtype=int
-            )
-        )
-        r, eb, et = (values(x, n, size) for x in (rhat, ess_bulk, ess_tail))
+        v = post[n].transpose("chain", "draw", ...)
+        draws = np.asarray(v.values, dtype=float)
+        draws = draws.reshape(draws.shape[0], draws.shape[1], -1)
+        r, eb, et = diagnose(draws)
         worst = None
-        if "client" in post[n].dims and np.isfinite(r).any():
+        if "client" in v.dims and np.isfinite(r).any():
             worst = design.clients[int(np.nanargmax(r))]
         rows.append(
             (
                 n,
-                size,
+                draws.shape[2],
                 np.nanmax(r) if np.isfinite(r).any() else np.nan,
                 np.nanmin(eb) if np.isfinite(eb).any() else np.nan,
                 np.nanmin(et) if np.isfinite(et).any() else np.nan,
