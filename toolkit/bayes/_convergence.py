@@ -18,7 +18,7 @@ import numba
 import numpy as np
 from scipy import special, stats
 
-__all__ = ["diagnose", "rhat", "ess_bulk", "ess_tail"]
+__all__ = ["diagnose", "rhat", "ess_bulk", "ess_tail", "ess_of_chains"]
 
 _MIN_DRAWS = 4
 
@@ -81,7 +81,7 @@ def diagnose(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     z = _z_scale(split)
     if x.shape[1] >= 2:
         out[0][ok] = _rank_rhat(split, z)
-    out[1][ok] = _ess(z)
+    out[1][ok] = ess_of_chains(z)
     out[2][ok] = _tail_ess(x)
     return out
 
@@ -113,14 +113,15 @@ def _rank_rhat(split: np.ndarray, z: np.ndarray) -> np.ndarray:
 def _tail_ess(x: np.ndarray) -> np.ndarray:
     pooled = x.reshape(len(x), -1)
     low, high = (
-        _ess(_split((x <= np.quantile(pooled, p, axis=1)[:, None, None]).astype(float)))
+        ess_of_chains(_split((x <= np.quantile(pooled, p, axis=1)[:, None, None]).astype(float)))
         for p in (0.05, 0.95)
     )
     return np.where(high < low, high, low)  # min(low, high) as Python orders them
 
 
-def _ess(x: np.ndarray) -> np.ndarray:
-    """Effective sample size of each parameter's chains, x shaped (K, chain, draw)."""
+def ess_of_chains(x: np.ndarray) -> np.ndarray:
+    """Effective sample size of each parameter's chains as they are (not split), x shaped
+    (K, chain, draw)."""
     k, m, n = x.shape
     flat = x.reshape(k, -1)
     constant = (flat.max(axis=1) - flat.min(axis=1)) < np.finfo(float).resolution

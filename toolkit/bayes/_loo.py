@@ -39,43 +39,12 @@ PARETO_K_MAX = 0.7
 def ess_mean(x: np.ndarray) -> float:
     """Effective sample size of the mean of (chains, draws) values (Geyer's initial monotone
     sequence over the chains' combined autocorrelations, as in Stan and ArviZ)."""
+    from ._convergence import ess_of_chains
+
     n_chain, n_draw = x.shape
     if n_draw < 4 or not np.isfinite(x).all():
         return float(n_chain * n_draw)
-    centred = x - x.mean(axis=1, keepdims=True)
-    size = 2 ** int(np.ceil(np.log2(2 * n_draw)))
-    f = np.fft.rfft(centred, n=size, axis=1)
-    acov = np.fft.irfft(f * np.conjugate(f), n=size, axis=1)[:, :n_draw].real / n_draw
-    chain_mean = x.mean(axis=1)
-    mean_var = acov[:, 0].mean() * n_draw / (n_draw - 1)
-    var_plus = mean_var * (n_draw - 1) / n_draw
-    if n_chain > 1:
-        var_plus += chain_mean.var(ddof=1)
-    if not var_plus > 0:
-        return float(n_chain * n_draw)
-    rho = np.zeros(n_draw)
-    rho[0] = 1.0
-    even, odd = 1.0, 1 - (mean_var - acov[:, 1].mean()) / var_plus
-    rho[1] = odd
-    t = 1
-    while t < n_draw - 3 and even + odd > 0:
-        even = 1 - (mean_var - acov[:, t + 1].mean()) / var_plus
-        odd = 1 - (mean_var - acov[:, t + 2].mean()) / var_plus
-        if even + odd >= 0:
-            rho[t + 1], rho[t + 2] = even, odd
-        t += 2
-    max_t = t - 2
-    if even > 0:
-        rho[max_t + 1] = even
-    t = 1
-    while t <= max_t - 2:
-        if rho[t + 1] + rho[t + 2] > rho[t - 1] + rho[t]:
-            rho[t + 1] = rho[t + 2] = (rho[t - 1] + rho[t]) / 2
-        t += 2
-    total = n_chain * n_draw
-    tau = -1 + 2 * rho[: max_t + 1].sum() + rho[max_t + 1 : max_t + 2].sum()
-    tau = max(tau, 1 / np.log10(total))
-    return float(total / tau)
+    return float(ess_of_chains(np.asarray(x, dtype=float)[None])[0])
 
 
 def _gpd_fit(x: np.ndarray) -> tuple[float, float]:
