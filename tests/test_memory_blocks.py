@@ -94,21 +94,8 @@ def test_online_step_with_the_cohorts_columns_equals_the_cohort_step():
 
 
 def test_growth_moments_in_client_blocks_equal_one_pass(cohort, monkeypatch):
-    from toolkit.growth._design import build
-
     plain = cohort.keep_covariates([])
-
-    d = build(
-        plain,
-        "score ~ time",
-        time="linear",
-        time_zero=1.0,
-        random="slope",
-        breakthroughs=None,
-        breakthrough_client="client",
-        breakthrough_session=None,
-        knots=None,
-    )
+    d = _build(plain, "score ~ time")
     monkeypatch.setattr(_nested, "_CLIENTS", 10**9)
     whole = _engines.nested_model(d)
     # the moments also equal a per-client sum written out

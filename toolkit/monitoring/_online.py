@@ -18,7 +18,7 @@ from .._results import base_settings, warn
 from ..data import LongScores, as_scores
 from ..errors import DataError, OptionError
 from ..instruments import Instrument
-from ._bocpd import Arrays, Prior, step
+from ._bocpd import OUTPUTS, Arrays, Prior, step
 from ._result import ONLINE_COLUMNS, OnlineResult
 from ._shared import show_ids
 
@@ -344,7 +344,7 @@ def _run(
         "row": np.empty(total, dtype=np.int64),
         "session": np.empty(total, dtype=np.int64),
         "score": np.empty(total),
-        **{name: np.empty(total) for name in _OUTPUTS},
+        **{name: np.empty(total) for name in OUTPUTS},
         "run_length": np.empty(total, dtype=np.int64),
     }
     posts: list[np.ndarray] = []
@@ -403,19 +403,6 @@ def _run(
     return OnlineMonitor(state, result)
 
 
-#: The outputs of one step (:func:`toolkit.monitoring._bocpd.step`), in table order.
-_OUTPUTS = (
-    "p_change",
-    "p_breakthrough",
-    "p_deterioration",
-    "change_size",
-    "run_length",
-    "level",
-    "level_sd",
-    "next_mean",
-    "next_sd",
-)
-
 #: Clients stepped together by :func:`online` (bounds the temporaries of a step).
 _BLOCK = 20_000
 
@@ -434,7 +421,7 @@ def _ordered(
     order = np.lexsort((sess, rows))
     cols = {"row": rows[order], "session": sess[order], "score": score[order]}
     del rows, sess, score
-    for k in _OUTPUTS:  # one column at a time: the step outputs go as their column is made
+    for k in OUTPUTS:  # one column at a time: the step outputs go as their column is made
         part = [o.pop(k) for o in outputs]
         cols[k] = (np.concatenate(part) if part else np.zeros(0))[order]
         del part
