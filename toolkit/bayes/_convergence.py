@@ -8,8 +8,8 @@ calls of each and half a minute after sampling. Here the ranks, the autocovarian
 and the variances are computed for every parameter in one array operation, and only
 Geyer's initial monotone sequence, a short loop per parameter, runs compiled.
 
-Every function takes draws shaped ``(chain, draw, K)`` and returns ``K`` values; a
-parameter with a missing draw gets NaN, as in ArviZ.
+:func:`diagnose` takes draws shaped ``(chain, draw, K)`` and returns ``K`` values of each
+statistic; a parameter with a missing draw gets NaN, as in ArviZ.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numba
 import numpy as np
 from scipy import special, stats
 
-__all__ = ["diagnose", "rhat", "ess_bulk", "ess_tail", "ess_of_chains"]
+__all__ = ["diagnose", "ess_of_chains"]
 
 _MIN_DRAWS = 4
 
@@ -66,7 +66,7 @@ def diagnose(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     >>> mixed = rng.normal(size=(4, 500, 2))
     >>> stuck = mixed + np.array([0.0, 0.0, 0.0, 3.0])[:, None, None]
     >>> r, bulk, tail = diagnose(mixed)
-    >>> bool(r.max() < 1.01), bool(1500 < bulk.min()), bool(rhat(stuck).min() > 1.1)
+    >>> bool(r.max() < 1.01), bool(1500 < bulk.min()), bool(diagnose(stuck)[0].min() > 1.1)
     (True, True, True)
     """
     x = _by_parameter(draws)
@@ -84,22 +84,6 @@ def diagnose(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     out[1][ok] = ess_of_chains(z)
     out[2][ok] = _tail_ess(x)
     return out
-
-
-def rhat(draws: np.ndarray) -> np.ndarray:
-    """Rank-normalised split R-hat: the larger of the bulk and the folded (tail) one."""
-    return diagnose(draws)[0]
-
-
-def ess_bulk(draws: np.ndarray) -> np.ndarray:
-    """Bulk effective sample size: of the rank-normalised split chains."""
-    return diagnose(draws)[1]
-
-
-def ess_tail(draws: np.ndarray) -> np.ndarray:
-    """Tail effective sample size: the smaller of those of the 5% and 95% quantile
-    indicators."""
-    return diagnose(draws)[2]
 
 
 def _rank_rhat(split: np.ndarray, z: np.ndarray) -> np.ndarray:
