@@ -143,6 +143,11 @@ def make_hyper(design, spec, mean, var, s2, pi, components=None, loc=None):
     )
 
 
+def heavy_components(mu, var):
+    """jumps="heavy" written out as components (log weight, mean, variance)."""
+    return [(np.log(w), mu, var * v) for w, v in zip(_model.HEAVY_WEIGHTS, _model.HEAVY_SCALES)]
+
+
 CASES = {
     "linear": dict(mean=[0.0, -0.05, -0.15, 0.02], var=[0.2, 0.1, 0.15, 0.1]),
     "mean": dict(mean=[0.0, -0.15], var=[0.2, 0.15]),
@@ -157,8 +162,10 @@ CASES = {
         ("mean", "normal", "uniform"),
         ("broken_stick", "normal", "uniform"),
         ("linear", "mixture", "uniform"),
+        ("linear", "heavy", "uniform"),
         ("linear", "normal", "pooled"),
         ("mean", "mixture", "pooled"),
+        ("mean", "heavy", "pooled"),
     ],
 )
 def test_marginal_posterior_matches_brute_force_enumeration(shape, jumps, location):
@@ -172,8 +179,10 @@ def test_marginal_posterior_matches_brute_force_enumeration(shape, jumps, locati
     mean, var = np.array(CASES[shape]["mean"]), np.array(CASES[shape]["var"]) ** 2
     s2, pi = 0.04**2, 0.4
     comps = None
-    if spec.n_components > 1:
+    if spec.free_components:
         comps = [(np.log(0.7), -0.05, 0.03**2), (np.log(0.3), -0.3, 0.1**2)]
+    elif spec.n_components > 1:
+        comps = heavy_components(mean[design.jump_index], var[design.jump_index])
     loc = (4.6, 1.3) if location == "pooled" else None
     hyper = make_hyper(design, spec, mean, var, s2, pi, comps, loc)
     out = _posterior.posterior_draws(
@@ -208,7 +217,9 @@ def test_marginal_posterior_matches_brute_force_enumeration(shape, jumps, locati
         assert design.candidate_sessions[out["q_session"][0, 2].argmax()] == 5
 
 
-@pytest.mark.parametrize("jumps, location", [("normal", "uniform"), ("mixture", "pooled")])
+@pytest.mark.parametrize(
+    "jumps, location", [("normal", "uniform"), ("heavy", "uniform"), ("mixture", "pooled")]
+)
 def test_model_potential_equals_numpy_marginal(jumps, location):
     """The sampled model's likelihood term (compiled kernel) equals the NumPy closed form,
     which the test above equals brute force."""
@@ -230,8 +241,10 @@ def test_model_potential_equals_numpy_marginal(jumps, location):
         if name != "jump":
             point[f"{name}_sd_std_log__"] = 0.5 * np.log(v)
     comps, loc = None, None
-    if jumps == "normal":
+    if jumps in ("normal", "heavy"):
         point["jump_mu_std"], point["jump_sd_std_log__"] = mean[2], 0.5 * np.log(var[2])
+        if jumps == "heavy":
+            comps = heavy_components(mean[2], var[2])
     else:
         comps = [(np.log(0.7), -0.3, 0.1**2), (np.log(0.3), -0.05, 0.03**2)]
         # Ordered means: the first component is the more negative one.
@@ -617,9 +630,9 @@ def test_idata_groups_score_scale_posterior_and_population(bayes_hierarchical):
     assert {"jump_mu", "jump_sd", "p_change", "n_changes", "n_breakthroughs"} <= set(
         r.population["parameter"]
     )
-    assert {"level_before", "level_after", "jump_component_weight[1]"} <= set(
-        r.population["parameter"]
-    )
+    assert {"level_before", "level_after"} <= set(r.population["parameter"])
+    # jumps="heavy": one population mean and SD, no component parameters
+    assert not r.population["parameter"].str.startswith("jump_component").any()
     # Six large gains simulated: the population's share changing should cover 0.6.
     row = r.population.set_index("parameter").loc["p_change"]
     assert row["lower"] < 0.6 < row["upper"]
@@ -811,7 +824,7 @@ def test_one_chain_warns_that_r_hat_cannot_be_computed():
 def test_settings_record_arguments_and_cutoff(bayes_hierarchical):
     s = bayes_hierarchical[0].settings
     assert s["model"] == "linear" and s["pooling"] == "hierarchical" and s["seed"] == 7
-    assert s["change"] == "mixture" and s["jumps"] == "mixture"
+    assert s["change"] == "mixture" and s["jumps"] == "heavy"
     assert s["client"] == "client" and s["instrument"] == "BDI-II" and s["level"] == 0.9
 
 
@@ -856,8 +869,10 @@ def test_covariates_enter_as_centred_contrasts(bayes_data):
 def test_model_family_free_variables(bayes_data):
     df = bayes_data[0]
     names = lambda **kw: {v.name for v in bayes.build_model(df, **ROLES, **kw).free_RVs}
-    assert {"jump_component_mu_std", "jump_component_weight"} <= names()
+    assert {"jump_component_mu_std", "jump_component_weight"} <= names(jumps="mixture")
     assert "jump_mu_std" in names(jumps="normal")
+    heavy = names()  # the default: one population mean and SD, fixed components
+    assert {"jump_mu_std", "jump_sd_std"} <= heavy and not any("component" in n for n in heavy)
     stick = names(model="broken_stick")
     assert not any("jump" in n for n in stick) and "post_slope_mu_std" in stick
     pooled = names(change_location="pooled")
@@ -971,3 +986,19 @@ def test_compare_rejects_mismatched_fits(bayes_hierarchical, bayes_mean_shift, b
         bayes.compare({"a": bayes_mean_shift, "b": shifted})
     with pytest.raises(ValueError, match="not analysed.*skipped"):
         r.trajectory(99)
+
+
+def test_mixture_jumps_report_their_components(bayes_data):
+    """jumps="mixture" samples and reports its components; the default has none to report."""
+    df = bayes_data[0]
+    r = bayes.fit(
+        df, **ROLES, jumps="mixture", chains=2, tune=200, draws=200,
+        sampler="nutpie", progress=False, seed=3,
+    )  # fmt: skip
+    params = set(r.population["parameter"])
+    assert {"jump_component_mu[1]", "jump_component_sd[2]", "jump_component_weight[1]"} <= params
+    post = _idata.group(r.idata, "posterior")
+    assert post["jump_component_weight"].sum("component").values == pytest.approx(1.0)
+    mu = post["jump_component_mu"].values
+    assert np.all(mu[..., 0] < mu[..., 1])  # ordered means
+    assert "Dirichlet" in r.methods_text()

@@ -13,8 +13,10 @@ ROLES = {"client": "client", "session": "session", "score": "score"}
 
 CASES = [
     # (shape, change, jumps, change_location, covariates)
+    ("linear", "mixture", "heavy", "uniform", None),
     ("linear", "mixture", "mixture", "uniform", None),
     ("linear", "mixture", "normal", "pooled", None),
+    ("mean", "mixture", "heavy", "pooled", ["age"]),
     ("mean", "always", "mixture", "pooled", None),
     ("broken_stick", "mixture", None, "uniform", None),
     ("linear", "none", None, "uniform", None),

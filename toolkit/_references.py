@@ -148,6 +148,11 @@ REFERENCES: dict[tuple[str, str], str] = {
         "Mitchell, T. J., & Beauchamp, J. J. (1988). Bayesian variable selection in linear "
         "regression. Journal of the American Statistical Association, 83(404), 1023-1032."
     ),
+    ("Tukey", "1960"): (
+        "Tukey, J. W. (1960). A survey of sampling from contaminated distributions. In I. "
+        "Olkin (Ed.), Contributions to probability and statistics (pp. 448-485). Stanford "
+        "University Press."
+    ),
     ("Vehtari", "2017"): (
         "Vehtari, A., Gelman, A., & Gabry, J. (2017). Practical Bayesian model evaluation "
         "using leave-one-out cross-validation and WAIC. Statistics and Computing, 27(5), "

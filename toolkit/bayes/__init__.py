@@ -20,8 +20,9 @@ Three shapes of change (``model=``), each for clients analysed alone or pooled (
 ``pooling="hierarchical"`` (default) draws every client's baseline, slopes and jump from
 population distributions learned from the cohort (a mixed-effects change-point model), with
 the share of clients who change, optional client-level covariates predicting jump size and
-baseline, jumps from a two-component mixture (``jumps="mixture"``: a spike-and-slab prior
-whose slab does not pull large jumps towards small ones) and optionally a pooled change
+baseline, jumps from a heavy-tailed population (``jumps="heavy"``: a spike-and-slab prior
+whose contaminated-normal slab does not pull large jumps towards small ones; also
+``"mixture"``, two free normal components, and ``"normal"``) and optionally a pooled change
 location (``change_location="pooled"``: the population mean and SD of the change session,
 as in a varying change-point model). ``pooling="none"`` analyses each client on its own,
 with fixed priors.
@@ -47,7 +48,7 @@ Examples
 >>> scores = toolkit.datasets.load_scores("sgdata")
 >>> model = bayes.build_model(scores)  # hierarchical, linear: a plain pymc.Model
 >>> sorted(v.name for v in model.free_RVs)[:4]
-['baseline_mu_std', 'baseline_sd_std', 'jump_component_mu_std', 'jump_component_sd_std']
+['baseline_mu_std', 'baseline_sd_std', 'jump_mu_std', 'jump_sd_std']
 >>> alone = bayes.fit(scores, pooling="none", seed=1)  # exact, no sampling
 >>> int(alone.table["p_breakthrough"].idxmax() >= 0)
 1

@@ -37,6 +37,7 @@ from ._model import (
     WEIGHT_A,
     Spec,
     effects_of,
+    slab,
 )
 
 __all__ = ["Layout", "layout", "log_density", "constrained"]
@@ -105,7 +106,7 @@ def layout(design: Design, spec: Spec) -> Layout:
 
     for name in effects_of(design, spec.change):
         j = design.effects.index(name)
-        if name == "jump" and C > 1:
+        if name == "jump" and spec.free_components:
             mix_at = add("jump_component_mu_std", C)
             add("jump_component_sd_std", C)
             add("jump_component_weight", C - 1)
@@ -169,10 +170,13 @@ def constrained(lay: Layout, x: np.ndarray) -> dict[str, np.ndarray]:
 
 @numba.njit(**_JIT)
 def _forward(  # pragma: no cover - compiled
-    x, grad, N, J, X, mu_at, sd_at, beta_at, ints, loc_low, loc_high, loc_sd_scale, floor2, ji
-):
+    x, grad, N, J, X, mu_at, sd_at, beta_at, ints, loc_low, loc_high, loc_sd_scale, floor2, ji,
+    scales, logw0,
+):  # fmt: skip
     """Priors with the transforms' Jacobians at ``x`` (their gradient into ``grad``), and
-    the marginal likelihood's inputs from the parameters."""
+    the marginal likelihood's inputs from the parameters. ``scales`` and ``logw0`` are the
+    fixed variance multipliers and log weights of the jump's components when the jump has
+    one population mean and SD."""
     P = X.shape[1]
     mix_at, sigma_at, p_at, loc_at, C = ints[0], ints[1], ints[2], ints[3], ints[4]
     log2pi = np.log(2.0 * np.pi)
@@ -205,9 +209,11 @@ def _forward(  # pragma: no cover - compiled
         grad[mu_at[j]] += -mu / MU_SD**2
         grad[sd_at[j]] += 1.0 - (sd / SD_SD) ** 2
         if j == ji:
-            for i in range(N):
-                jmean[i, 0] = mu
-            jvar[0] = sd * sd
+            for c in range(C):
+                for i in range(N):
+                    jmean[i, c] = mu
+                jvar[c] = sd * sd * scales[c]
+                logw[c] = logw0[c]
         else:
             for i in range(N):
                 mean[i, j] = mu
@@ -306,11 +312,20 @@ def _backward(  # pragma: no cover - compiled
         if mu_at[j] < 0:
             continue
         dm, dv = 0.0, 0.0
-        for i in range(N):
-            dm += d_jmean[i, 0] if j == ji else d_mean[i, j]
-            dv += d_jvar[i, 0] if j == ji else d_var[i, j]
+        if j == ji:  # every component's variance is the population's times a constant
+            for c in range(C):
+                dvc = 0.0
+                for i in range(N):
+                    dm += d_jmean[i, c]
+                    dvc += d_jvar[i, c]
+                dv += dvc * 2.0 * jvar[c]
+        else:
+            for i in range(N):
+                dm += d_mean[i, j]
+                dv += d_var[i, j]
+            dv *= 2.0 * var[j]
         grad[mu_at[j]] += dm
-        grad[sd_at[j]] += dv * 2.0 * (jvar[0] if j == ji else var[j])
+        grad[sd_at[j]] += dv
     if mix_at >= 0:
         g_mu = np.zeros(C)
         g_logw = np.zeros(C)
@@ -381,11 +396,11 @@ def log_density(x: np.ndarray, grad: np.ndarray, *args: Any) -> float:
     (:mod:`._algebra`), and the chain rule.
     """
     (G, h, G0, h0, yy, n, logprior0, sessions, valid, X, mu_at, sd_at, beta_at, ints,
-     loc_low, loc_high, loc_sd_scale, floor2, mode, ji, J0) = args  # fmt: skip
+     loc_low, loc_high, loc_sd_scale, floor2, mode, ji, J0, scales, logw0) = args  # fmt: skip
     _, J, N = h.shape
     lp, mean, jmean, var, jvar, sigma2, logw, pi, loc, w, mix_mu, sig = _forward(
         x, grad, N, J, X, mu_at, sd_at, beta_at, ints, loc_low, loc_high, loc_sd_scale,
-        floor2, ji,
+        floor2, ji, scales, logw0,
     )  # fmt: skip
     C = jmean.shape[1]
     shapes = (N, (N, J), (N, C), (N, J), (N, C), N, (N, C), N, (N, 2))
@@ -421,6 +436,7 @@ def _arguments(design: Design, spec: Spec, lay: Layout) -> tuple:
         MODES[spec.change],
         design.jump_index if design.has_jump else -1,
         design.n_none,
+        *(np.ascontiguousarray(a, dtype=float) for a in slab(spec)),
     )
 
 

@@ -26,6 +26,8 @@ from ._exact import exact_posterior, node_hyper, sigma_nodes
 from ._model import (
     ALONE_SD,
     BETA_SD,
+    HEAVY_SCALES,
+    HEAVY_WEIGHTS,
     MU_SD,
     SD_SD,
     SIGMA_SD,
@@ -100,7 +102,7 @@ def _fmt(seconds: float) -> str:
 
 # Measured in benchmarks/bench_bayes.py on the 2-core development machine: leapfrog steps
 # per draw of the hierarchical models, the sampler's overhead per step and the compile time.
-_STEPS_PER_DRAW = {"mixture": 15.0, "normal": 11.0}
+_STEPS_PER_DRAW = {"mixture": 15.0, "heavy": 8.0, "normal": 11.0}
 _STEP_OVERHEAD = {"nutpie": 2e-5, "pymc": 1.5e-4}
 _COMPILE = {"nutpie": 2.0, "pymc": 6.0}  # nutpie: loading the cached density
 _EXACT_PER_ELEMENT = 6e-7  # seconds per (node, client, candidate) of an exact fit
@@ -116,7 +118,7 @@ def estimate_duration(
     model: Literal["linear", "mean", "broken_stick"] = "linear",
     pooling: Literal["hierarchical", "none"] | None = None,
     change: Literal["mixture", "always", "none"] = "mixture",
-    jumps: Literal["mixture", "normal"] | None = None,
+    jumps: Literal["heavy", "mixture", "normal"] | None = None,
     change_location: Literal["uniform", "pooled"] = "uniform",
     covariates: Sequence[str] | None = None,
     better: Literal["lower", "higher"] | None = None,
@@ -175,11 +177,11 @@ def _estimate(
         return DurationEstimate(seconds, 0.5 * seconds, 2 * seconds, "exact")
     used = _sampler_used(sampler)
     grad = _time_gradient(design, spec)
-    steps = _STEPS_PER_DRAW["mixture" if C > 1 else "normal"]
+    steps = _STEPS_PER_DRAW[spec.jumps if spec.n_components > 1 else "normal"]
     parallel = max(1, min(chains, cores or os.cpu_count() or 1))
     waves = int(np.ceil(chains / parallel))
     sampling = waves * (tune + draws) * steps * (grad + _STEP_OVERHEAD[used])
-    post = 2e-7 * chains * draws * N * K * C * len(design.effects) ** 2
+    post = 2.5e-8 * chains * draws * N * K * C * len(design.effects) ** 2
     seconds = _COMPILE[used] + sampling + post
     return DurationEstimate(seconds, 0.5 * seconds, 2 * seconds, f"NUTS ({used})")
 
@@ -213,7 +215,7 @@ def fit(
     model: Literal["linear", "mean", "broken_stick"] = "linear",
     pooling: Literal["hierarchical", "none"] | None = None,
     change: Literal["mixture", "always", "none"] = "mixture",
-    jumps: Literal["mixture", "normal"] | None = None,
+    jumps: Literal["heavy", "mixture", "normal"] | None = None,
     change_location: Literal["uniform", "pooled"] = "uniform",
     covariates: Sequence[str] | None = None,
     better: Literal["lower", "higher"] | None = None,
@@ -236,7 +238,7 @@ def fit(
     data, client, session, score, instrument, model, pooling, change, jumps,
     change_location, covariates, better
         As in :func:`build_model`. The default is the hierarchical model with a level
-        shift and a change of slope, jumps from a two-component mixture.
+        shift and a change of slope, jumps from a heavy-tailed (contaminated-normal) population.
     breakthrough : float, optional
         Smallest improvement (score points) that counts as a breakthrough. Default: the
         scores' reliable-change criterion (``scores.reliable_change``, the one every method
@@ -698,7 +700,7 @@ def _prior_group(design: Design, spec: Spec, n: int, seed: int) -> Any:
     coords: dict[str, Any] = {"chain": [0], "draw": np.arange(n), "client": design.clients.tolist()}
     if design.X is not None:
         coords["covariate"] = design.covariate_names
-    if spec.n_components > 1:
+    if spec.free_components:
         coords["component"] = list(range(1, spec.n_components + 1))
     return xr.Dataset(data, coords=coords)
 
@@ -1172,7 +1174,16 @@ def prior_text(result: BayesResult) -> str:
     parts.append(f"{noise} and was shared by the clients")
     if spec.change == "mixture":
         parts.append("the share of clients who change had a uniform Beta(1, 1) prior")
-    if spec.n_components > 1:
+    if spec.jumps == "heavy" and spec.n_components > 1:
+        (w1, w2), (v1, v2) = HEAVY_WEIGHTS, HEAVY_SCALES
+        parts.append(
+            "the jumps of clients who change followed a heavy-tailed distribution (a "
+            "spike-and-slab prior with no change as the spike; Mitchell & Beauchamp, 1988): "
+            f"a contaminated normal with population mean and SD as above, {w1:.0%} of jumps "
+            f"from a normal of variance {v1:g} times the population variance and {w2:.0%} from "
+            f"one of {v2:g} times it (Tukey, 1960)"
+        )
+    elif spec.free_components:
         parts.append(
             "the jumps of clients who change followed a two-component normal mixture (a "
             "spike-and-slab prior with no change as the spike; Mitchell & Beauchamp, 1988) "

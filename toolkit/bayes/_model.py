@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
 SHAPES = ("linear", "mean", "broken_stick")
 POOLINGS = ("hierarchical", "none")
 CHANGES = ("mixture", "always", "none")
-JUMPS = ("mixture", "normal")
+JUMPS = ("heavy", "mixture", "normal")
 LOCATIONS = ("uniform", "pooled")
 #: Earlier names of ``model=``: (shape, pooling) they stand for.
 LEGACY_MODELS = {
@@ -45,6 +45,18 @@ ALONE_SD = 0.3  # prior SD of every effect of a client analysed on its own
 NO_POOLING_P_CHANGE = 0.5
 N_COMPONENTS = 2  # components of the jump distribution with jumps="mixture"
 WEIGHT_A = 2.0  # Dirichlet concentration of the component weights
+# jumps="heavy": a contaminated normal (Tukey, 1960), one population mean and SD for
+# every client who changes, with a fixed 10% of jumps from a component whose SD is about
+# twice the other's. The variance multipliers average 1 (0.9 x 0.75 + 0.1 x 3.25), so the
+# SD is the jumps' population SD; kurtosis 4.7 (a normal's is 3), so a large jump lies in
+# the wide component's reach and is not pulled towards the others, and no component means
+# or weights are left for the sampler to identify (two free components split one
+# unimodal population of gains in ways the data hardly tell apart, which left R-hat at
+# 1.03 on 1,000 clients). Chosen by benchmarks/calibration_bayes.py on two generators:
+# heavier tails (kurtosis 6-10) overstate breakthroughs by 14-20% on the second, a normal
+# slab understates them.
+HEAVY_WEIGHTS = np.array([0.9, 0.1])
+HEAVY_SCALES = np.array([0.75, 3.25])  # variance multipliers of the population variance
 
 #: Columns of :func:`prior_predictive`.
 PRIOR_PREDICTIVE_COLUMNS = [
@@ -65,14 +77,20 @@ class Spec:
     shape: str = "linear"
     pooling: str = "hierarchical"
     change: str = "mixture"
-    jumps: str = "mixture"
+    jumps: str = "heavy"
     location: str = "uniform"
 
     @property
     def n_components(self) -> int:
-        has_jump = self.shape != "broken_stick"
-        pooled = self.pooling == "hierarchical"
-        return N_COMPONENTS if (self.jumps == "mixture" and has_jump and pooled) else 1
+        """Normal components of the jumps' population distribution the likelihood sums."""
+        if self.shape == "broken_stick" or self.pooling != "hierarchical":
+            return 1
+        return {"mixture": N_COMPONENTS, "heavy": len(HEAVY_WEIGHTS)}.get(self.jumps, 1)
+
+    @property
+    def free_components(self) -> bool:
+        """Whether the components have their own means, SDs and weights (jumps="mixture")."""
+        return self.jumps == "mixture" and self.n_components > 1
 
     @property
     def pooled_location(self) -> bool:
@@ -156,13 +174,13 @@ def resolve_spec(
                     f"Fix: use pooling='hierarchical' or drop {name}=."
                 )
         jumps = "normal"
-    if model == "broken_stick" and jumps == "mixture":
+    if model == "broken_stick" and jumps in ("heavy", "mixture"):
         raise OptionError(
-            "jumps='mixture' describes the sizes of jumps, and model='broken_stick' has no "
+            f"jumps={jumps!r} describes the sizes of jumps, and model='broken_stick' has no "
             "jump. Fix: drop jumps= or use model='linear'."
         )
     if jumps is None:
-        jumps = "normal" if model == "broken_stick" else "mixture"
+        jumps = "normal" if model == "broken_stick" else "heavy"
     return Spec(shape=model, pooling=pooling, change=change, jumps=jumps, location=change_location)
 
 
@@ -195,7 +213,7 @@ def build_model(
     model: Literal["linear", "mean", "broken_stick"] = "linear",
     pooling: Literal["hierarchical", "none"] | None = None,
     change: Literal["mixture", "always", "none"] = "mixture",
-    jumps: Literal["mixture", "normal"] | None = None,
+    jumps: Literal["heavy", "mixture", "normal"] | None = None,
     change_location: Literal["uniform", "pooled"] = "uniform",
     covariates: Sequence[str] | None = None,
     better: Literal["lower", "higher"] | None = None,
@@ -221,11 +239,13 @@ def build_model(
     change : {"mixture", "always", "none"}, default "mixture"
         ``"mixture"``: each client changes with probability ``p_change``; ``"always"``: every
         client has exactly one change; ``"none"``: no change (the model to compare against).
-    jumps : {"mixture", "normal"}, optional
+    jumps : {"heavy", "mixture", "normal"}, optional
         The population distribution of jumps among clients who change (hierarchical models
-        with a jump): ``"mixture"`` (the default) two normal components with their own
-        means, SDs and weights, so that large jumps are not pulled towards the small ones;
-        ``"normal"`` one normal distribution.
+        with a jump): ``"heavy"`` (the default) a heavy-tailed contaminated normal with one
+        population mean and SD, so that large jumps are not pulled towards the small ones;
+        ``"mixture"`` two normal components with their own means, SDs and weights (more
+        flexible, slower to sample, and weakly identified when the jumps form one
+        population); ``"normal"`` one normal distribution.
     change_location : {"uniform", "pooled"}, default "uniform"
         Prior of each client's change session: uniform over the client's candidate sessions,
         or ``"pooled"``: a discretised normal whose mean ``change_session_mu`` and SD
@@ -300,6 +320,9 @@ def build_model(
                       s_a, s_b, s_p ~ HalfNormal(0.15); beta ~ N(0, 0.25);
                       jumps="normal":  d_i ~ N(mu_d + x_i beta_d, s_d),
                                        mu_d ~ N(0, 0.25), s_d ~ HalfNormal(0.15);
+                      jumps="heavy":   d_i ~ 0.9 N(mu_d + x_i beta_d, sqrt(0.75) s_d)
+                                           + 0.1 N(mu_d + x_i beta_d, sqrt(3.25) s_d),
+                                       mu_d ~ N(0, 0.25), s_d ~ HalfNormal(0.15);
                       jumps="mixture": d_i ~ sum_c w_c N(m_c + x_i beta_d, s_c),
                                        m_1 < m_2 ~ N(0, 0.25) (ordered),
                                        s_c ~ HalfNormal(0.15), w ~ Dirichlet(2, 2);
@@ -310,9 +333,12 @@ def build_model(
                       sigma_i ~ HalfNormal(0.15); pi = 0.5, fixed
 
     The jump distribution is a spike-and-slab prior (Mitchell & Beauchamp, 1988): the
-    spike is "no change" (share ``1 - pi``), the slab a two-component normal mixture, whose
-    ordered means keep the components apart (no label switching); with one normal slab,
-    the large jumps of a few clients are shrunk towards the many small ones.
+    spike is "no change" (share ``1 - pi``), the slab heavy-tailed: a contaminated normal
+    (Tukey, 1960) whose fixed weights and variance multipliers average to the population
+    variance, so ``s_d`` is the SD of the jumps and ``mu_d`` their mean. With one normal
+    slab, the large jumps of a few clients are shrunk towards the many small ones; with
+    ``jumps="mixture"`` the two components' ordered means keep them apart (no label
+    switching), but two components that overlap are weakly identified.
 
     Given the change session (and jump component), ``y_i`` is linear in ``theta_i`` with a
     normal prior, so ``l_ikc`` is a normal marginal likelihood in closed form (matrix
@@ -329,6 +355,9 @@ def build_model(
     OSF Preprints. https://doi.org/10.31219/osf.io/fzqxv
     Mitchell, T. J., & Beauchamp, J. J. (1988). Bayesian variable selection in linear
     regression. Journal of the American Statistical Association, 83(404), 1023-1032.
+    Tukey, J. W. (1960). A survey of sampling from contaminated distributions. In I. Olkin
+    (Ed.), Contributions to probability and statistics (pp. 448-485). Stanford University
+    Press.
     Stan Development Team. Stan User's Guide, "Change point models" (marginalising a
     discrete change point).
     Bishop, C. M. (2006). Pattern Recognition and Machine Learning, section 3.5 (the
@@ -349,6 +378,14 @@ def build_model(
         scores, shape=spec.shape, pooling=spec.pooling, covariates=covariates, better=better
     )
     return build(design, spec)
+
+
+def slab(spec: Spec) -> tuple[np.ndarray, np.ndarray]:
+    """Variance multipliers and log weights of the jump's components around one population
+    mean and SD (jumps="heavy" and "normal"; one component of multiplier 1 for the latter)."""
+    if spec.jumps == "heavy" and spec.n_components > 1:
+        return HEAVY_SCALES, np.log(HEAVY_WEIGHTS)
+    return np.ones(1), np.zeros(1)
 
 
 def effects_of(design: Design, change: str) -> list[str]:
@@ -375,7 +412,7 @@ def build(design: Design, spec: Spec) -> pm.Model:
     coords: dict[str, Any] = {"client": design.clients.tolist()}
     if design.X is not None:
         coords["covariate"] = design.covariate_names
-    if C > 1:
+    if spec.free_components:
         coords["component"] = list(range(1, C + 1))
     effects = effects_of(design, spec.change)
     N, J = len(design.clients), len(design.effects)
@@ -390,7 +427,7 @@ def build(design: Design, spec: Spec) -> pm.Model:
             for name in effects:
                 j = design.effects.index(name)
                 unit, offset = design.unit(name), design.offset(name)
-                if name == "jump" and C > 1:
+                if name == "jump" and spec.free_components:
                     mu = pm.Normal(
                         "jump_component_mu_std",
                         0.0,
@@ -428,7 +465,9 @@ def build(design: Design, spec: Spec) -> pm.Model:
                     pm.Deterministic(f"beta_{name}", beta * unit, dims="covariate")
                     value = mu + pt.dot(design.X, beta)
                 if name == "jump":
-                    jmean, jvar = value[:, None], pt.stack([sd**2])
+                    scales, log_w = slab(spec)
+                    jmean = pt.broadcast_to(value[:, None], (N, C))
+                    jvar = sd**2 * scales
                 else:
                     means[j], variances[j] = value, sd**2
             sigma = pm.HalfNormal("sigma_std", SIGMA_SD)
@@ -494,7 +533,7 @@ def hyper_draws(group: Any, design: Design, spec: Spec, rows: Any = None) -> Sim
     if spec.pooling == "hierarchical":
         mean, var = [], []
         for name in effects:
-            if name == "jump" and C > 1:
+            if name == "jump" and spec.free_components:
                 mu = get("jump_component_mu_std")[:, None, :]  # (D, 1, C)
                 sd = get("jump_component_sd_std")[:, None, :]
                 log_weight = np.log(get("jump_component_weight"))[:, None, :]
@@ -506,8 +545,15 @@ def hyper_draws(group: Any, design: Design, spec: Spec, rows: Any = None) -> Sim
             mu = get(f"{name}_mu_std")[:, None]
             if has(f"beta_{name}_std"):
                 mu = mu + get(f"beta_{name}_std") @ cast(np.ndarray, X).T
+            sd2 = (get(f"{name}_sd_std") ** 2)[:, None, None]
+            if name == "jump":  # one normal, or the contaminated normal's components
+                scales, log_w = slab(spec)
+                log_weight = log_w[None, None, :]
+                mean.append(np.broadcast_to(mu[..., None], (len(mu), n, C)))
+                var.append(sd2 * scales[None, None, :])
+                continue
             mean.append(np.broadcast_to(mu, (len(mu), n))[..., None])
-            var.append((get(f"{name}_sd_std") ** 2)[:, None, None])
+            var.append(sd2)
         sigma2 = (get("sigma_std") ** 2 + design.floor2)[:, None, None]
         pi = get("p_change")[:, None] if spec.change == "mixture" else None
     else:
@@ -586,7 +632,7 @@ def prior_draws(design: Design, spec: Spec, n: int, rng: np.random.Generator) ->
     if spec.pooling == "hierarchical":
         for name in effects_of(design, spec.change):
             unit, offset = design.unit(name), design.offset(name)
-            if name == "jump" and C > 1:
+            if name == "jump" and spec.free_components:
                 mu = np.sort(rng.normal(0.0, MU_SD, (n, C)), axis=1)
                 sd = half(SD_SD, C)
                 wt = rng.dirichlet(np.full(C, WEIGHT_A), n)
@@ -677,7 +723,7 @@ def prior_predictive(
     model: Literal["linear", "mean", "broken_stick"] = "linear",
     pooling: Literal["hierarchical", "none"] | None = None,
     change: Literal["mixture", "always", "none"] = "mixture",
-    jumps: Literal["mixture", "normal"] | None = None,
+    jumps: Literal["heavy", "mixture", "normal"] | None = None,
     change_location: Literal["uniform", "pooled"] = "uniform",
     covariates: Sequence[str] | None = None,
     better: Literal["lower", "higher"] | None = None,
