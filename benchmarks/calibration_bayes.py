@@ -15,34 +15,41 @@ Generators:
     2 observed scores on a side) are left out.
 
 For each generator and each model (``--models``; default the hierarchical model with the
-two-component jump mixture, ``hier-mixture``; also ``hier-normal``, one normal jump
-population, and ``alone``, clients analysed alone, exact) it fits cohorts and checks:
+heavy-tailed jump slab, ``hier-heavy``; also ``hier-mixture``, two free normal components,
+``hier-normal``, one normal slab, and ``alone``, clients analysed alone, exact) it fits
+cohorts and checks:
 
-- coverage of the 90% credible set of the change session and of the 90% jump HDI, over
-  true changes and over true changes at least the reliable-change criterion (targets
-  [0.85, 0.95]);
+- coverage of the 90% change-session set and of the 90% jump HDI, over true changes and
+  over true changes at least the reliable-change criterion (targets [0.85, 0.95]);
 - expected number of breakthroughs (sum of P(breakthrough)) within 10% of the true number;
 - false breakthroughs: share of no-change clients with P(breakthrough) > 0.5 (target < 5%);
 - Brier score of P(breakthrough) below the base rate's; a reliability table by bins.
 
-Two diagnostics are printed beside the targets. The mean posterior mass inside the
-change-session sets: the posterior over sessions is discrete, so a "90%" set holds at least
-90% and often 97-99% when a large change is easy to date; a calibrated model then covers
-the true session as often as that mass says, above 0.95, so the upper coverage target can be
-missed by a calibrated model. And the RMS of (jump error / posterior SD), 1 when the jump
-intervals are as wide as the errors.
+The change session is discrete, so a set of sessions cannot hold exactly 90%: the toolkit's
+set is the smallest holding at least 90%, often 97-99% when a large change is easy to date,
+and a calibrated posterior covers the true session as often as that mass says, above 0.95.
+The coverage target is therefore checked at exactly 90%: the session at which the mass
+reaches 90% counts with the fraction of its probability that 90% needs (the randomised set's
+coverage, computed without drawing, as the non-randomised PIT treats discrete forecasts;
+Czado, Gneiting & Held, 2009). The sets' own coverage and mass are printed beside it, and
+the RMS of (jump error / posterior SD), 1 when the jump intervals are as wide as the errors.
 
-The jump population of the default model was chosen by this study (``--models
-hier-mixture,hier-normal`` prints both side by side): on one cohort of 150 clients per
-generator, expected / true breakthroughs were 1.00 (toolkit) and 1.00 (second) with the
-two-component mixture, 0.97 and 0.69 with one normal population, which pulls the large
-drops of the second generator towards the many small ones. Prints every figure with its target
-and exits non-zero when a target of the first model is missed (the others are reported
-for comparison). Writes ``benchmarks/results/calibration_bayes.csv`` (reliability tables)
-and ``calibration_bayes.txt``. Takes minutes per cohort for sampled models.
+The default jump slab was chosen by this study (``--models hier-heavy,hier-mixture,
+hier-normal`` prints them side by side). On 4 cohorts per generator the three slabs each
+missed one target by a little, and the two free components mixed slowly (R-hat up to 1.04 on
+150 clients); the heavy slab's share and width (10% of jumps from a component about twice as
+wide) came from 2-cohort runs in which heavier tails overstated breakthroughs on the second
+generator by 14-20%. On the second generator the cohorts disagree: the exponential decline is
+not a straight line, so the model can read it as many clients changing a little, and a
+150-client cohort's posterior then leans either to that or to fewer, larger changes: its
+expected number of breakthroughs ranged from 0.35 to 1.3 times the true number (cohorts 1
+and 5-7), and the 8-cohort total falls short of the target. Prints every figure with
+its target and exits non-zero when a target of the first model is missed (the others are
+reported for comparison). Writes ``benchmarks/results/calibration_bayes.csv`` (reliability
+tables) and ``calibration_bayes.txt``. About 20 s per sampled cohort.
 
-Run: ``.venv/bin/python benchmarks/calibration_bayes.py [--cohorts 2] [--clients 150]
-[--models hier-mixture,hier-normal,alone] [--generators toolkit,second]``
+Run: ``.venv/bin/python benchmarks/calibration_bayes.py [--cohorts 8] [--clients 150]
+[--models hier-heavy,hier-mixture,hier-normal,alone] [--generators toolkit,second]``
 """
 
 from __future__ import annotations
@@ -66,6 +73,7 @@ from toolkit.simulate import trajectories
 
 RESULTS = Path(__file__).parent / "results"
 MODELS = {
+    "hier-heavy": {"pooling": "hierarchical", "jumps": "heavy"},
     "hier-mixture": {"pooling": "hierarchical", "jumps": "mixture"},
     "hier-normal": {"pooling": "hierarchical", "jumps": "normal"},
     "alone": {"pooling": "none"},
@@ -117,6 +125,8 @@ def fit_cohort(generator: str, model: str, seed: int, n: int) -> tuple[pd.DataFr
     cp = result.change_posterior
     mass = cp[cp["in_credible_set"]].groupby("client")["probability"].sum()
     table["set_mass"] = table["client"].map(mass)
+    cover = exact_level_cover(cp, truth, result.settings["level"])
+    table["set_cover_exact"] = table["client"].map(cover).fillna(0.0)
     cut = result.settings["breakthrough"]
     table["true_breakthrough"] = table["change"] & (-table["true_jump"] >= cut)
     table["generator"], table["model"], table["cohort"] = generator, model, seed
@@ -130,6 +140,28 @@ def fit_cohort(generator: str, model: str, seed: int, n: int) -> tuple[pd.DataFr
         "warnings": len(caught),
     }
     return table, info
+
+
+def exact_level_cover(cp: pd.DataFrame, truth: pd.DataFrame, level: float) -> pd.Series:
+    """Per client (index), the probability that a set holding exactly ``level`` covers the
+    true session.
+
+    Sessions enter the set from the most probable down (ties in session order, as the
+    toolkit's sets do); the session at which the mass reaches ``level`` enters with the
+    fraction of its probability that the level needs. This is the randomised set's coverage
+    computed without drawing, as the non-randomised PIT treats discrete forecasts (Czado,
+    Gneiting & Held, 2009); a calibrated posterior gives ``level`` on average however
+    concentrated it is. Clients whose true session is not a candidate count 0.
+    """
+    ranked = cp.sort_values(["client", "probability", "session"], ascending=[True, False, True],
+                            kind="mergesort")  # fmt: skip
+    before = ranked.groupby("client")["probability"].cumsum() - ranked["probability"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.clip((level - before) / ranked["probability"], 0.0, 1.0)
+    ranked = ranked.assign(share=np.where(ranked["probability"] > 0, share, 0.0))
+    keyed = truth.dropna(subset=["session"]).astype({"session": "int64"})
+    hit = keyed.merge(ranked, on=["client", "session"], how="left")
+    return hit.set_index("client")["share"].fillna(0.0)
 
 
 def reliability(p: np.ndarray, outcome: np.ndarray) -> pd.DataFrame:
@@ -177,8 +209,16 @@ def evaluate(t: pd.DataFrame, label: str, check: bool) -> tuple[list[str], pd.Da
     brier = float(np.mean((p - y) ** 2))
     base = float(np.mean((y.mean() - y) ** 2))
     figures = {
-        "session set coverage, all changes": (session_cover(changed), 0.85, 0.95),
-        "session set coverage, changes >= criterion": (session_cover(big), 0.85, 0.95),
+        "session coverage at exactly 90%, all changes": (
+            changed["set_cover_exact"].mean(),
+            0.85,
+            0.95,
+        ),
+        "session coverage at exactly 90%, changes >= criterion": (
+            big["set_cover_exact"].mean(),
+            0.85,
+            0.95,
+        ),
         "jump HDI coverage, all changes": (jump_cover(changed), 0.85, 0.95),
         "jump HDI coverage, changes >= criterion": (jump_cover(big), 0.85, 0.95),
     }
@@ -191,6 +231,8 @@ def evaluate(t: pd.DataFrame, label: str, check: bool) -> tuple[list[str], pd.Da
         f"breakthroughs, {len(no_change)} without a change",
         f"  mean posterior mass of the session sets: {changed['set_mass'].mean():.3f} (all "
         f"changes), {big['set_mass'].mean():.3f} (changes >= criterion)",
+        f"  coverage of the sets themselves: {session_cover(changed):.3f} (all changes), "
+        f"{session_cover(big):.3f} (changes >= criterion); calibrated, it equals their mass",
         f"  jump error / posterior SD (RMS): {z:.2f} (1 when calibrated)",
     ]
     print("\n".join(lines))
@@ -226,9 +268,9 @@ def evaluate(t: pd.DataFrame, label: str, check: bool) -> tuple[list[str], pd.Da
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cohorts", type=int, default=2)
+    parser.add_argument("--cohorts", type=int, default=8)
     parser.add_argument("--clients", type=int, default=150)
-    parser.add_argument("--models", default="hier-mixture")
+    parser.add_argument("--models", default="hier-heavy")
     parser.add_argument("--generators", default="toolkit,second")
     args = parser.parse_args()
     models = args.models.split(",")
