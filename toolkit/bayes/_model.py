@@ -52,9 +52,11 @@ WEIGHT_A = 2.0  # Dirichlet concentration of the component weights
 # the wide component's reach and is not pulled towards the others, and no component means
 # or weights are left for the sampler to identify (two free components split one
 # unimodal population of gains in ways the data hardly tell apart, which left R-hat at
-# 1.03 on 1,000 clients). Chosen by benchmarks/calibration_bayes.py on two generators:
-# heavier tails (kurtosis 6-10) overstate breakthroughs by 14-20% on the second, a normal
-# slab understates them.
+# 1.03 on 1,000 clients). The share and width come from 2-cohort runs of
+# benchmarks/calibration_bayes.py, where heavier tails (kurtosis 6-10) gave 14-20% more
+# breakthroughs than true on the second generator; over 8 cohorts the heavy, two-component
+# and normal slabs calibrate within a few percent of each other (docs/benchmarks.md) and
+# this one samples best.
 HEAVY_WEIGHTS = np.array([0.9, 0.1])
 HEAVY_SCALES = np.array([0.75, 3.25])  # variance multipliers of the population variance
 
