@@ -177,7 +177,7 @@ def _estimate(
         return DurationEstimate(seconds, 0.5 * seconds, 2 * seconds, "exact")
     used = _sampler_used(sampler)
     grad = _time_gradient(design, spec)
-    steps = _STEPS_PER_DRAW[spec.jumps if spec.n_components > 1 else "normal"]
+    steps = _STEPS_PER_DRAW[spec.jump_population]
     parallel = max(1, min(chains, cores or os.cpu_count() or 1))
     waves = int(np.ceil(chains / parallel))
     sampling = waves * (tune + draws) * steps * (grad + _STEP_OVERHEAD[used])
@@ -1174,7 +1174,7 @@ def prior_text(result: BayesResult) -> str:
     parts.append(f"{noise} and was shared by the clients")
     if spec.change == "mixture":
         parts.append("the share of clients who change had a uniform Beta(1, 1) prior")
-    if spec.jumps == "heavy" and spec.n_components > 1:
+    if spec.jump_population == "heavy":
         (w1, w2), (v1, v2) = HEAVY_WEIGHTS, HEAVY_SCALES
         parts.append(
             "the jumps of clients who change followed a heavy-tailed distribution (a "

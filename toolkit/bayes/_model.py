@@ -83,16 +83,22 @@ class Spec:
     location: str = "uniform"
 
     @property
+    def jump_population(self) -> str:
+        """The jumps' population distribution in effect: ``jumps``, or "normal" where there
+        is no population of jumps (clients alone) or no jump (broken stick)."""
+        if self.shape == "broken_stick" or self.pooling != "hierarchical":
+            return "normal"
+        return self.jumps
+
+    @property
     def n_components(self) -> int:
         """Normal components of the jumps' population distribution the likelihood sums."""
-        if self.shape == "broken_stick" or self.pooling != "hierarchical":
-            return 1
-        return {"mixture": N_COMPONENTS, "heavy": len(HEAVY_WEIGHTS)}.get(self.jumps, 1)
+        return {"mixture": N_COMPONENTS, "heavy": len(HEAVY_WEIGHTS)}.get(self.jump_population, 1)
 
     @property
     def free_components(self) -> bool:
         """Whether the components have their own means, SDs and weights (jumps="mixture")."""
-        return self.jumps == "mixture" and self.n_components > 1
+        return self.jump_population == "mixture"
 
     @property
     def pooled_location(self) -> bool:
@@ -385,7 +391,7 @@ def build_model(
 def slab(spec: Spec) -> tuple[np.ndarray, np.ndarray]:
     """Variance multipliers and log weights of the jump's components around one population
     mean and SD (jumps="heavy" and "normal"; one component of multiplier 1 for the latter)."""
-    if spec.jumps == "heavy" and spec.n_components > 1:
+    if spec.jump_population == "heavy":
         return HEAVY_SCALES, np.log(HEAVY_WEIGHTS)
     return np.ones(1), np.zeros(1)
 
