@@ -11,7 +11,8 @@ courses of a different shape from the ones it describes:
   asymptote ``a = b x Uniform(0.3, 0.9)`` and rate ``r ~ LogNormal(log 0.15, 0.6)`` per
   session; the other 25% drift by Normal(0, 0.15) points per session;
 - **sudden drops**: 45% of clients have one drop of Uniform(3, 8) points (latent scale) that
-  takes effect at a session drawn uniformly from 3 to 11 and persists;
+  takes effect at a session drawn uniformly from 3 to 11 and persists (``drops="normal"``:
+  Normal with the same mean and SD, 5.5 and 1.44, the rest unchanged, draw for draw);
 - **noise that differs between clients**: Normal with the client's own SD ~ Uniform(1.2,
   3.0) points;
 - **integer scores with floor and ceiling**: observed = round(latent + noise), clipped to
@@ -32,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtr
+from scipy.special import ndtr, ndtri
 
 N_SESSIONS = 12
 MAX_SCORE = 27
@@ -49,7 +50,9 @@ def expected_observed(mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
     return prob @ values
 
 
-def generate(n_clients: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def generate(
+    n_clients: int, seed: int, drops: str = "uniform"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Long scores (``client``, ``session``, ``score``; missed sessions left out) and truth."""
     rng = np.random.default_rng([seed, 20260917])
     n, t = n_clients, np.arange(1, N_SESSIONS + 1)
@@ -64,6 +67,8 @@ def generate(n_clients: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     change = rng.random(n) < 0.45
     session = rng.integers(3, N_SESSIONS, n)  # 3 .. 11
     drop = rng.uniform(3.0, 8.0, n)
+    if drops == "normal":  # the same draws' normal quantiles: every other draw unchanged
+        drop = 5.5 + 5.0 / np.sqrt(12.0) * ndtri((drop - 3.0) / 5.0)
     after = t[None, :] >= session[:, None]
     latent = latent - np.where(change[:, None] & after, drop[:, None], 0.0)
     sd = rng.uniform(1.2, 3.0, n)

@@ -1,0 +1,129 @@
+"""The calibration study's own arithmetic (``benchmarks/calibration_bayes.py``).
+
+The study judges the Bayesian models, so its coverage at exactly 90%, its Monte Carlo
+standard errors and its controlled generator variant are checked here against hand-worked
+values and known properties.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.integrate import quad
+from scipy.stats import norm
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+import _second_generator
+import calibration_bayes
+
+
+def posterior(probabilities: dict[int, float], client: int = 1) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "client": client,
+            "session": list(probabilities),
+            "probability": list(probabilities.values()),
+        }
+    )
+
+
+def test_exact_level_cover_counts_the_boundary_session_fractionally() -> None:
+    # Worked by hand: sessions 3, 4, 5 hold 0.5, 0.3, 0.2. A set of exactly 90% takes
+    # session 3 and 4 whole (0.8) and half of session 5 (0.1 of its 0.2).
+    cp = posterior({3: 0.5, 4: 0.3, 5: 0.2})
+    for true, expected in [(3, 1.0), (4, 1.0), (5, 0.5), (6, 0.0)]:
+        truth = pd.DataFrame({"client": [1], "session": [float(true)]})
+        cover = calibration_bayes.exact_level_cover(cp, truth, 0.9)
+        assert cover.loc[1] == pytest.approx(expected)
+
+
+def test_exact_level_cover_is_the_level_when_truth_follows_the_posterior() -> None:
+    # Averaged over true sessions drawn from the posterior itself, the cover is exactly the
+    # level, however concentrated the posterior (the discrete sets hold more than 90%).
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        p = rng.dirichlet(np.full(6, 0.3))
+        cp = posterior(dict(zip(range(3, 9), p)))
+        covers = []
+        for s in range(3, 9):
+            truth = pd.DataFrame({"client": [1], "session": [float(s)]})
+            covers.append(calibration_bayes.exact_level_cover(cp, truth, 0.9).loc[1])
+        assert np.dot(p, covers) == pytest.approx(0.9, abs=1e-12)
+
+
+def cohort_table(values: np.ndarray) -> pd.DataFrame:
+    """One no-change client per cohort with P(breakthrough) ``values`` and one true change
+    that is a breakthrough with P 1 (so expected / true = 1 + value per cohort)."""
+    n = len(values)
+    base = dict(jump_lower=-1.0, jump_upper=1.0, true_jump=0.0, set_cover_exact=1.0)
+    rows = [
+        dict(cohort=c, change=False, true_breakthrough=False, p_breakthrough=v, **base)
+        for c, v in enumerate(values)
+    ] + [
+        dict(cohort=c, change=True, true_breakthrough=True, p_breakthrough=1.0, **base)
+        for c in range(n)
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_monte_carlo_se_resamples_whole_cohorts() -> None:
+    rng = np.random.default_rng(5)
+    values = rng.uniform(0.0, 0.6, 40)
+    se = calibration_bayes.monte_carlo_se(cohort_table(values))
+    # expected / true = mean over cohorts of (1 + value): the bootstrap SE of a mean
+    analytic = values.std(ddof=0) / np.sqrt(len(values))
+    assert se["expected / true breakthroughs"] == pytest.approx(analytic, rel=0.1)
+    # every cohort covers its one change: no variation to resample
+    assert se["jump HDI coverage, all changes"] == 0.0
+    same = calibration_bayes.monte_carlo_se(cohort_table(np.full(10, 0.3)))
+    assert same["expected / true breakthroughs"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_normal_drops_change_only_the_drops() -> None:
+    scores_u, truth_u = _second_generator.generate(4000, 11)
+    scores_n, truth_n = _second_generator.generate(4000, 11, drops="normal")
+    assert (truth_u["change"] == truth_n["change"]).all()
+    assert (truth_u["session"] == truth_n["session"]).all()
+    assert (truth_u["noise_sd"] == truth_n["noise_sd"]).all()
+    drops = truth_n.loc[truth_n["change"], "drop"]
+    assert drops.mean() == pytest.approx(5.5, abs=0.1)
+    assert drops.std() == pytest.approx(5.0 / np.sqrt(12.0), rel=0.05)
+    # the normal quantile of the same uniform draw: the order of the drops is kept
+    uniform = truth_u.loc[truth_u["change"], "drop"]
+    assert (np.argsort(uniform.to_numpy()) == np.argsort(drops.to_numpy())).all()
+    # clients without a drop have identical scores
+    calm = truth_u.loc[~truth_u["change"], "client"]
+    keep_u = scores_u[scores_u["client"].isin(calm)].reset_index(drop=True)
+    keep_n = scores_n[scores_n["client"].isin(calm)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(keep_u, keep_n)
+
+
+def test_oracle_tail_coverage_is_nominal_overall_and_below_it_in_the_tail() -> None:
+    rng = np.random.default_rng(8)
+    tau, se = 1.41, 1.3
+    true_jump = -rng.normal(5.4, tau, 20_000)
+    post_sd = np.full(10, np.sqrt(tau**2 * se**2 / (tau**2 + se**2)))
+    # a criterion below every jump: the posterior's own coverage, 90%
+    assert calibration_bayes.oracle_tail_coverage(true_jump, post_sd, 0.0) == pytest.approx(
+        0.9, abs=0.005
+    )
+    # the tail above 6 points, by quadrature: given the jump d, the posterior mean's error
+    # is normal with mean (1 - lam)(d - m) and SD lam se; shrinkage pulls large jumps in
+    lam = tau**2 / (tau**2 + se**2)
+    half = 1.6449 * np.sqrt(lam) * se
+
+    def covered(d: float) -> float:
+        bias, spread = (1 - lam) * (d - 5.4), lam * se
+        return norm.cdf((half - bias) / spread) - norm.cdf((-half - bias) / spread)
+
+    num = quad(lambda d: covered(d) * norm.pdf(d, 5.4, tau), 6.0, np.inf)[0]
+    expected = num / norm.sf(6.0, 5.4, tau)
+    tail = calibration_bayes.oracle_tail_coverage(true_jump, post_sd, 6.0)
+    assert expected < 0.88
+    assert tail == pytest.approx(expected, abs=0.01)
+    # intervals wider than the population: no pooled posterior implies them
+    assert np.isnan(calibration_bayes.oracle_tail_coverage(true_jump, post_sd * 3, 6.0))
