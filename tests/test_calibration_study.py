@@ -105,10 +105,9 @@ def test_normal_drops_change_only_the_drops() -> None:
 def test_oracle_tail_coverage_is_nominal_overall_and_below_it_in_the_tail() -> None:
     rng = np.random.default_rng(8)
     tau, se = 1.41, 1.3
-    true_jump = -rng.normal(5.4, tau, 20_000)
-    post_sd = np.full(10, np.sqrt(tau**2 * se**2 / (tau**2 + se**2)))
+    true_jump = -rng.normal(5.4, tau, 5_000)
     # a criterion below every jump: the posterior's own coverage, 90%
-    assert calibration_bayes.oracle_tail_coverage(true_jump, post_sd, 0.0) == pytest.approx(
+    assert calibration_bayes.oracle_tail_coverage(true_jump, se, 0.0) == pytest.approx(
         0.9, abs=0.005
     )
     # the tail above 6 points, by quadrature: given the jump d, the posterior mean's error
@@ -122,8 +121,21 @@ def test_oracle_tail_coverage_is_nominal_overall_and_below_it_in_the_tail() -> N
 
     num = quad(lambda d: covered(d) * norm.pdf(d, 5.4, tau), 6.0, np.inf)[0]
     expected = num / norm.sf(6.0, 5.4, tau)
-    tail = calibration_bayes.oracle_tail_coverage(true_jump, post_sd, 6.0)
     assert expected < 0.88
+    tail = calibration_bayes.oracle_tail_coverage(true_jump, np.full(true_jump.size, se), 6.0)
     assert tail == pytest.approx(expected, abs=0.01)
-    # intervals wider than the population: no pooled posterior implies them
-    assert np.isnan(calibration_bayes.oracle_tail_coverage(true_jump, post_sd * 3, 6.0))
+
+
+def test_jump_se_floor_counts_observed_scores_either_side() -> None:
+    scores = pd.DataFrame(
+        {
+            "client": [1] * 6 + [2] * 5,
+            "session": [1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5],
+            "score": [9, 9, np.nan, 5, 5, 5, 8, 8, 8, 8, 8],
+        }
+    )
+    truth = pd.DataFrame({"client": [1, 2], "session": [4.0, np.nan]})
+    se = calibration_bayes.jump_se_floor(scores, truth, pd.Series({1: 2.0, 2: 2.0}))
+    # client 1: 2 observed scores before session 4 (session 3 is missing), 3 from it on
+    assert se.loc[1] == pytest.approx(2.0 * np.sqrt(1 / 2 + 1 / 3))
+    assert 2 not in se.index  # no change
