@@ -55,8 +55,8 @@ WEIGHT_A = 2.0  # Dirichlet concentration of the component weights
 # 1.03 on 1,000 clients). The share and width come from 2-cohort runs of
 # benchmarks/calibration_bayes.py, where heavier tails (kurtosis 6-10) gave 14-20% more
 # breakthroughs than true on the second generator; over 8 cohorts the heavy, two-component
-# and normal slabs calibrate within a few percent of each other (docs/benchmarks.md) and
-# this one samples best.
+# and normal slabs calibrated within a few percent of each other and this one samples best
+# (the study's docstring; docs/benchmarks.md has its 24-cohort figures).
 HEAVY_WEIGHTS = np.array([0.9, 0.1])
 HEAVY_SCALES = np.array([0.75, 3.25])  # variance multipliers of the population variance
 
