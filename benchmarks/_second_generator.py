@@ -54,6 +54,8 @@ def generate(
     n_clients: int, seed: int, drops: str = "uniform"
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Long scores (``client``, ``session``, ``score``; missed sessions left out) and truth."""
+    if drops not in ("uniform", "normal"):
+        raise ValueError(f"drops={drops!r}: use 'uniform' or 'normal'.")
     rng = np.random.default_rng([seed, 20260917])
     n, t = n_clients, np.arange(1, N_SESSIONS + 1)
     b = np.clip(rng.normal(16.5, 4.5, n), 8, 27)

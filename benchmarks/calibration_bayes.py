@@ -292,8 +292,9 @@ def cohort_sums(t: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return {k: (g[a].to_numpy(float), g[b].to_numpy(float)) for k, (a, b) in pairs.items()}
 
 
-def monte_carlo_se(t: pd.DataFrame, n_boot: int = 2000) -> dict[str, float]:
-    """Monte Carlo standard error of each ratio figure, by resampling whole cohorts.
+def ratio_figures(t: pd.DataFrame, n_boot: int = 2000) -> dict[str, tuple[float, float]]:
+    """Each ratio figure over all cohorts with its Monte Carlo standard error, by resampling
+    whole cohorts.
 
     Clients of one cohort share its population posterior, so they are not independent
     replications: the cohort is the unit a calibration study replicates, and its figures
@@ -301,13 +302,13 @@ def monte_carlo_se(t: pd.DataFrame, n_boot: int = 2000) -> dict[str, float]:
     """
     sums = cohort_sums(t)
     n = len(next(iter(sums.values()))[0])
-    if n < 2:
-        return {k: np.nan for k in sums}
     counts = np.random.default_rng(20261202).multinomial(n, np.full(n, 1.0 / n), n_boot)
     out = {}
     for name, (num, den) in sums.items():
         with np.errstate(divide="ignore", invalid="ignore"):
-            out[name] = float(np.nanstd((counts @ num) / (counts @ den), ddof=1))
+            value = num.sum() / den.sum()
+            se = np.nanstd((counts @ num) / (counts @ den), ddof=1) if n > 1 else np.nan
+        out[name] = (float(value), float(se))
     return out
 
 
@@ -350,7 +351,7 @@ def oracle_tail_coverage(true_jump: np.ndarray, se: np.ndarray, cut: float) -> f
 def evaluate(t: pd.DataFrame, label: str, check: bool) -> tuple[list[str], pd.DataFrame]:
     """Print the calibration figures of one (generator, model); record targets if ``check``."""
     t = t[t["observable"].astype(bool)]
-    se = monte_carlo_se(t)
+    ratios = ratio_figures(t)
     changed = t[t["change"].astype(bool)]
     big = changed[changed["true_breakthrough"].astype(bool)]
 
@@ -359,37 +360,22 @@ def evaluate(t: pd.DataFrame, label: str, check: bool) -> tuple[list[str], pd.Da
             np.mean([int(s) in f for s, f in zip(rows["session"], rows["change_session_set"])])
         )
 
-    def jump_cover(rows: pd.DataFrame) -> float:
-        return float(
-            (
-                (rows["jump_lower"] <= rows["true_jump"])
-                & (rows["true_jump"] <= rows["jump_upper"])
-            ).mean()
-        )
-
     cut = float(t["cutoff"].iloc[0])
     p = t["p_breakthrough"].to_numpy(dtype=float)
     y = t["true_breakthrough"].to_numpy(dtype=float)
     n_true = y.sum()
     expected = p.sum()
     no_change = t[~t["change"].astype(bool)]
-    false_bt = float((no_change["p_breakthrough"] > 0.5).mean())
+    ratio, ratio_se = ratios["expected / true breakthroughs"]
+    false_bt, false_se = ratios["false breakthroughs"]
     brier = float(np.mean((p - y) ** 2))
     base = float(np.mean((y.mean() - y) ** 2))
-    figures = {
-        "session coverage at exactly 90%, all changes": (
-            changed["set_cover_exact"].mean(),
-            0.85,
-            0.95,
-        ),
-        "session coverage at exactly 90%, changes >= criterion": (
-            big["set_cover_exact"].mean(),
-            0.85,
-            0.95,
-        ),
-        "jump HDI coverage, all changes": (jump_cover(changed), 0.85, 0.95),
-        "jump HDI coverage, changes >= criterion": (jump_cover(big), 0.85, 0.95),
-    }
+    coverages = (
+        "session coverage at exactly 90%, all changes",
+        "session coverage at exactly 90%, changes >= criterion",
+        "jump HDI coverage, all changes",
+        "jump HDI coverage, changes >= criterion",
+    )
     # how over- or under-confident the jump HDIs are: error relative to the posterior SD
     # implied by the 90% HDI (1 when calibrated; above 1: intervals too narrow)
     sd = (changed["jump_upper"] - changed["jump_lower"]) / (2 * 1.645)
@@ -409,21 +395,22 @@ def evaluate(t: pd.DataFrame, label: str, check: bool) -> tuple[list[str], pd.Da
         f">= criterion: {oracle:.3f} at most",
     ]
     print("\n".join(lines))
-    for name, (value, lo, hi) in figures.items():
-        line = f"  {name}: {value:.3f}, Monte Carlo SE {se[name]:.3f} (target [{lo}, {hi}])"
+    lo, hi = 0.85, 0.95
+    for name in coverages:
+        value, se = ratios[name]
+        line = f"  {name}: {value:.3f}, Monte Carlo SE {se:.3f} (target [{lo}, {hi}])"
         lines.append(line)
         print(line)
         if check:
             target(f"{label} {name} >= {lo}", value, lo, higher_is_better=True, unit="")
             target(f"{label} {name} <= {hi}", value, hi, unit="")
-    ratio = expected / n_true if n_true else np.nan
     lines.append(
         f"  expected / true breakthroughs: {expected:.1f} / {int(n_true)} = {ratio:.3f}, Monte "
-        f"Carlo SE {se['expected / true breakthroughs']:.3f}"
+        f"Carlo SE {ratio_se:.3f}"
     )
     lines.append(
         f"  false breakthroughs (no change, P > 0.5): {false_bt:.3f}, Monte Carlo SE "
-        f"{se['false breakthroughs']:.3f} (target < 0.05)"
+        f"{false_se:.3f} (target < 0.05)"
     )
     lines.append(f"  Brier score {brier:.4f} (base rate {base:.4f})")
     print("\n".join(lines[-3:]))

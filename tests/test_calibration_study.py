@@ -73,14 +73,17 @@ def cohort_table(values: np.ndarray) -> pd.DataFrame:
 def test_monte_carlo_se_resamples_whole_cohorts() -> None:
     rng = np.random.default_rng(5)
     values = rng.uniform(0.0, 0.6, 40)
-    se = calibration_bayes.monte_carlo_se(cohort_table(values))
+    figures = calibration_bayes.ratio_figures(cohort_table(values))
     # expected / true = mean over cohorts of (1 + value): the bootstrap SE of a mean
+    value, se = figures["expected / true breakthroughs"]
+    assert value == pytest.approx(1.0 + values.mean())
     analytic = values.std(ddof=0) / np.sqrt(len(values))
-    assert se["expected / true breakthroughs"] == pytest.approx(analytic, rel=0.1)
+    assert se == pytest.approx(analytic, rel=0.1)
     # every cohort covers its one change: no variation to resample
-    assert se["jump HDI coverage, all changes"] == 0.0
-    same = calibration_bayes.monte_carlo_se(cohort_table(np.full(10, 0.3)))
-    assert same["expected / true breakthroughs"] == pytest.approx(0.0, abs=1e-12)
+    assert figures["jump HDI coverage, all changes"] == (1.0, 0.0)
+    assert figures["false breakthroughs"][0] == pytest.approx(np.mean(values > 0.5))
+    same = calibration_bayes.ratio_figures(cohort_table(np.full(10, 0.3)))
+    assert same["expected / true breakthroughs"][1] == pytest.approx(0.0, abs=1e-12)
 
 
 def test_normal_drops_change_only_the_drops() -> None:
@@ -92,6 +95,8 @@ def test_normal_drops_change_only_the_drops() -> None:
     drops = truth_n.loc[truth_n["change"], "drop"]
     assert drops.mean() == pytest.approx(5.5, abs=0.1)
     assert drops.std() == pytest.approx(5.0 / np.sqrt(12.0), rel=0.05)
+    with pytest.raises(ValueError, match="drops="):
+        _second_generator.generate(10, 1, drops="Normal")
     # the normal quantile of the same uniform draw: the order of the drops is kept
     uniform = truth_u.loc[truth_u["change"], "drop"]
     assert (np.argsort(uniform.to_numpy()) == np.argsort(drops.to_numpy())).all()
