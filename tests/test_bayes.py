@@ -126,7 +126,8 @@ def make_hyper(design, spec, mean, var, s2, pi, components=None, loc=None):
     log_weight = np.zeros((1, 1, 1))
     if components is not None:
         ji = design.jump_index
-        mean_l[ji] = np.broadcast_to(np.array([c[1] for c in components]), (1, n, 2)).copy()
+        C = len(components)
+        mean_l[ji] = np.broadcast_to(np.array([c[1] for c in components]), (1, n, C)).copy()
         var_l[ji] = np.array([c[2] for c in components])[None, None, :]
         log_weight = np.array([c[0] for c in components])[None, None, :]
     return SimpleNamespace(
@@ -146,6 +147,35 @@ def make_hyper(design, spec, mean, var, s2, pi, components=None, loc=None):
 def heavy_components(mu, var):
     """jumps="heavy" written out as components (log weight, mean, variance)."""
     return [(np.log(w), mu, var * v) for w, v in zip(_model.HEAVY_WEIGHTS, _model.HEAVY_SCALES)]
+
+
+def nonlocal_components(mu, var):
+    """jumps="nonlocal" as signed components (log absolute weight, mean, variance); the
+    second half is subtracted (worked out by hand, independently of ``_model.hole``)."""
+    t2 = _model.HOLE_SD**2
+    out_plus, out_minus = [], []
+    for lw, m, v in heavy_components(mu, var):
+        kappa = np.sqrt(t2 / (v + t2)) * np.exp(-(m**2) / (2 * (v + t2)))
+        out_plus.append((lw - np.log1p(-kappa), m, v))
+        out_minus.append(
+            (lw + np.log(kappa) - np.log1p(-kappa), m * t2 / (v + t2), v * t2 / (v + t2))
+        )
+    return out_plus + out_minus
+
+
+def nonlocal_density(d, mu, var):
+    """The non-local slab's density: each of the heavy slab's normals times
+    1 - exp(-d^2 / (2 t^2)), normalised by numerical integration, mixed with its weight."""
+    total = 0.0
+    for lw, m, v in heavy_components(mu, var):
+
+        def raw(x, m=m, v=v):
+            return norm.pdf(x, m, np.sqrt(v)) * -np.expm1(-(x**2) / (2 * _model.HOLE_SD**2))
+
+        width = 12 * np.sqrt(v)
+        z = integrate.quad(raw, m - width, m + width, points=[0.0], limit=200)[0]
+        total = total + np.exp(lw) * raw(d) / z
+    return total
 
 
 CASES = {
@@ -217,8 +247,66 @@ def test_marginal_posterior_matches_brute_force_enumeration(shape, jumps, locati
         assert design.candidate_sessions[out["q_session"][0, 2].argmax()] == 5
 
 
+def test_nonlocal_slab_matches_quadrature():
+    """jumps="nonlocal": the likelihood, session posterior, jump posterior (mean, and the
+    mean of its rejection draws) and P(breakthrough) equal numerical integration over the
+    jump with the slab's density written out directly."""
+    _, scores = tiny_scores()
+    spec = _model.Spec(shape="linear", jumps="nonlocal")
+    design = _design.design(
+        scores, shape="linear", pooling="hierarchical", covariates=None, better=None
+    )
+    mean, var = np.array(CASES["linear"]["mean"]), np.array(CASES["linear"]["var"]) ** 2
+    mean[2], var[2] = -0.08, 0.12**2  # a slab with real mass inside the hole
+    s2, pi, ji = 0.04**2, 0.4, 2
+    comps = nonlocal_components(mean[ji], var[ji])
+    D = 4000
+    hyper = make_hyper(design, spec, mean, var, s2, pi, comps)
+    hyper.mean = [np.repeat(m, D, axis=0) for m in hyper.mean]
+    hyper.n_draws = D
+    out = _posterior.posterior_draws(
+        design, spec, hyper, design.stats, 10.0, np.random.default_rng(5)
+    )
+    grid = np.linspace(-1.2, 1.0, 44001)
+    f = nonlocal_density(grid, mean[ji], var[ji])
+    for i in range(3):
+        y = (design.matrix[i] - design.mid) / design.scale
+        seen = ~np.isnan(y)
+        valid = valid_sessions(y)
+        prior_k = valid / valid.sum()
+        none, _, _ = brute_client(y, design.u, "linear", mean, var, s2, prior_k)
+        like_k, mean_k, tail_k = [], [], []
+        # improvement of at least the cutoff (10 points): a jump of -cutoff / scale or less
+        improved = -design.sign * grid * design.scale >= 10.0
+        for k in np.flatnonzero(valid):
+            X = dense_rows("linear", design.u, k)[seen]
+            rest = [j for j in range(4) if j != ji]
+            cov = s2 * np.eye(seen.sum()) + X[:, rest] @ np.diag(var[rest]) @ X[:, rest].T
+            r = y[seen][None, :] - X[:, rest] @ mean[rest] - grid[:, None] * X[:, ji]
+            ll = multivariate_normal(np.zeros(seen.sum()), cov).logpdf(r)
+            like_k.append(integrate.trapezoid(np.exp(ll) * f, grid))
+            mean_k.append(integrate.trapezoid(grid * np.exp(ll) * f, grid))
+            tail_k.append(integrate.trapezoid(np.where(improved, np.exp(ll) * f, 0.0), grid))
+        like_k, mean_k, tail_k = np.array(like_k), np.array(mean_k), np.array(tail_k)
+        p_k = prior_k[valid]
+        change = np.log(p_k @ like_k)
+        marginal = np.logaddexp(np.log1p(-pi) + none, np.log(pi) + change)
+        assert out["loglik"][0, i] == pytest.approx(marginal, rel=1e-7)
+        full = np.zeros(len(design.sessions))
+        full[design.candidates] = out["q_session"][0, i]
+        np.testing.assert_allclose(full[valid], p_k * like_k / (p_k @ like_k), atol=1e-7)
+        jump = (p_k @ mean_k) / (p_k @ like_k)
+        assert out["jump_c"][0, i] == pytest.approx(jump, rel=1e-6, abs=1e-9)
+        w = np.exp(np.log(pi) + change - marginal)
+        p_bt = w * (p_k @ tail_k) / (p_k @ like_k)
+        assert out["p_bt"][0, i] == pytest.approx(p_bt, rel=5e-4, abs=1e-6)  # grid step at the cut
+        draws = out["draw_c_jump"][:, i]
+        assert np.mean(draws) == pytest.approx(jump, abs=4 * np.std(draws) / np.sqrt(D))
+
+
 @pytest.mark.parametrize(
-    "jumps, location", [("normal", "uniform"), ("heavy", "uniform"), ("mixture", "pooled")]
+    "jumps, location",
+    [("normal", "uniform"), ("heavy", "uniform"), ("mixture", "pooled"), ("nonlocal", "uniform")],
 )
 def test_model_potential_equals_numpy_marginal(jumps, location):
     """The sampled model's likelihood term (compiled kernel) equals the NumPy closed form,
@@ -241,10 +329,12 @@ def test_model_potential_equals_numpy_marginal(jumps, location):
         if name != "jump":
             point[f"{name}_sd_std_log__"] = 0.5 * np.log(v)
     comps, loc = None, None
-    if jumps in ("normal", "heavy"):
+    if jumps in ("normal", "heavy", "nonlocal"):
         point["jump_mu_std"], point["jump_sd_std_log__"] = mean[2], 0.5 * np.log(var[2])
         if jumps == "heavy":
             comps = heavy_components(mean[2], var[2])
+        elif jumps == "nonlocal":
+            comps = nonlocal_components(mean[2], var[2])
     else:
         comps = [(np.log(0.7), -0.3, 0.1**2), (np.log(0.3), -0.05, 0.03**2)]
         # Ordered means: the first component is the more negative one.
@@ -269,8 +359,10 @@ def test_model_potential_equals_numpy_marginal(jumps, location):
     assert float(value) == pytest.approx(out["loglik"].sum(), rel=1e-10)
 
 
-def test_kernel_gradient_matches_finite_differences():
-    """The compiled kernel's value equals NumPy's, and its derivatives finite differences."""
+@pytest.mark.parametrize("signed", [False, True])
+def test_kernel_gradient_matches_finite_differences(signed):
+    """The compiled kernel's derivatives equal finite differences, with added components
+    and with a subtracted one (the non-local slab's form)."""
     _, scores = tiny_scores()
     design = _design.design(
         scores, shape="linear", pooling="hierarchical", covariates=None, better=None
@@ -286,10 +378,16 @@ def test_kernel_gradient_matches_finite_differences():
         var=np.array([0.2, 0.1, 0.15, 0.1]) ** 2,
         jvar=np.array([0.1, 0.03]) ** 2,
         sigma2=np.full(N, 0.05**2),
-        logw=np.log([0.7, 0.3]),
+        logw=np.log([[0.7, 0.3]] * N),
         pi=np.array([0.4]),
         loc=np.array([4.6, 1.3]),
     )
+    sign = np.ones(C)
+    if signed:  # N(-0.3, 0.1^2) / 0.7 minus 0.3 / 0.7 of a narrower normal inside it
+        base["jmean"] = np.array([[-0.3, -0.28]] * N)
+        base["jvar"] = np.array([0.1, 0.05]) ** 2
+        base["logw"] = np.log([[1 / 0.7, 0.3 / 0.7 * 0.5]] * N)
+        sign = np.array([1.0, -1.0])
 
     def call(p):
         outs = [np.empty(N), np.empty((N, J)), np.empty((N, C)), np.empty((N, J))]
@@ -297,8 +395,8 @@ def test_kernel_gradient_matches_finite_differences():
         run(
             *_algebra.kernel_layout(st), st.yy, st.n, st.log_prior,
             design.candidate_sessions.astype(float), st.valid,
-            p["mean"], p["jmean"], p["var"], p["jvar"], p["sigma2"], p["logw"], p["pi"],
-            p["loc"], 0, True, design.jump_index, design.n_none, *outs,
+            p["mean"], p["jmean"], p["var"], p["jvar"], p["sigma2"], p["logw"], sign,
+            p["pi"], p["loc"], 0, True, design.jump_index, design.n_none, *outs,
         )  # fmt: skip
         return outs
 
@@ -307,7 +405,8 @@ def test_kernel_gradient_matches_finite_differences():
     grads = dict(zip(names, outs[1:]))
     for name, index in [
         ("mean", (1, 0)), ("mean", (2, 3)), ("jmean", (0, 1)), ("var", (2,)),
-        ("jvar", (0,)), ("sigma2", (1,)), ("pi", (0,)), ("loc", (0,)), ("loc", (1,)),
+        ("jvar", (0,)), ("jvar", (1,)), ("sigma2", (1,)), ("logw", (2, 1)), ("pi", (0,)),
+        ("loc", (0,)), ("loc", (1,)),
     ]:  # fmt: skip
         x = base[name]
         h = 1e-6 * max(abs(x[index]), 1e-2)
@@ -317,7 +416,7 @@ def test_kernel_gradient_matches_finite_differences():
         down[name][index] -= h
         numeric = (call(up)[0] - call(down)[0]) / (2 * h)  # (N,) per client
         g = grads[name]
-        if name in ("mean", "jmean", "sigma2"):  # per-client inputs: one client moves
+        if name in ("mean", "jmean", "sigma2", "logw"):  # per-client inputs: one client moves
             analytic = np.zeros(N)
             analytic[index[0]] = g[index] if g.ndim == 2 else g[index[0]]
         else:  # shared inputs: every client's derivative
@@ -631,7 +730,7 @@ def test_idata_groups_score_scale_posterior_and_population(bayes_hierarchical):
         r.population["parameter"]
     )
     assert {"level_before", "level_after"} <= set(r.population["parameter"])
-    # jumps="heavy": one population mean and SD, no component parameters
+    # jumps="nonlocal" (the default): one population mean and SD, no component parameters
     assert not r.population["parameter"].str.startswith("jump_component").any()
     # Six large gains simulated: the population's share changing should cover 0.6.
     row = r.population.set_index("parameter").loc["p_change"]
@@ -824,7 +923,7 @@ def test_one_chain_warns_that_r_hat_cannot_be_computed():
 def test_settings_record_arguments_and_cutoff(bayes_hierarchical):
     s = bayes_hierarchical[0].settings
     assert s["model"] == "linear" and s["pooling"] == "hierarchical" and s["seed"] == 7
-    assert s["change"] == "mixture" and s["jumps"] == "heavy"
+    assert s["change"] == "mixture" and s["jumps"] == "nonlocal"
     assert s["client"] == "client" and s["instrument"] == "BDI-II" and s["level"] == 0.9
 
 
@@ -833,6 +932,8 @@ def test_methods_text_states_priors_and_cites_the_sampler(bayes_hierarchical, ba
     assert "Hoffman & Gelman, 2014" in text and "PyMC" in text
     assert "Priors" in text and "half-normal" in text and "Beta(1, 1)" in text
     assert "Hoffman, M. D., & Gelman, A. (2014)" in text
+    assert "1 - exp(-d^2 / (2 x 3.5^2))" in text  # the hole: 0.055 x 63 BDI-II points
+    assert "Johnson, V. E., & Rossell, D. (2010)" in text
     alone = bayes_mean_shift.methods_text()
     assert "Nothing was sampled" in alone and "SD 18.9 points" in alone  # 0.3 x 63
 
@@ -871,8 +972,13 @@ def test_model_family_free_variables(bayes_data):
     names = lambda **kw: {v.name for v in bayes.build_model(df, **ROLES, **kw).free_RVs}
     assert {"jump_component_mu_std", "jump_component_weight"} <= names(jumps="mixture")
     assert "jump_mu_std" in names(jumps="normal")
-    heavy = names()  # the default: one population mean and SD, fixed components
-    assert {"jump_mu_std", "jump_sd_std"} <= heavy and not any("component" in n for n in heavy)
+    for jumps in ("nonlocal", "heavy"):  # one population mean and SD, fixed components
+        fixed = names(jumps=jumps)
+        assert {"jump_mu_std", "jump_sd_std"} <= fixed
+        assert not any("component" in n for n in fixed)
+    # The default slab has the hole only where there is a no-change spike to separate.
+    default = lambda change: _model.resolve_spec("f", "linear", None, change, None, "uniform")
+    assert default("mixture").jumps == "nonlocal" and default("always").jumps == "heavy"
     stick = names(model="broken_stick")
     assert not any("jump" in n for n in stick) and "post_slope_mu_std" in stick
     pooled = names(change_location="pooled")

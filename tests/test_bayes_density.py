@@ -22,6 +22,9 @@ CASES = [
     ("linear", "none", None, "uniform", None),
     ("linear", "mixture", "mixture", "uniform", ["arm", "age"]),
     ("mean", "mixture", "normal", "pooled", ["age"]),
+    ("linear", "mixture", "nonlocal", "uniform", None),
+    ("mean", "mixture", "nonlocal", "pooled", ["age"]),
+    ("linear", "always", "nonlocal", "uniform", ["arm"]),
 ]
 
 

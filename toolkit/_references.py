@@ -64,6 +64,11 @@ REFERENCES: dict[tuple[str, str], str] = {
         "Jackson, B., Scargle, J. D., Barnes, D., et al. (2005). An algorithm for optimal "
         "partitioning of data on an interval. IEEE Signal Processing Letters, 12(2), 105-108."
     ),
+    ("Johnson", "2010"): (
+        "Johnson, V. E., & Rossell, D. (2010). On the use of non-local prior densities in "
+        "Bayesian hypothesis tests. Journal of the Royal Statistical Society: Series B, "
+        "72(2), 143-170."
+    ),
     ("Killick", "2012"): (
         "Killick, R., Fearnhead, P., & Eckley, I. A. (2012). Optimal detection of "
         "changepoints with a linear computational cost. Journal of the American Statistical "

@@ -20,9 +20,11 @@ Three shapes of change (``model=``), each for clients analysed alone or pooled (
 ``pooling="hierarchical"`` (default) draws every client's baseline, slopes and jump from
 population distributions learned from the cohort (a mixed-effects change-point model), with
 the share of clients who change, optional client-level covariates predicting jump size and
-baseline, jumps from a heavy-tailed population (``jumps="heavy"``: a spike-and-slab prior
-whose contaminated-normal slab does not pull large jumps towards small ones; also
-``"mixture"``, two free normal components, and ``"normal"``) and optionally a pooled change
+baseline, jumps from a heavy-tailed population (a spike-and-slab prior whose
+contaminated-normal slab does not pull large jumps towards small ones and, by default, has no
+density at a jump of zero, ``jumps="nonlocal"``, so that "changed a little" cannot stand in
+for "did not change"; also ``"heavy"`` without that hole, ``"mixture"``, two free normal
+components, and ``"normal"``) and optionally a pooled change
 location (``change_location="pooled"``: the population mean and SD of the change session,
 as in a varying change-point model). ``pooling="none"`` analyses each client on its own,
 with fixed priors.

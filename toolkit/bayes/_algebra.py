@@ -247,6 +247,7 @@ def _marginal_source(  # pragma: no cover - compiled by marginal_kernel()
     jvar,
     sigma2,
     logw,
+    sign,
     pi,
     loc,
     mode,
@@ -267,14 +268,19 @@ def _marginal_source(  # pragma: no cover - compiled by marginal_kernel()
 
     The change session ``k`` (prior ``logprior0``, or with ``pooled`` a discretised normal of
     mean ``loc[0]`` and SD ``loc[1]`` over the ``valid`` candidates at ``sessions``) and the
-    jump component ``c`` (log weight ``logw[c]``, prior mean ``jmean[i, c]`` and variance
-    ``jvar[c]`` of effect ``ji``) are summed out, and so is change status (``mode`` 0: a
-    change with probability ``pi[0]``; 1: always; 2: never). ``G``, ``h``, ``G0`` and
+    jump component ``c`` (weight ``sign[c] * exp(logw[i, c])``, prior mean ``jmean[i, c]``
+    and variance ``jvar[c]`` of effect ``ji``) are summed out, and so is change status
+    (``mode`` 0: a change with probability ``pi[0]``; 1: always; 2: never). ``G``, ``h``, ``G0`` and
     ``h0`` are in the layout of :func:`kernel_layout`. Fills ``ll`` (N,) and the
     derivatives of each ``ll[i]`` with respect to every input, per client.
+
+    A component of negative ``sign`` is subtracted: a jump density that is a normal minus a
+    narrower normal (the non-local slab, whose density vanishes at no jump) is a signed
+    sum of normals, and so is its evidence. The derivatives with respect to ``logw`` are
+    those of the log absolute weights.
     """
     K, J, N = h.shape
-    C = logw.shape[0]
+    C = logw.shape[1]
     lp = np.empty(K)
     zk = np.empty(K)
     ew = np.empty((K, C))
@@ -358,15 +364,18 @@ def _marginal_source(  # pragma: no cover - compiled by marginal_kernel()
         for k in range(K):
             if valid[i, k]:
                 for c in range(C):
-                    a = logw[c] + lp[k] + e_kc[k, c, i]
+                    a = logw[i, c] + lp[k] + e_kc[k, c, i]
                     if a > top:
                         top = a
         tot = 0.0
         for k in range(K):
             if valid[i, k]:
                 for c in range(C):
-                    ew[k, c] = np.exp(logw[c] + lp[k] + e_kc[k, c, i] - top)
+                    ew[k, c] = sign[c] * np.exp(logw[i, c] + lp[k] + e_kc[k, c, i] - top)
                     tot += ew[k, c]
+        # a signed sum is positive in exact arithmetic; rounding can leave it at zero when
+        # the data pin the jump at zero, where the slab has no density
+        tot = max(tot, 1e-300)
         lse = top + np.log(tot)
         if mode == 0:
             lc = np.log(pi[0]) + lse

@@ -31,6 +31,7 @@ from ._algebra import kernel_layout, marginal_kernel
 from ._design import Design
 from ._model import (
     BETA_SD,
+    HOLE_SD,
     MU_SD,
     SD_SD,
     SIGMA_SD,
@@ -171,14 +172,16 @@ def constrained(lay: Layout, x: np.ndarray) -> dict[str, np.ndarray]:
 @numba.njit(**_JIT)
 def _forward(  # pragma: no cover - compiled
     x, grad, N, J, X, mu_at, sd_at, beta_at, ints, loc_low, loc_high, loc_sd_scale, floor2, ji,
-    scales, logw0,
+    scales, logw0, t2,
 ):  # fmt: skip
     """Priors with the transforms' Jacobians at ``x`` (their gradient into ``grad``), and
     the marginal likelihood's inputs from the parameters. ``scales`` and ``logw0`` are the
     fixed variance multipliers and log weights of the jump's components when the jump has
-    one population mean and SD."""
+    one population mean and SD; ``t2 > 0`` cuts the non-local slab's hole of variance
+    ``t2`` into them (``_model.hole``: components ``C0 + c`` are subtracted)."""
     P = X.shape[1]
     mix_at, sigma_at, p_at, loc_at, C = ints[0], ints[1], ints[2], ints[3], ints[4]
+    C0 = C // 2 if t2 > 0.0 else C  # components before the hole
     log2pi = np.log(2.0 * np.pi)
     half_log_2_over_pi = 0.5 * np.log(2.0 / np.pi)
     for q in range(x.shape[0]):
@@ -197,7 +200,7 @@ def _forward(  # pragma: no cover - compiled
     var = np.ones(J)
     jmean = np.zeros((N, C))
     jvar = np.ones(C)
-    logw = np.zeros(C)
+    logw = np.zeros((N, C))
     w = np.ones(C)
     mix_mu = np.zeros(C)
     for j in range(J):
@@ -209,11 +212,11 @@ def _forward(  # pragma: no cover - compiled
         grad[mu_at[j]] += -mu / MU_SD**2
         grad[sd_at[j]] += 1.0 - (sd / SD_SD) ** 2
         if j == ji:
-            for c in range(C):
+            for c in range(C0):
                 for i in range(N):
                     jmean[i, c] = mu
+                    logw[i, c] = logw0[c]
                 jvar[c] = sd * sd * scales[c]
-                logw[c] = logw0[c]
         else:
             for i in range(N):
                 mean[i, j] = mu
@@ -247,9 +250,11 @@ def _forward(  # pragma: no cover - compiled
         sum_log_w = 0.0
         for c in range(C):
             z = x[mix_at + 2 * C + c] if c < C - 1 else -total
-            logw[c] = z - log_norm
-            w[c] = np.exp(logw[c])
-            sum_log_w += logw[c]
+            lwc = z - log_norm
+            for i in range(N):
+                logw[i, c] = lwc
+            w[c] = np.exp(lwc)
+            sum_log_w += lwc
         lp += math.lgamma(C * WEIGHT_A) - C * math.lgamma(WEIGHT_A)
         lp += (WEIGHT_A - 1.0) * sum_log_w  # Dirichlet
         lp += np.log(float(C)) + sum_log_w  # the simplex transform's Jacobian
@@ -265,10 +270,21 @@ def _forward(  # pragma: no cover - compiled
             grad[beta_at[j] + p] += -b / BETA_SD**2
             for i in range(N):
                 if j == ji:
-                    for c in range(C):
+                    for c in range(C0):
                         jmean[i, c] += X[i, p] * b
                 else:
                     mean[i, j] += X[i, p] * b
+    if t2 > 0.0:  # the non-local slab: each component minus its narrower partner
+        for c in range(C0):
+            tot = jvar[c] + t2
+            jvar[C0 + c] = jvar[c] * t2 / tot
+            for i in range(N):
+                a = jmean[i, c]
+                log_k = 0.5 * np.log(t2 / tot) - a * a / (2.0 * tot)
+                log_z = np.log1p(-np.exp(log_k))
+                jmean[i, C0 + c] = a * t2 / tot
+                logw[i, C0 + c] = logw[i, c] + log_k - log_z
+                logw[i, c] -= log_z
     sig = np.exp(x[sigma_at])
     lp += half_normal_log(x[sigma_at], SIGMA_SD)
     grad[sigma_at] += 1.0 - (sig / SIGMA_SD) ** 2
@@ -300,20 +316,23 @@ def _forward(  # pragma: no cover - compiled
 @numba.njit(**_JIT)
 def _backward(  # pragma: no cover - compiled
     x, grad, X, mu_at, sd_at, beta_at, ints, loc_low, loc_high, ji,
-    var, jvar, w, mix_mu, pi, loc, sig,
+    var, jvar, w, mix_mu, pi, loc, sig, jmean, t2,
     d_mean, d_jmean, d_var, d_jvar, d_sigma2, d_logw, d_pi, d_loc,
 ):  # fmt: skip
     """Add the likelihood's gradient, from its per-client derivatives, to ``grad``."""
     N, J = d_mean.shape
     P = X.shape[1]
     mix_at, sigma_at, p_at, loc_at, C = ints[0], ints[1], ints[2], ints[3], ints[4]
+    C0 = C // 2 if t2 > 0.0 else C
+    if t2 > 0.0:
+        _through_hole(jmean, jvar, t2, C0, d_jmean, d_jvar, d_logw)
     # -- chain rule back to the unconstrained parameters ----------------------------------
     for j in range(J):
         if mu_at[j] < 0:
             continue
         dm, dv = 0.0, 0.0
         if j == ji:  # every component's variance is the population's times a constant
-            for c in range(C):
+            for c in range(C0):
                 dvc = 0.0
                 for i in range(N):
                     dm += d_jmean[i, c]
@@ -362,7 +381,7 @@ def _backward(  # pragma: no cover - compiled
             acc = 0.0
             for i in range(N):
                 if j == ji:
-                    for c in range(C):
+                    for c in range(C0):
                         acc += d_jmean[i, c] * X[i, p]
                 else:
                     acc += d_mean[i, j] * X[i, p]
@@ -386,6 +405,37 @@ def _backward(  # pragma: no cover - compiled
         grad[loc_at + 1] += d1 * loc[1]
 
 
+@numba.njit(**_JIT)
+def _through_hole(jmean, jvar, t2, C0, d_jmean, d_jvar, d_logw):  # pragma: no cover - compiled
+    """Fold the derivatives with respect to the non-local slab's components (``C0 + c``
+    subtracted from ``c``; see ``_model.hole``) into those of the components before the
+    hole: their mean ``a`` per client and variance ``v``, in ``d_jmean[:, c]`` and
+    ``d_jvar[:, c]``."""
+    N = jmean.shape[0]
+    for c in range(C0):
+        v = jvar[c]
+        tot = v + t2
+        for i in range(N):
+            a = jmean[i, c]
+            log_k = 0.5 * np.log(t2 / tot) - a * a / (2.0 * tot)
+            kappa = np.exp(log_k)
+            odds = kappa / (1.0 - kappa)
+            dk_da = -a / tot
+            dk_dv = -0.5 / tot + a * a / (2.0 * tot * tot)
+            gp, gm = d_logw[i, c], d_logw[i, C0 + c]
+            # log w+ = log w - log Z, log w- = log w + log kappa - log Z, log Z = log(1 - kappa)
+            g_k = gm + (gp + gm) * odds
+            d_a = d_jmean[i, c] + d_jmean[i, C0 + c] * t2 / tot + g_k * dk_da
+            d_v = (
+                d_jvar[i, c]
+                + d_jvar[i, C0 + c] * (t2 / tot) ** 2
+                - d_jmean[i, C0 + c] * a * t2 / (tot * tot)
+                + g_k * dk_dv
+            )
+            d_jmean[i, c] = d_a
+            d_jvar[i, c] = d_v
+
+
 def log_density(x: np.ndarray, grad: np.ndarray, *args: Any) -> float:
     """Log posterior density (up to a constant) at ``x``; fills ``grad`` with its gradient.
 
@@ -396,19 +446,20 @@ def log_density(x: np.ndarray, grad: np.ndarray, *args: Any) -> float:
     (:mod:`._algebra`), and the chain rule.
     """
     (G, h, G0, h0, yy, n, logprior0, sessions, valid, X, mu_at, sd_at, beta_at, ints,
-     loc_low, loc_high, loc_sd_scale, floor2, mode, ji, J0, scales, logw0) = args  # fmt: skip
+     loc_low, loc_high, loc_sd_scale, floor2, mode, ji, J0, scales, logw0, sign,
+     t2) = args  # fmt: skip
     _, J, N = h.shape
     lp, mean, jmean, var, jvar, sigma2, logw, pi, loc, w, mix_mu, sig = _forward(
         x, grad, N, J, X, mu_at, sd_at, beta_at, ints, loc_low, loc_high, loc_sd_scale,
-        floor2, ji, scales, logw0,
+        floor2, ji, scales, logw0, t2,
     )  # fmt: skip
     C = jmean.shape[1]
     shapes = (N, (N, J), (N, C), (N, J), (N, C), N, (N, C), N, (N, 2))
     out = tuple(np.empty(shape) for shape in shapes)
     _marginal(G, h, G0, h0, yy, n, logprior0, sessions, valid, mean, jmean, var, jvar,
-              sigma2, logw, pi, loc, mode, ints[3] >= 0, ji, J0, *out)  # fmt: skip
+              sigma2, logw, sign, pi, loc, mode, ints[3] >= 0, ji, J0, *out)  # fmt: skip
     _backward(x, grad, X, mu_at, sd_at, beta_at, ints, loc_low, loc_high, ji,
-              var, jvar, w, mix_mu, pi, loc, sig, *out[1:])  # fmt: skip
+              var, jvar, w, mix_mu, pi, loc, sig, jmean, t2, *out[1:])  # fmt: skip
     return float(lp + out[0].sum())
 
 
@@ -437,6 +488,8 @@ def _arguments(design: Design, spec: Spec, lay: Layout) -> tuple:
         design.jump_index if design.has_jump else -1,
         design.n_none,
         *(np.ascontiguousarray(a, dtype=float) for a in slab(spec)),
+        np.ascontiguousarray(spec.signs if lay.components > 1 else np.ones(1), dtype=float),
+        HOLE_SD**2 if spec.jump_population == "nonlocal" and lay.components > 1 else 0.0,
     )
 
 

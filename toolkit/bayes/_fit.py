@@ -28,6 +28,7 @@ from ._model import (
     BETA_SD,
     HEAVY_SCALES,
     HEAVY_WEIGHTS,
+    HOLE_SD,
     MU_SD,
     SD_SD,
     SIGMA_SD,
@@ -102,7 +103,7 @@ def _fmt(seconds: float) -> str:
 
 # Measured in benchmarks/bench_bayes.py on the 2-core development machine: leapfrog steps
 # per draw of the hierarchical models, the sampler's overhead per step and the compile time.
-_STEPS_PER_DRAW = {"mixture": 15.0, "heavy": 8.0, "normal": 11.0}
+_STEPS_PER_DRAW = {"mixture": 15.0, "heavy": 8.0, "normal": 11.0, "nonlocal": 8.0}
 _STEP_OVERHEAD = {"nutpie": 2e-5, "pymc": 1.5e-4}
 _COMPILE = {"nutpie": 2.0, "pymc": 6.0}  # nutpie: loading the cached density
 _EXACT_PER_ELEMENT = 6e-7  # seconds per (node, client, candidate) of an exact fit
@@ -118,7 +119,7 @@ def estimate_duration(
     model: Literal["linear", "mean", "broken_stick"] = "linear",
     pooling: Literal["hierarchical", "none"] | None = None,
     change: Literal["mixture", "always", "none"] = "mixture",
-    jumps: Literal["heavy", "mixture", "normal"] | None = None,
+    jumps: Literal["heavy", "mixture", "normal", "nonlocal"] | None = None,
     change_location: Literal["uniform", "pooled"] = "uniform",
     covariates: Sequence[str] | None = None,
     better: Literal["lower", "higher"] | None = None,
@@ -215,7 +216,7 @@ def fit(
     model: Literal["linear", "mean", "broken_stick"] = "linear",
     pooling: Literal["hierarchical", "none"] | None = None,
     change: Literal["mixture", "always", "none"] = "mixture",
-    jumps: Literal["heavy", "mixture", "normal"] | None = None,
+    jumps: Literal["heavy", "mixture", "normal", "nonlocal"] | None = None,
     change_location: Literal["uniform", "pooled"] = "uniform",
     covariates: Sequence[str] | None = None,
     better: Literal["lower", "higher"] | None = None,
@@ -238,7 +239,8 @@ def fit(
     data, client, session, score, instrument, model, pooling, change, jumps,
     change_location, covariates, better
         As in :func:`build_model`. The default is the hierarchical model with a level
-        shift and a change of slope, jumps from a heavy-tailed (contaminated-normal) population.
+        shift and a change of slope, jumps from a heavy-tailed (contaminated-normal)
+        population with no density at a jump of zero (``jumps="nonlocal"``).
     breakthrough : float, optional
         Smallest improvement (score points) that counts as a breakthrough. Default: the
         scores' reliable-change criterion (``scores.reliable_change``, the one every method
@@ -1174,15 +1176,22 @@ def prior_text(result: BayesResult) -> str:
     parts.append(f"{noise} and was shared by the clients")
     if spec.change == "mixture":
         parts.append("the share of clients who change had a uniform Beta(1, 1) prior")
-    if spec.jump_population == "heavy":
+    if spec.jump_population in ("heavy", "nonlocal"):
         (w1, w2), (v1, v2) = HEAVY_WEIGHTS, HEAVY_SCALES
-        parts.append(
+        heavy = (
             "the jumps of clients who change followed a heavy-tailed distribution (a "
             "spike-and-slab prior with no change as the spike; Mitchell & Beauchamp, 1988): "
             f"a contaminated normal with population mean and SD as above, {w1:.0%} of jumps "
             f"from a normal of variance {v1:g} times the population variance and {w2:.0%} from "
             f"one of {v2:g} times it (Tukey, 1960)"
         )
+        if spec.jump_population == "nonlocal":
+            heavy += (
+                f", each normal multiplied by 1 - exp(-d^2 / (2 x {HOLE_SD * R:.2g}^2)) for a "
+                "jump of d points and renormalised, so that the slab has no density at a jump "
+                "of zero (a non-local prior; Johnson & Rossell, 2010)"
+            )
+        parts.append(heavy)
     elif spec.free_components:
         parts.append(
             "the jumps of clients who change followed a two-component normal mixture (a "

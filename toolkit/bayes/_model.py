@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
 SHAPES = ("linear", "mean", "broken_stick")
 POOLINGS = ("hierarchical", "none")
 CHANGES = ("mixture", "always", "none")
-JUMPS = ("heavy", "mixture", "normal")
+JUMPS = ("heavy", "mixture", "normal", "nonlocal")
 LOCATIONS = ("uniform", "pooled")
 #: Earlier names of ``model=``: (shape, pooling) they stand for.
 LEGACY_MODELS = {
@@ -59,6 +59,17 @@ WEIGHT_A = 2.0  # Dirichlet concentration of the component weights
 # (the study's docstring; docs/benchmarks.md has its 24-cohort figures).
 HEAVY_WEIGHTS = np.array([0.9, 0.1])
 HEAVY_SCALES = np.array([0.75, 3.25])  # variance multipliers of the population variance
+# jumps="nonlocal" (the default with change="mixture"): each of the heavy slab's two
+# normals times 1 - exp(-d^2 / (2 t^2)), renormalised: a non-local prior (Johnson &
+# Rossell, 2010) whose density vanishes at no jump, so that "a change" means a jump of some
+# size and a course that bends without a jump is no change. With a slab that has density at
+# zero, a cohort can be described as almost everyone changing a little, which pulls the
+# slab towards zero and shrinks the real jumps; on the second generator of
+# benchmarks/calibration_bayes.py half of the cohorts did (docs/benchmarks.md). t is 0.055
+# of the instrument's range: 1.5 PHQ-9 points, 3.5 BDI-II points; a jump of 2 t keeps 86% of
+# the slab's density, one of t/2 12%. The slab is a normal minus a narrower one, so its
+# evidence stays a (signed) sum of normal evidences.
+HOLE_SD = 0.055
 
 #: Columns of :func:`prior_predictive`.
 PRIOR_PREDICTIVE_COLUMNS = [
@@ -79,7 +90,7 @@ class Spec:
     shape: str = "linear"
     pooling: str = "hierarchical"
     change: str = "mixture"
-    jumps: str = "heavy"
+    jumps: str = "nonlocal"
     location: str = "uniform"
 
     @property
@@ -93,7 +104,18 @@ class Spec:
     @property
     def n_components(self) -> int:
         """Normal components of the jumps' population distribution the likelihood sums."""
-        return {"mixture": N_COMPONENTS, "heavy": len(HEAVY_WEIGHTS)}.get(self.jump_population, 1)
+        heavy = len(HEAVY_WEIGHTS)
+        return {"mixture": N_COMPONENTS, "heavy": heavy, "nonlocal": 2 * heavy}.get(
+            self.jump_population, 1
+        )
+
+    @property
+    def signs(self) -> np.ndarray:
+        """+1 or -1 per component: the non-local slab subtracts its second half."""
+        C = self.n_components
+        if self.jump_population == "nonlocal":
+            return np.repeat([1.0, -1.0], C // 2)
+        return np.ones(C)
 
     @property
     def free_components(self) -> bool:
@@ -182,30 +204,46 @@ def resolve_spec(
                     f"Fix: use pooling='hierarchical' or drop {name}=."
                 )
         jumps = "normal"
-    if model == "broken_stick" and jumps in ("heavy", "mixture"):
+    if model == "broken_stick" and jumps in ("heavy", "mixture", "nonlocal"):
         raise OptionError(
             f"jumps={jumps!r} describes the sizes of jumps, and model='broken_stick' has no "
             "jump. Fix: drop jumps= or use model='linear'."
         )
     if jumps is None:
-        jumps = "normal" if model == "broken_stick" else "heavy"
+        # The hole at zero separates a change from no change; without the no-change spike
+        # (change="always" or "none") there is nothing to separate, so the slab keeps zero.
+        jumps = (
+            "normal" if model == "broken_stick" else "nonlocal" if change == "mixture" else "heavy"
+        )
     return Spec(shape=model, pooling=pooling, change=change, jumps=jumps, location=change_location)
 
 
-def combine(ev0: Any, evk: Any, log_prior: Any, pi: Any, change: str, ops: Any) -> Any:
+def combine(
+    ev0: Any, evk: Any, log_prior: Any, pi: Any, change: str, ops: Any, sign: Any = None
+) -> Any:
     """Per-client log-likelihood with change status and session summed out.
 
     ``ev0`` (..., N) without a change, ``evk`` (..., N, K) with a change at each candidate
-    (and jump component)::
+    (and jump component; ``sign`` (K,) subtracts the components marked -1)::
 
         log p(y_i) = logaddexp(log(1 - pi) + ev0_i, log(pi) + logsumexp_k(evk_ik + log_prior_ik))
     """
     if change == "none":
         return ev0
-    lse = ops.logsumexp(evk + log_prior, axis=-1)
+    lse = signed_logsumexp(evk + log_prior, sign)
     if change == "always":
         return lse
     return ops.logaddexp(ops.log1p(-pi) + ev0, ops.log(pi) + lse)
+
+
+def signed_logsumexp(a: np.ndarray, sign: np.ndarray | None) -> np.ndarray:
+    """``log sum_k sign_k exp(a_k)`` over the last axis; -inf where rounding leaves the
+    (mathematically positive) sum at zero or below."""
+    if sign is None or np.all(sign > 0):
+        return logsumexp(a, axis=-1)
+    with np.errstate(divide="ignore"):
+        value, positive = logsumexp(a, axis=-1, b=np.broadcast_to(sign, a.shape), return_sign=True)
+    return np.where(positive > 0, value, -np.inf)
 
 
 NUMPY = SimpleNamespace(log=np.log, log1p=np.log1p, logaddexp=np.logaddexp, logsumexp=logsumexp)
@@ -221,7 +259,7 @@ def build_model(
     model: Literal["linear", "mean", "broken_stick"] = "linear",
     pooling: Literal["hierarchical", "none"] | None = None,
     change: Literal["mixture", "always", "none"] = "mixture",
-    jumps: Literal["heavy", "mixture", "normal"] | None = None,
+    jumps: Literal["heavy", "mixture", "normal", "nonlocal"] | None = None,
     change_location: Literal["uniform", "pooled"] = "uniform",
     covariates: Sequence[str] | None = None,
     better: Literal["lower", "higher"] | None = None,
@@ -247,13 +285,16 @@ def build_model(
     change : {"mixture", "always", "none"}, default "mixture"
         ``"mixture"``: each client changes with probability ``p_change``; ``"always"``: every
         client has exactly one change; ``"none"``: no change (the model to compare against).
-    jumps : {"heavy", "mixture", "normal"}, optional
+    jumps : {"nonlocal", "heavy", "mixture", "normal"}, optional
         The population distribution of jumps among clients who change (hierarchical models
-        with a jump): ``"heavy"`` (the default) a heavy-tailed contaminated normal with one
-        population mean and SD, so that large jumps are not pulled towards the small ones;
-        ``"mixture"`` two normal components with their own means, SDs and weights (more
-        flexible, slower to sample, and weakly identified when the jumps form one
-        population); ``"normal"`` one normal distribution.
+        with a jump): ``"heavy"`` a heavy-tailed contaminated normal with one population
+        mean and SD, so that large jumps are not pulled towards the small ones;
+        ``"nonlocal"`` (the default with ``change="mixture"``; ``"heavy"`` otherwise) the
+        same slab with no density at a jump of zero, so that a client who changes changes
+        by some amount and "no change" is only the spike (see Notes); ``"mixture"`` two
+        normal components with their own means, SDs and weights (more flexible, slower to
+        sample, and weakly identified when the jumps form one population); ``"normal"``
+        one normal distribution.
     change_location : {"uniform", "pooled"}, default "uniform"
         Prior of each client's change session: uniform over the client's candidate sessions,
         or ``"pooled"``: a discretised normal whose mean ``change_session_mu`` and SD
@@ -331,6 +372,8 @@ def build_model(
                       jumps="heavy":   d_i ~ 0.9 N(mu_d + x_i beta_d, sqrt(0.75) s_d)
                                            + 0.1 N(mu_d + x_i beta_d, sqrt(3.25) s_d),
                                        mu_d ~ N(0, 0.25), s_d ~ HalfNormal(0.15);
+                      jumps="nonlocal": the heavy slab times (1 - exp(-d_i^2 / (2 t^2))),
+                                       renormalised (each normal on its own), t = 0.055;
                       jumps="mixture": d_i ~ sum_c w_c N(m_c + x_i beta_d, s_c),
                                        m_1 < m_2 ~ N(0, 0.25) (ordered),
                                        s_c ~ HalfNormal(0.15), w ~ Dirichlet(2, 2);
@@ -346,7 +389,14 @@ def build_model(
     variance, so ``s_d`` is the SD of the jumps and ``mu_d`` their mean. With one normal
     slab, the large jumps of a few clients are shrunk towards the many small ones; with
     ``jumps="mixture"`` the two components' ordered means keep them apart (no label
-    switching), but two components that overlap are weakly identified.
+    switching), but two components that overlap are weakly identified. A slab with density
+    at zero lets a cohort be read as almost everyone changing a little (a gradual decline
+    that is not a straight line looks like that), which pulls the slab towards zero and
+    shrinks the large jumps; ``jumps="nonlocal"``, the default, removes that reading: its
+    slab is a non-local prior (Johnson & Rossell, 2010) that vanishes at zero, with half its
+    density gone within about 1.2 t (t = 1.5 points on PHQ-9's 27-point range). Each of its
+    normals times the hole is a normal minus a narrower normal, so the evidence stays a
+    signed sum of closed-form normal evidences.
 
     Given the change session (and jump component), ``y_i`` is linear in ``theta_i`` with a
     normal prior, so ``l_ikc`` is a normal marginal likelihood in closed form (matrix
@@ -361,6 +411,9 @@ def build_model(
     ----------
     Lindeløv, J. K. (2020). mcp: An R package for regression with multiple change points.
     OSF Preprints. https://doi.org/10.31219/osf.io/fzqxv
+    Johnson, V. E., & Rossell, D. (2010). On the use of non-local prior densities in
+    Bayesian hypothesis tests. Journal of the Royal Statistical Society: Series B, 72(2),
+    143-170.
     Mitchell, T. J., & Beauchamp, J. J. (1988). Bayesian variable selection in linear
     regression. Journal of the American Statistical Association, 83(404), 1023-1032.
     Tukey, J. W. (1960). A survey of sampling from contaminated distributions. In I. Olkin
@@ -390,10 +443,31 @@ def build_model(
 
 def slab(spec: Spec) -> tuple[np.ndarray, np.ndarray]:
     """Variance multipliers and log weights of the jump's components around one population
-    mean and SD (jumps="heavy" and "normal"; one component of multiplier 1 for the latter)."""
-    if spec.jump_population == "heavy":
+    mean and SD (jumps="heavy", "nonlocal" before its hole, and "normal"; one component of
+    multiplier 1 for the latter)."""
+    if spec.jump_population in ("heavy", "nonlocal"):
         return HEAVY_SCALES, np.log(HEAVY_WEIGHTS)
     return np.ones(1), np.zeros(1)
+
+
+def hole(mean: Any, var: Any, log_w: Any, ops: Any) -> tuple[Any, Any, Any]:
+    """The non-local slab's components from the heavy slab's, along the last axis.
+
+    Each normal component ``w N(d; m, v)`` times ``1 - exp(-d^2 / (2 t^2))`` is
+    ``w / Z (N(d; m, v) - kappa N(d; m t^2 / (v + t^2), v t^2 / (v + t^2)))`` with
+    ``kappa = sqrt(t^2 / (v + t^2)) exp(-m^2 / (2 (v + t^2)))`` and ``Z = 1 - kappa``.
+    Returns means, variances and log absolute weights: the first half added, the second
+    subtracted (:attr:`Spec.signs`). ``ops`` is NumPy or PyTensor (``log``, ``log1p``,
+    ``exp``, ``concatenate``); ``mean`` and ``log_w`` broadcast against ``var``.
+    """
+    t2 = HOLE_SD**2
+    total = var + t2
+    log_kappa = 0.5 * ops.log(t2 / total) - mean**2 / (2.0 * total)
+    log_z = ops.log1p(-ops.exp(log_kappa))
+    means = ops.concatenate([mean + 0.0 * var, mean * t2 / total], axis=-1)
+    variances = ops.concatenate([var, var * t2 / total], axis=-1)
+    weights = ops.concatenate([log_w - log_z, log_w + log_kappa - log_z], axis=-1)
+    return means, variances, weights
 
 
 def effects_of(design: Design, change: str) -> list[str]:
@@ -474,8 +548,10 @@ def build(design: Design, spec: Spec) -> pm.Model:
                     value = mu + pt.dot(design.X, beta)
                 if name == "jump":
                     scales, log_w = slab(spec)
-                    jmean = pt.broadcast_to(value[:, None], (N, C))
+                    jmean = pt.broadcast_to(value[:, None], (N, len(scales)))
                     jvar = sd**2 * scales
+                    if spec.jump_population == "nonlocal":
+                        jmean, jvar, log_w = hole(jmean, jvar, log_w, pt)
                 else:
                     means[j], variances[j] = value, sd**2
             sigma = pm.HalfNormal("sigma_std", SIGMA_SD)
@@ -500,16 +576,20 @@ def build(design: Design, spec: Spec) -> pm.Model:
             mu_k = pm.Uniform("change_session_mu", float(cand[0]), float(cand[-1]))
             sd_k = pm.HalfNormal("change_session_sd", design.span / 2)
             loc = pt.stack([mu_k, sd_k])
-        op = Marginal(design, spec.change, spec.pooled_location, C if with_jump else 1)
+        op = Marginal(
+            design, spec.change, spec.pooled_location, spec.signs if with_jump else np.ones(1)
+        )
         if not with_jump:
             jmean, jvar, log_w = np.zeros((N, 1)), np.ones(1), np.zeros(1)
         mean = pt.stack([pt.as_tensor_variable(x) for x in means], axis=1)
         var = pt.stack([pt.as_tensor_variable(x) for x in variances])
+        log_w = pt.broadcast_to(log_w, (N, op.C))  # the hole's weights vary by client
         ll = op(mean, jmean, var, jvar, sigma2, log_w, pi, loc)
         pm.Potential("marginal_likelihood", cast("pt.TensorVariable", ll).sum())
     return m
 
 
+NP_HOLE = SimpleNamespace(log=np.log, log1p=np.log1p, exp=np.exp, concatenate=np.concatenate)
 NP_OPS = SimpleNamespace(
     where=np.where, logsumexp=lambda x, axis, keepdims: logsumexp(x, axis=axis, keepdims=keepdims)
 )
@@ -556,9 +636,13 @@ def hyper_draws(group: Any, design: Design, spec: Spec, rows: Any = None) -> Sim
             sd2 = (get(f"{name}_sd_std") ** 2)[:, None, None]
             if name == "jump":  # one normal, or the contaminated normal's components
                 scales, log_w = slab(spec)
+                jm = np.broadcast_to(mu[..., None], (len(mu), n, len(scales)))
+                jv = sd2 * scales[None, None, :]
                 log_weight = log_w[None, None, :]
-                mean.append(np.broadcast_to(mu[..., None], (len(mu), n, C)))
-                var.append(sd2 * scales[None, None, :])
+                if spec.jump_population == "nonlocal":
+                    jm, jv, log_weight = hole(jm, jv, log_weight, NP_HOLE)
+                mean.append(jm)
+                var.append(jv)
                 continue
             mean.append(np.broadcast_to(mu, (len(mu), n))[..., None])
             var.append(sd2)
@@ -679,6 +763,28 @@ def prior_draws(design: Design, spec: Spec, n: int, rng: np.random.Generator) ->
     return out
 
 
+def draw_outside_hole(
+    mean: np.ndarray, sd: np.ndarray, rng: np.random.Generator, max_rounds: int = 200
+) -> np.ndarray:
+    """Draws from ``N(mean, sd) (1 - exp(-d^2 / (2 t^2)))``, normalised, by rejection.
+
+    A normal draw is kept with probability ``1 - exp(-d^2 / (2 t^2))`` (exact rejection
+    sampling: the tilt is at most 1). Entries still rejected after ``max_rounds`` rounds,
+    where nearly all the normal's mass lies inside the hole, keep their last draw.
+    """
+    mean, sd = np.broadcast_arrays(mean, sd)
+    out = mean + sd * rng.standard_normal(mean.shape)
+    todo = rng.random(mean.shape) < np.exp(-(out**2) / (2.0 * HOLE_SD**2))
+    for _ in range(max_rounds):
+        if not todo.any():
+            break
+        fresh = mean[todo] + sd[todo] * rng.standard_normal(int(todo.sum()))
+        out[todo] = fresh
+        keep = rng.random(fresh.shape) >= np.exp(-(fresh**2) / (2.0 * HOLE_SD**2))
+        todo[todo] = ~keep
+    return out
+
+
 def simulate(
     design: Design, spec: Spec, hyper: SimpleNamespace, rng: np.random.Generator
 ) -> SimpleNamespace:
@@ -686,20 +792,27 @@ def simulate(
     candidate index and jump (standardised; NaN without a change) per (draw, client)."""
     D, (N, T) = hyper.n_draws, design.matrix.shape
     effects = effects_of(design, spec.change)
-    C = spec.n_components
+    nonlocal_slab = spec.jump_population == "nonlocal"
+    C = spec.n_components // 2 if nonlocal_slab else spec.n_components
     comp = np.zeros((D, N), dtype=np.int64)
     if C > 1:
-        weights = np.exp(np.broadcast_to(hyper.log_weight[:, 0, :], (D, C)))
+        if nonlocal_slab:  # the heavy slab's components, before the hole
+            weights = np.broadcast_to(np.exp(slab(spec)[1]), (D, C))
+        else:
+            weights = np.exp(np.broadcast_to(hyper.log_weight[:, 0, :], (D, C)))
         comp = (rng.random((D, N, 1)) > np.cumsum(weights, axis=-1)[:, None, :]).sum(axis=-1)
         comp = np.minimum(comp, C - 1)
     theta = []
-    for m, v in zip(hyper.mean, hyper.var):
+    for j, (m, v) in enumerate(zip(hyper.mean, hyper.var)):
         m = np.broadcast_to(m, (D, N, m.shape[-1]))
         v = np.broadcast_to(v, (D, N, v.shape[-1]))
         pick = np.minimum(comp, m.shape[-1] - 1)[..., None]
         mc = np.take_along_axis(m, pick, axis=-1)[..., 0]
         vc = np.take_along_axis(v, pick, axis=-1)[..., 0]
-        theta.append(mc + np.sqrt(vc) * rng.standard_normal((D, N)))
+        if nonlocal_slab and j == design.jump_index:
+            theta.append(draw_outside_hole(mc, np.sqrt(vc), rng))
+        else:
+            theta.append(mc + np.sqrt(vc) * rng.standard_normal((D, N)))
     y = sum(theta[j][..., None] * design.rows0[:, j] for j in range(design.n_none))
     changed = np.zeros((D, N), dtype=bool)
     k = np.zeros((D, N), dtype=np.int64)
@@ -731,7 +844,7 @@ def prior_predictive(
     model: Literal["linear", "mean", "broken_stick"] = "linear",
     pooling: Literal["hierarchical", "none"] | None = None,
     change: Literal["mixture", "always", "none"] = "mixture",
-    jumps: Literal["heavy", "mixture", "normal"] | None = None,
+    jumps: Literal["heavy", "mixture", "normal", "nonlocal"] | None = None,
     change_location: Literal["uniform", "pooled"] = "uniform",
     covariates: Sequence[str] | None = None,
     better: Literal["lower", "higher"] | None = None,

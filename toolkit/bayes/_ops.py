@@ -26,21 +26,22 @@ MODES = {"mixture": 0, "always": 1, "none": 2}
 
 
 class Marginal(Op):
-    """``Marginal(design, change, pooled, C)(mean, jmean, var, jvar, sigma2, logw, pi, loc)``.
+    """``Marginal(design, change, pooled, sign)(mean, jmean, var, jvar, sigma2, logw, pi, loc)``.
 
     Returns ``log p(y_i)`` per client (N,), with the change status, session and jump
     component summed out. Inputs: ``mean`` (N, J) prior means of each client's effects (the
     jump's column unused), ``jmean`` (N, C) the jump's prior mean per component, ``var``
-    (J,) and ``jvar`` (C,) prior variances, ``sigma2`` (N,) noise variances, ``logw`` (C,)
-    log component weights, ``pi`` (1,) the share changing, ``loc`` (2,) the pooled change
-    location (mean, SD; unused unless ``pooled``). The other outputs are the per-client
-    derivatives the gradient uses.
+    (J,) and ``jvar`` (C,) prior variances, ``sigma2`` (N,) noise variances, ``logw`` (N, C)
+    log absolute component weights (``sign`` (C,), fixed, gives their signs: see
+    :func:`._algebra.marginal_kernel`), ``pi`` (1,) the share changing, ``loc`` (2,) the
+    pooled change location (mean, SD; unused unless ``pooled``). The other outputs are the
+    per-client derivatives the gradient uses.
     """
 
     default_output = 0
     __props__ = ("key",)
 
-    def __init__(self, design: Design, change: str, pooled: bool, components: int) -> None:
+    def __init__(self, design: Design, change: str, pooled: bool, sign: np.ndarray) -> None:
         st = design.stats
         self.G, self.h, self.G0, self.h0 = kernel_layout(st)
         self.yy = np.ascontiguousarray(st.yy, dtype=np.float64)
@@ -52,7 +53,8 @@ class Marginal(Op):
         self.pooled = bool(pooled)
         self.ji = design.jump_index if design.has_jump else -1
         self.J0 = design.n_none
-        self.C = int(components)
+        self.sign = np.ascontiguousarray(sign, dtype=np.float64)
+        self.C = len(self.sign)
         _, self.J, self.N = self.h.shape
         self.key = id(self)
 
@@ -112,6 +114,7 @@ class Marginal(Op):
             jvar,
             sigma2,
             logw,
+            self.sign,
             pi.reshape(1),
             loc,
             self.mode,
@@ -140,7 +143,7 @@ class Marginal(Op):
             (col * d_var).sum(axis=0),
             (col * d_jvar).sum(axis=0),
             gz * d_sigma2,
-            (col * d_logw).sum(axis=0),
+            col * d_logw,
             (gz * d_pi).sum().reshape((1,)),
             (col * d_loc).sum(axis=0),
         ]

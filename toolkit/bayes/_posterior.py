@@ -10,13 +10,21 @@ means, highest-density intervals and credible sets.
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
-from scipy.special import logsumexp, ndtr
+from scipy.special import ndtr
 
 from . import _algebra
 from ._design import Design, Stats
-from ._model import NUMPY, Spec, combine, location_log_prior
+from ._model import (
+    NUMPY,
+    Spec,
+    combine,
+    draw_outside_hole,
+    location_log_prior,
+    signed_logsumexp,
+)
 
 
 def expand(design: Design, spec: Spec, hyper: SimpleNamespace, st: Stats) -> SimpleNamespace:
@@ -24,14 +32,15 @@ def expand(design: Design, spec: Spec, hyper: SimpleNamespace, st: Stats) -> Sim
 
     Returns the tiled sums ``G``, ``h``, the prior means and variances of every effect
     broadcasting against (D, N, C K), the log prior ``log_prior`` of each (candidate,
-    component) and ``C``, ``K``.
+    component; log absolute weights), their signs ``sign`` (C K,) and ``C``, ``K``.
     """
     C, K = spec.n_components, st.log_prior.shape[-1]
     lp = location_log_prior(hyper)
     if C == 1:
         return SimpleNamespace(
-            G=st.G, h=st.h, mean=hyper.mean, var=hyper.var, log_prior=lp, C=1, K=K
-        )
+            G=st.G, h=st.h, mean=hyper.mean, var=hyper.var, log_prior=lp, C=1, K=K,
+            sign=np.ones(K),
+        )  # fmt: skip
     mean = [np.repeat(m, K, axis=-1) if m.shape[-1] == C else m for m in hyper.mean]
     var = [np.repeat(v, K, axis=-1) if v.shape[-1] == C else v for v in hyper.var]
     log_prior = np.tile(lp, (1, 1, C)) + np.repeat(hyper.log_weight, K, axis=-1)
@@ -41,6 +50,7 @@ def expand(design: Design, spec: Spec, hyper: SimpleNamespace, st: Stats) -> Sim
         mean=mean,
         var=var,
         log_prior=log_prior,
+        sign=np.repeat(spec.signs, K),
         C=C,
         K=K,
     )
@@ -97,11 +107,15 @@ def posterior_draws(
     evk, L, meank = _algebra.evidence(
         ex.G, ex.h, st.yy, st.n, ex.mean, ex.var, hyper.sigma2, moments=True
     )
-    logp = combine(ev0, evk, ex.log_prior, hyper.pi, change, NUMPY)
+    logp = combine(ev0, evk, ex.log_prior, hyper.pi, change, NUMPY, ex.sign)
     out["loglik"] = logp
     scored = evk + ex.log_prior
-    lse = logsumexp(scored, axis=-1)
-    q = np.exp(scored - lse[..., None])  # P(k, c | change, hyper, y)
+    lse = signed_logsumexp(scored, ex.sign)
+    # P(k, c | change, hyper, y); the non-local slab's subtracted components get negative
+    # terms, and every sum below (session, level, jump, tail) stays exact
+    with np.errstate(invalid="ignore"):
+        q = ex.sign * np.exp(scored - lse[..., None])
+    q = np.nan_to_num(q, nan=0.0)
     w = np.ones((D, N)) if change == "always" else np.exp(np.log(hyper.pi) + lse - logp)
     out["w"] = w
     C, K = ex.C, ex.K
@@ -137,14 +151,28 @@ def posterior_draws(
     if rng is None or draw0 is None:
         return out
     # One joint draw per (draw, client): change status, then (component, session), effects.
-    kc = (rng.random((D, N, 1)) > np.cumsum(q, axis=-1)).sum(axis=-1, keepdims=True)
-    kc = np.minimum(kc, q.shape[-1] - 1)
+    nonlocal_slab = spec.jump_population == "nonlocal"
+    pick_q = q
+    if nonlocal_slab:  # each normal component with its subtracted partner: weights >= 0
+        half = q.shape[-1] // 2
+        pick_q = np.maximum(q[..., :half] + q[..., half:], 0.0)
+        pick_q = pick_q / np.where(
+            pick_q.sum(-1, keepdims=True) > 0, pick_q.sum(-1, keepdims=True), 1.0
+        )
+    kc = (rng.random((D, N, 1)) > np.cumsum(pick_q, axis=-1)).sum(axis=-1, keepdims=True)
+    kc = np.minimum(kc, pick_q.shape[-1] - 1)
     Lk = [[np.take_along_axis(x, kc, axis=-1) for x in row] for row in L]
-    eps = [rng.standard_normal((D, N, 1)) for _ in meank]
-    draw_c = [
-        np.take_along_axis(m, kc, axis=-1)[..., 0] + s[..., 0]
-        for m, s in zip(meank, _algebra.backward(Lk, eps))
-    ]
+    mk = [np.take_along_axis(m, kc, axis=-1)[..., 0] for m in meank]
+
+    def joint_draw() -> tuple[list[np.ndarray], list[np.ndarray]]:
+        eps = [rng.standard_normal((D, N, 1)) for _ in meank]
+        return [m + s[..., 0] for m, s in zip(mk, _algebra.backward(Lk, eps))], eps
+
+    draw_c, eps = joint_draw()
+    if nonlocal_slab:
+        # the posterior is the normal one times the hole's 1 - exp(-d^2 / (2 t^2)) (in the
+        # jump only), so a joint normal draw is kept with that probability
+        draw_c = _outside_hole(draw_c, design.jump_index, joint_draw, rng)
     changed = rng.random((D, N)) < w
     k = kc[..., 0] % K
     out["change"] = changed
@@ -163,9 +191,42 @@ def posterior_draws(
             pick = np.minimum(comp, m.shape[-1] - 1)[..., None]
             mc = np.take_along_axis(m, pick, axis=-1)[..., 0]
             vc = np.take_along_axis(v, pick, axis=-1)[..., 0]
-            other = mc + np.sqrt(vc) * eps[j][..., 0]
+            if nonlocal_slab and j == design.jump_index:
+                other = draw_outside_hole(mc, np.sqrt(vc), rng)
+            else:
+                other = mc + np.sqrt(vc) * eps[j][..., 0]
         out[f"draw_{name}"] = np.where(changed, draw_c[j], other)
     return out
+
+
+def _outside_hole(
+    draw: list[np.ndarray],
+    ji: int,
+    redraw: Any,
+    rng: np.random.Generator,
+    max_rounds: int = 200,
+) -> list[np.ndarray]:
+    """Rejection step of the non-local slab for joint draws of the effects.
+
+    Each draw is kept with probability ``1 - exp(-jump^2 / (2 t^2))`` and redrawn (all
+    effects together) otherwise; entries still rejected after ``max_rounds`` keep their last
+    draw (only where nearly all of the normal posterior lies inside the hole).
+    """
+    from ._model import HOLE_SD
+
+    def rejected(d: np.ndarray) -> np.ndarray:
+        return rng.random(d.shape) < np.exp(-(d**2) / (2.0 * HOLE_SD**2))
+
+    draw = [d.copy() for d in draw]
+    todo = rejected(draw[ji])
+    for _ in range(max_rounds):
+        if not todo.any():
+            break
+        fresh, _ = redraw()
+        for d, f in zip(draw, fresh):
+            d[todo] = f[todo]
+        todo &= rejected(draw[ji])
+    return draw
 
 
 # --- summaries ----------------------------------------------------------------------------
