@@ -219,8 +219,13 @@ def resolve_spec(
 
 
 def combine(
-    ev0: Any, evk: Any, log_prior: Any, pi: Any, change: str, ops: Any, sign: Any = None
-) -> Any:
+    ev0: np.ndarray,
+    evk: np.ndarray,
+    log_prior: np.ndarray,
+    pi: np.ndarray,
+    change: str,
+    sign: np.ndarray,
+) -> np.ndarray:
     """Per-client log-likelihood with change status and session summed out.
 
     ``ev0`` (..., N) without a change, ``evk`` (..., N, K) with a change at each candidate
@@ -233,20 +238,17 @@ def combine(
     lse = signed_logsumexp(evk + log_prior, sign)
     if change == "always":
         return lse
-    return ops.logaddexp(ops.log1p(-pi) + ev0, ops.log(pi) + lse)
+    return np.logaddexp(np.log1p(-pi) + ev0, np.log(pi) + lse)
 
 
-def signed_logsumexp(a: np.ndarray, sign: np.ndarray | None) -> np.ndarray:
+def signed_logsumexp(a: np.ndarray, sign: np.ndarray) -> np.ndarray:
     """``log sum_k sign_k exp(a_k)`` over the last axis; -inf where rounding leaves the
     (mathematically positive) sum at zero or below."""
-    if sign is None or np.all(sign > 0):
+    if np.all(sign > 0):
         return logsumexp(a, axis=-1)
     with np.errstate(divide="ignore"):
         value, positive = logsumexp(a, axis=-1, b=np.broadcast_to(sign, a.shape), return_sign=True)
     return np.where(positive > 0, value, -np.inf)
-
-
-NUMPY = SimpleNamespace(log=np.log, log1p=np.log1p, logaddexp=np.logaddexp, logsumexp=logsumexp)
 
 
 def build_model(
@@ -763,25 +765,29 @@ def prior_draws(design: Design, spec: Spec, n: int, rng: np.random.Generator) ->
     return out
 
 
+def in_hole(draws: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The rejection step of the non-local slab: True (reject) with probability
+    ``exp(-d^2 / (2 t^2))`` for each draw ``d`` of a jump from one of its normals, so the
+    kept draws follow that normal times ``1 - exp(-d^2 / (2 t^2))`` (the tilt is at most 1)."""
+    return rng.random(draws.shape) < np.exp(-(draws**2) / (2.0 * HOLE_SD**2))
+
+
 def draw_outside_hole(
     mean: np.ndarray, sd: np.ndarray, rng: np.random.Generator, max_rounds: int = 200
 ) -> np.ndarray:
-    """Draws from ``N(mean, sd) (1 - exp(-d^2 / (2 t^2)))``, normalised, by rejection.
-
-    A normal draw is kept with probability ``1 - exp(-d^2 / (2 t^2))`` (exact rejection
-    sampling: the tilt is at most 1). Entries still rejected after ``max_rounds`` rounds,
-    where nearly all the normal's mass lies inside the hole, keep their last draw.
+    """Draws from ``N(mean, sd) (1 - exp(-d^2 / (2 t^2)))``, normalised, by rejection
+    (:func:`in_hole`). Entries still rejected after ``max_rounds`` rounds, where nearly all
+    the normal's mass lies inside the hole, keep their last draw.
     """
     mean, sd = np.broadcast_arrays(mean, sd)
     out = mean + sd * rng.standard_normal(mean.shape)
-    todo = rng.random(mean.shape) < np.exp(-(out**2) / (2.0 * HOLE_SD**2))
+    todo = in_hole(out, rng)
     for _ in range(max_rounds):
         if not todo.any():
             break
         fresh = mean[todo] + sd[todo] * rng.standard_normal(int(todo.sum()))
         out[todo] = fresh
-        keep = rng.random(fresh.shape) >= np.exp(-(fresh**2) / (2.0 * HOLE_SD**2))
-        todo[todo] = ~keep
+        todo[todo] = in_hole(fresh, rng)
     return out
 
 

@@ -18,10 +18,10 @@ from scipy.special import ndtr
 from . import _algebra
 from ._design import Design, Stats
 from ._model import (
-    NUMPY,
     Spec,
     combine,
     draw_outside_hole,
+    in_hole,
     location_log_prior,
     signed_logsumexp,
 )
@@ -107,7 +107,7 @@ def posterior_draws(
     evk, L, meank = _algebra.evidence(
         ex.G, ex.h, st.yy, st.n, ex.mean, ex.var, hyper.sigma2, moments=True
     )
-    logp = combine(ev0, evk, ex.log_prior, hyper.pi, change, NUMPY, ex.sign)
+    logp = combine(ev0, evk, ex.log_prior, hyper.pi, change, ex.sign)
     out["loglik"] = logp
     scored = evk + ex.log_prior
     lse = signed_logsumexp(scored, ex.sign)
@@ -208,24 +208,19 @@ def _outside_hole(
 ) -> list[np.ndarray]:
     """Rejection step of the non-local slab for joint draws of the effects.
 
-    Each draw is kept with probability ``1 - exp(-jump^2 / (2 t^2))`` and redrawn (all
-    effects together) otherwise; entries still rejected after ``max_rounds`` keep their last
-    draw (only where nearly all of the normal posterior lies inside the hole).
+    A draw whose jump :func:`._model.in_hole` rejects is redrawn, all effects together;
+    entries still rejected after ``max_rounds`` keep their last draw (only where nearly all
+    of the normal posterior lies inside the hole).
     """
-    from ._model import HOLE_SD
-
-    def rejected(d: np.ndarray) -> np.ndarray:
-        return rng.random(d.shape) < np.exp(-(d**2) / (2.0 * HOLE_SD**2))
-
     draw = [d.copy() for d in draw]
-    todo = rejected(draw[ji])
+    todo = in_hole(draw[ji], rng)
     for _ in range(max_rounds):
         if not todo.any():
             break
         fresh, _ = redraw()
         for d, f in zip(draw, fresh):
             d[todo] = f[todo]
-        todo &= rejected(draw[ji])
+        todo &= in_hole(draw[ji], rng)
     return draw
 
 
