@@ -304,6 +304,25 @@ def test_nonlocal_slab_matches_quadrature():
         assert np.mean(draws) == pytest.approx(jump, abs=4 * np.std(draws) / np.sqrt(D))
 
 
+def test_draws_outside_the_hole_follow_the_nonlocal_density():
+    """Prior draws of a jump (simulation, clients without a change): the mean and the share
+    within t of zero equal quadrature over N(m, sd) (1 - exp(-d^2 / (2 t^2))), normalised."""
+    t, m, sd, n = _model.HOLE_SD, -0.04, 0.08, 200_000
+    draws = _model.draw_outside_hole(np.full(n, m), np.full(n, sd), np.random.default_rng(3))
+
+    def raw(x):
+        return norm.pdf(x, m, sd) * -np.expm1(-(x**2) / (2 * t**2))
+
+    lo, hi = m - 12 * sd, m + 12 * sd
+    z = integrate.quad(raw, lo, hi, points=[0.0], limit=200)[0]
+    mean = integrate.quad(lambda x: x * raw(x), lo, hi, points=[0.0], limit=200)[0] / z
+    near = integrate.quad(raw, -t, t, points=[0.0])[0] / z
+    assert np.mean(draws) == pytest.approx(mean, abs=4 * np.std(draws) / np.sqrt(n))
+    share = np.mean(np.abs(draws) < t)
+    assert share == pytest.approx(near, abs=4 * np.sqrt(near * (1 - near) / n))
+    assert near < 0.5 * (norm.cdf(t, m, sd) - norm.cdf(-t, m, sd))  # the hole is felt
+
+
 @pytest.mark.parametrize(
     "jumps, location",
     [("normal", "uniform"), ("heavy", "uniform"), ("mixture", "pooled"), ("nonlocal", "uniform")],
