@@ -986,6 +986,22 @@ def test_covariates_enter_as_centred_contrasts(bayes_data):
     assert {"beta_jump_std", "beta_baseline_std"} <= {v.name for v in m.free_RVs}
 
 
+def test_without_a_change_there_is_no_jump_population():
+    """change="none": no jump enters the likelihood, so no slab is summed over and the
+    methods paragraph describes none (the default slab for that option is "heavy")."""
+    _, scores = tiny_scores()
+    spec = _model.resolve_spec("f", "linear", None, "none", None, "uniform")
+    assert spec.jumps == "heavy" and spec.jump_population == "normal"
+    assert spec.n_components == 1 and list(spec.signs) == [1.0]
+    design = _design.design(
+        scores, shape="linear", pooling="hierarchical", covariates=None, better=None
+    )
+    text = _fit.prior_text(SimpleNamespace(_design=design, _spec=spec))
+    assert "jumps" not in text and "change session" not in text
+    with_change = _model.resolve_spec("f", "linear", None, "mixture", None, "uniform")
+    assert "heavy-tailed" in _fit.prior_text(SimpleNamespace(_design=design, _spec=with_change))
+
+
 def test_model_family_free_variables(bayes_data):
     df = bayes_data[0]
     names = lambda **kw: {v.name for v in bayes.build_model(df, **ROLES, **kw).free_RVs}

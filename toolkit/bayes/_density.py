@@ -488,8 +488,8 @@ def _arguments(design: Design, spec: Spec, lay: Layout) -> tuple:
         design.jump_index if design.has_jump else -1,
         design.n_none,
         *(np.ascontiguousarray(a, dtype=float) for a in slab(spec)),
-        np.ascontiguousarray(spec.signs if lay.components > 1 else np.ones(1), dtype=float),
-        HOLE_SD**2 if spec.jump_population == "nonlocal" and lay.components > 1 else 0.0,
+        np.ascontiguousarray(spec.signs, dtype=float),
+        HOLE_SD**2 if spec.jump_population == "nonlocal" else 0.0,
     )
 
 

@@ -96,8 +96,8 @@ class Spec:
     @property
     def jump_population(self) -> str:
         """The jumps' population distribution in effect: ``jumps``, or "normal" where there
-        is no population of jumps (clients alone) or no jump (broken stick)."""
-        if self.shape == "broken_stick" or self.pooling != "hierarchical":
+        is no population of jumps (clients alone) or no jump (broken stick, or no change)."""
+        if self.shape == "broken_stick" or self.pooling != "hierarchical" or self.change == "none":
             return "normal"
         return self.jumps
 
