@@ -26,7 +26,8 @@ makes to the client's *expected observed* score at that session (negative = impr
 computed exactly over the integers 0-27 with the client's noise SD, so that the floor effect
 is part of the truth; ``observable``: at least 2 observed scores before the change session
 and 2 from it on (changes the data cannot show are left out of the calibration targets);
-``noise_sd``.
+``noise_sd``; ``improving``: the client's course declines along the exponential curve (the
+others drift).
 """
 
 from __future__ import annotations
@@ -105,6 +106,7 @@ def generate(
             "true_jump": np.where(change, true_jump, 0.0),
             "observable": ~change | ((before >= 2) & (from_k >= 2)),
             "noise_sd": sd,
+            "improving": responder,
         }
     )
     return long, truth

@@ -144,3 +144,42 @@ def test_jump_se_floor_counts_observed_scores_either_side() -> None:
     # client 1: 2 observed scores before session 4 (session 3 is missing), 3 from it on
     assert se.loc[1] == pytest.approx(2.0 * np.sqrt(1 / 2 + 1 / 3))
     assert 2 not in se.index  # no change
+
+
+def test_second_generator_marks_the_gradually_improving_courses() -> None:
+    scores, truth = _second_generator.generate(4000, 12)
+    assert truth["improving"].mean() == pytest.approx(0.75, abs=0.02)
+    # without a drop, improving courses end lower than they start; the others drift
+    calm = truth[~truth["change"]].set_index("client")["improving"]
+    wide = scores.pivot(index="client", columns="session", values="score").loc[calm.index]
+    fall = wide[1] - wide[[10, 11, 12]].mean(axis=1)
+    assert fall[calm].mean() > 3.0
+    assert abs(fall[~calm].mean()) < 0.5
+
+
+def test_by_course_splits_the_large_drops_coverage() -> None:
+    big = pd.DataFrame(
+        {
+            "improving": [True, True, True, False, False],
+            "true_jump": [-7.0, -7.0, -7.0, -7.0, -7.0],
+            "jump_lower": [-8.0, -8.0, -6.5, -8.0, -6.0],
+            "jump_upper": [-6.0, -6.0, -5.0, -6.0, -5.0],
+        }
+    )
+    text = calibration_bayes.by_course(big)
+    assert text == "0.667 of 3 on a gradual improvement, 0.500 of 2 without one"
+
+
+def test_by_size_bins_the_changes_by_the_criterion() -> None:
+    changed = pd.DataFrame(
+        {
+            "true_jump": [-2.0, -5.0, -6.5, -9.0, -10.0],
+            "jump_lower": [-3.0, -6.0, -6.0, -8.0, -11.0],
+            "jump_upper": [-1.0, -4.0, -5.0, -6.0, -9.0],
+        }
+    )
+    text = calibration_bayes.by_size(changed, 6.0)
+    assert text == (
+        "1.000 of 1 in [0, 0.5), 1.000 of 1 in [0.5, 1), 0.000 of 1 in [1, 1.25), "
+        "0.500 of 2 in [1.25, )"
+    )
