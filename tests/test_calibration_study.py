@@ -183,3 +183,33 @@ def test_by_size_bins_the_changes_by_the_criterion() -> None:
         "1.000 of 1 in [0, 0.5), 1.000 of 1 in [0.5, 1), 0.000 of 1 in [1, 1.25), "
         "0.500 of 2 in [1.25, )"
     )
+
+
+def test_by_noise_bins_the_large_drops_by_the_true_noise_sd() -> None:
+    big = pd.DataFrame(
+        {
+            "noise_sd": [1.3, 1.7, 2.0, 2.9, 2.95],
+            "true_jump": [-7.0, -7.0, -7.0, -7.0, -7.0],
+            "jump_lower": [-8.0, -6.5, -8.0, -8.0, -8.0],
+            "jump_upper": [-6.0, -5.0, -6.0, -7.5, -6.0],
+        }
+    )
+    text = calibration_bayes.by_noise(big)
+    assert text == "0.500 of 2 in [1.2, 1.8), 1.000 of 1 in [1.8, 2.4), 0.500 of 2 in [2.4, 3)"
+
+
+def test_by_cohort_gives_the_range_and_the_side_of_the_misses() -> None:
+    big = pd.DataFrame(
+        {
+            "cohort": [1, 1, 2, 2, 2, 2],
+            "true_jump": [-7.0, -7.0, -7.0, -7.0, -7.0, -7.0],
+            # cohort 1: one hit, one miss towards a smaller drop; cohort 2: three hits and
+            # one miss towards a larger drop (the interval lies below the true jump)
+            "jump_lower": [-8.0, -6.0, -8.0, -8.0, -8.0, -9.0],
+            "jump_upper": [-6.0, -5.0, -6.0, -6.0, -6.0, -7.5],
+        }
+    )
+    text = calibration_bayes.by_cohort(big)
+    assert (
+        text == "0.50 to 0.75 over 2 cohorts; 1 of 2 misses put the drop smaller than the true one"
+    )
